@@ -1,0 +1,14 @@
+"""`baco chat`: not built yet."""
+
+from __future__ import annotations
+
+
+def register(commands) -> None:
+    parser = commands.add_parser("chat", help="(not built yet)")
+    parser.set_defaults(handler=lambda args: _missing())
+
+
+def _missing() -> int:
+    from ..errors import BacoError
+
+    raise BacoError("`baco chat` is not built yet.", "see the README for what works today")

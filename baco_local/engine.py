@@ -1,0 +1,265 @@
+"""The decode loop: at each step, route, draw, accept; one token for both models.
+
+Read `Generation._steps` top to bottom: it is the whole method. Around it:
+- each role reads the conversation in its own prompt format (`LoadedPair`);
+- the router sees the base model's signals at word starts only (`routers`);
+- the chosen model's logits are sampled in numpy (`sampling`);
+- accepted tokens go to both streams, which catch up lazily (`evaluation`);
+- text is assembled UTF-8 safe, with stop strings held back (`text_stream`).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+
+from .errors import PromptError
+from .events import GenerationStats, Result, TokenEvent
+from .pair import LoadedPair
+from .prompt_formats import NAMED_FORMATS, Message
+from .routers import ALIGNED, BASE, Signals, get_router
+from .sampling import Sampler
+from .scheduler import Scheduler
+from .settings import GenerationSettings
+from .text_stream import TextStream
+from .token_roles import Role, TokenRoles
+from .uncertainty import UncertaintyMeter
+
+
+class Generation:
+    """One answer being generated. Iterate it for TokenEvents; then read `.result`.
+
+    Only one Generation may run on a pair at a time (the pair's streams are its state).
+    `cancel()` may be called from any thread: the loop stops before its next token and
+    keeps what it produced (finish_reason "cancelled").
+    prefetch: at each step, also catch up the model that the step may need, in parallel
+    with the one it surely needs (fast on >= 2 cores); False evaluates strictly on demand.
+    """
+
+    def __init__(
+        self,
+        pair: LoadedPair,
+        messages: tuple[Message, ...],
+        settings: GenerationSettings,
+        *,
+        raw: bool = False,
+        roles: TokenRoles,
+        scheduler: Scheduler,
+        prefetch: bool = True,
+    ):
+        if settings.seed is None:
+            settings = settings.with_changes(seed=random.SystemRandom().randrange(2**31))
+        self.pair = pair
+        self.settings = settings
+        self.router = get_router(settings.router)
+        self.roles = roles
+        self.scheduler = scheduler
+        self.prefetch = prefetch
+        self.streams = pair.streams
+        self._cancel = threading.Event()
+        self.result: Result | None = None
+        self._prompts = self._format_prompts(messages, raw)
+        self._end_ids = pair.end_token_ids()
+        formats = () if raw else (pair.base_format, pair.aligned_format)
+        self._text = TextStream(tuple(settings.stop) + tuple(s for f in formats for s in f.stop))
+        self._sampler = Sampler(pair.n_vocab, settings)
+        self._meter = UncertaintyMeter(pair.n_vocab)
+        sample_seed, route_seed = np.random.SeedSequence(settings.seed).spawn(2)
+        self._rng_sample = np.random.default_rng(sample_seed)
+        self._rng_route = np.random.default_rng(route_seed)
+        self._events: list[TokenEvent] = []
+        self._accepted = 0  # tokens accepted so far (some may still be held back)
+        self._routing_seconds = 0.0
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def __iter__(self) -> Iterator[TokenEvent]:
+        if self.result is not None:
+            yield from self.result.tokens
+            return
+        started = time.perf_counter()
+        self._first_token_at = None
+        finish = "cancelled"
+        try:
+            for event_or_finish in self._steps():
+                if isinstance(event_or_finish, str):
+                    finish = event_or_finish
+                    break
+                for event in event_or_finish:
+                    self._events.append(event)
+                    yield event
+            for event in self._release(self._text.flush()):
+                self._events.append(event)
+                yield event
+        finally:
+            if finish == "cancelled":  # interrupted: keep held-back text too
+                self._events.extend(self._release(self._text.flush()))
+            self._finish(finish, started, self._first_token_at)
+
+    def run(self) -> Result:
+        """Generate to the end and return the result."""
+        for _ in self:
+            pass
+        return self.result
+
+    # --- the loop ----------------------------------------------------------------------
+
+    def _steps(self):
+        """Yields lists of events ready to show, then the finish reason (a str)."""
+        s, router = self.settings, self.router
+        base, aligned = self.streams[BASE], self.streams[ALIGNED]
+        # Each model reads the conversation in its own format; both read concurrently.
+        base.start(self._prompts[BASE])
+        aligned.start(self._prompts[ALIGNED])
+        owner = None  # the model that started the current word
+        for _ in range(s.max_tokens):
+            if self._cancel.is_set():
+                return
+            # Catch up what this step needs (and, with prefetch, what it may need) at once.
+            self.scheduler.catch_up(self._likely_needed(owner))
+            # The owner of the current word draws first; a draw that continues the word stays.
+            candidate = self._draw(owner) if owner else None
+            if candidate is not None and not self.roles.starts_word(candidate):
+                token, source, decision, signals = candidate, owner, None, None
+            else:
+                # At a word start the router decides, reading the base model's signals.
+                signals = self._signals()
+                decision = router.decide(signals, s.gamma)
+                if decision == owner:
+                    token, source = candidate, owner
+                else:
+                    # The chosen model draws; a switch waits for a draw that starts a word.
+                    token, source = self._draw(decision), decision
+                    if candidate is not None and not self.roles.starts_word(token):
+                        token, source = candidate, owner
+            # Accept: end of turn stops; otherwise both models read the token.
+            if token in self._end_ids or self._is_eog(token):
+                yield "eog"
+                return
+            owner = source
+            self._accepted += 1
+            self._first_token_at = self._first_token_at or time.perf_counter()
+            event = TokenEvent(
+                self._accepted - 1,
+                token,
+                "",
+                source,
+                routed=decision is not None,
+                decision=decision,
+                top1_prob=signals and _known(signals.top1_prob),
+                entropy=signals and _known(signals.entropy),
+            )
+            yield self._release(self._text.feed(event, self.streams[source].model.piece(token)))
+            if self._text.stopped_by is not None:
+                yield "stop"
+                return
+            if max(base.n_past, aligned.n_past) + 1 > min(base.n_ctx, aligned.n_ctx):
+                yield "context"
+                return
+            base.push(token)
+            aligned.push(token)
+        yield "length"
+
+    # --- steps of the loop -------------------------------------------------------------
+
+    def _likely_needed(self, owner: str | None) -> list:
+        names = {owner} if owner else set()
+        if self.router.reads_base:
+            names.add(BASE)
+        if owner is None or self.prefetch:
+            names |= self._possible_sources()
+        return [self.streams[n] for n in (BASE, ALIGNED) if n in names]
+
+    def _possible_sources(self) -> set[str]:
+        if self.router.name in (BASE, ALIGNED):
+            return {self.router.name}
+        return {BASE, ALIGNED}
+
+    def _draw(self, source: str) -> int:
+        stream = self.streams[source]
+        self.scheduler.catch_up([stream])  # lazy catch-up, when the step did not prefetch it
+        started = time.perf_counter()
+        logits = stream.logits()[: self.pair.n_vocab]
+        token = self._sampler.draw(logits, float(self._rng_sample.random()))
+        self._routing_seconds += time.perf_counter() - started
+        return token
+
+    def _signals(self) -> Signals:
+        uniform = float(self._rng_route.random())
+        if not self.router.reads_base:
+            return Signals(math.nan, math.nan, Role.CONTENT, uniform)
+        stream = self.streams[BASE]
+        self.scheduler.catch_up([stream])
+        started = time.perf_counter()
+        top_id, top1, entropy = self._meter.measure(stream.logits()[: self.pair.n_vocab])
+        role = self.roles.role(top_id)
+        self._routing_seconds += time.perf_counter() - started
+        return Signals(top1, entropy, role, uniform)
+
+    def _is_eog(self, token: int) -> bool:
+        return self.pair.base_model.is_eog(token) or self.pair.aligned_model.is_eog(token)
+
+    def _release(self, ready) -> list[TokenEvent]:
+        return [_with_text(event, text) for event, text in ready]
+
+    # --- prompts and the result --------------------------------------------------------
+
+    def _format_prompts(self, messages, raw: bool) -> dict[str, list[int]]:
+        prompts = {}
+        for role, fmt in ((BASE, self.pair.base_format), (ALIGNED, self.pair.aligned_format)):
+            fmt = NAMED_FORMATS["raw"] if raw else fmt
+            prompts[role] = self.pair.tokenize_prompt(role, fmt.render(messages))
+        for role, tokens in prompts.items():
+            n_ctx = self.streams[role].n_ctx
+            if len(tokens) >= n_ctx:
+                raise PromptError(
+                    f"The prompt for the {role} model is {len(tokens)} tokens but the context "
+                    f"holds {n_ctx}.",
+                    f"shorten the prompt or raise --ctx above {len(tokens) + self.settings.max_tokens}",
+                )
+        return prompts
+
+    def _finish(self, finish: str, started: float, first_token_at: float | None) -> None:
+        end = time.perf_counter()
+        events = tuple(self._events)
+        stats = GenerationStats(
+            tokens=len(events),
+            base_tokens=sum(e.source == BASE for e in events),
+            prompt_tokens={role: len(tokens) for role, tokens in self._prompts.items()},
+            ttft_seconds=(first_token_at or end) - started,
+            decode_seconds=end - (first_token_at or end),
+            routing_seconds=self._routing_seconds,
+        )
+        notes = [f"stopped: {finish}"] if finish == "context" else []
+        self.result = Result(
+            text="".join(e.text for e in events),
+            tokens=events,
+            finish_reason=finish,
+            settings=self.settings,
+            stats=stats,
+            pair=self.pair.label,
+            notes=tuple(self.pair.notes) + tuple(notes),
+        )
+
+
+def _known(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+def _with_text(event: TokenEvent, text: str) -> TokenEvent:
+    return TokenEvent(
+        event.index,
+        event.id,
+        text,
+        event.source,
+        event.routed,
+        event.decision,
+        event.top1_prob,
+        event.entropy,
+    )

@@ -1,0 +1,206 @@
+"""A loaded base/aligned pair: two models (or one, shared), their formats, their streams.
+
+Loading checks that both models share one vocabulary, picks each role's prompt format
+(never silently: a model without a chat template needs a named format), and opens one
+stream (context) per role. When both roles use the same file (the in-context aligned
+partner, or the same path twice) the weights are loaded once.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .backend import Model, Stream
+from .errors import BacoError, PromptError, VocabularyMismatchError
+from .prompt_formats import (
+    NAMED_FORMATS,
+    PromptFormat,
+    named_format,
+    template_format,
+)
+from .routers import ALIGNED, BASE
+from .settings import LoadSettings
+
+IN_CONTEXT = "in-context"
+
+# Extra tokens that only pad a vocabulary to a round size; a pair may differ in these.
+_PADDING_PREFIXES = (b"[PAD", b"<pad", b"<|pad", b"<unused", b"<|extra", b"<|reserved", b"<extra")
+
+
+@dataclass(frozen=True)
+class PairSpec:
+    """What to load. aligned may be the string "in-context": the base weights play the
+    aligned role too, after an alignment preamble."""
+
+    base: str | os.PathLike
+    aligned: str | os.PathLike
+    base_format: str | None = None  # None: "transcript"
+    aligned_format: str | None = None  # None: the GGUF's chat template (an error if none)
+    name: str | None = None  # catalog name, shown in labels
+
+    @property
+    def in_context(self) -> bool:
+        return str(self.aligned) == IN_CONTEXT
+
+
+def check_same_vocabulary(base: Model, aligned: Model) -> None:
+    """Raise VocabularyMismatchError unless both models have the same token texts.
+
+    Vocabularies may differ in size only by padding tokens at the end (unused, reserved
+    or control tokens); ids below the smaller size must have identical texts.
+    """
+    common = min(base.n_vocab, aligned.n_vocab)
+    for token_id in range(common):
+        if base.token_text(token_id) != aligned.token_text(token_id):
+            _mismatch(base, aligned, token_id)
+    larger = base if base.n_vocab > aligned.n_vocab else aligned
+    for token_id in range(common, larger.n_vocab):
+        text = larger.token_text(token_id)
+        if not (larger.is_control(token_id) or text.startswith(_PADDING_PREFIXES)):
+            _mismatch(base, aligned, token_id)
+
+
+def _mismatch(base: Model, aligned: Model, token_id: int) -> None:
+    def show(model: Model) -> str:
+        if token_id >= model.n_vocab:
+            return f"(none: {model.n_vocab} tokens)"
+        return repr(model.token_text(token_id).decode("utf-8", errors="replace"))
+
+    raise VocabularyMismatchError(
+        f"The models do not share one vocabulary: token {token_id} is {show(base)} in "
+        f"{base.path} ({base.n_vocab} tokens) but {show(aligned)} in {aligned.path} "
+        f"({aligned.n_vocab} tokens).",
+        "pair a base model with its own instruct version (same family and tokenizer), "
+        "or use --aligned in-context to align the base model in context",
+    )
+
+
+def resolve_format(model: Model, spec: str | None, role: str, notes: list[str]) -> PromptFormat:
+    """Pick the prompt format for one role; say so whenever it is not the file's template."""
+    if spec in (None, "template") and role == BASE and spec is None:
+        return NAMED_FORMATS["transcript"]
+    if spec in (None, "template"):
+        template = model.chat_template()
+        if template is None:
+            flag = "--aligned-format" if role == ALIGNED else "--base-format"
+            raise PromptError(
+                f"{model.path.name} has no chat template in its GGUF metadata, so baco "
+                f"cannot tell how to format a conversation for the {role} model.",
+                f"name a format with {flag} ({', '.join(n for n in NAMED_FORMATS if n != 'raw')}"
+                ", or a .jinja file), or use --raw for plain completion",
+            )
+        bos = model.token_id_text(model.bos_id) if model.bos_id >= 0 else ""
+        eos = model.token_id_text(model.eos_id) if model.eos_id >= 0 else ""
+        return template_format(template, bos_token=bos, eos_token=eos)
+    chosen = named_format(spec)
+    if role == ALIGNED and model.chat_template() is None and spec != IN_CONTEXT:
+        notes.append(f"{model.path.name} has no chat template; using the {spec!r} format.")
+    return chosen
+
+
+class LoadedPair:
+    """Both roles' models, formats and streams. Close it (or use `with`) to free memory."""
+
+    def __init__(self, spec: PairSpec, load: LoadSettings | None = None):
+        load = load or LoadSettings()
+        self.spec = spec
+        self.load_settings = load
+        self.notes: list[str] = []
+        self._closers = []
+        try:
+            self._open(spec, load)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, spec: PairSpec, load: LoadSettings) -> None:
+        self.base_model = self._model(spec.base, load)
+        if spec.in_context or _same_file(spec.base, spec.aligned):
+            self.aligned_model = self.base_model
+        else:
+            self.aligned_model = self._model(spec.aligned, load)
+            check_same_vocabulary(self.base_model, self.aligned_model)
+        self.shared_weights = self.aligned_model is self.base_model
+        self.n_vocab = min(self.base_model.n_vocab, self.aligned_model.n_vocab)
+        aligned_format = IN_CONTEXT if spec.in_context else spec.aligned_format
+        self.base_format = resolve_format(self.base_model, spec.base_format, BASE, self.notes)
+        self.aligned_format = resolve_format(
+            self.aligned_model, aligned_format, ALIGNED, self.notes
+        )
+        self.n_threads = load.n_threads or os.cpu_count() or 1
+        self.streams = {
+            BASE: self._stream(self.base_model, load),
+            ALIGNED: self._stream(self.aligned_model, load),
+        }
+
+    def _model(self, path, load: LoadSettings) -> Model:
+        model = Model(path, n_gpu_layers=load.n_gpu_layers, verbose=load.verbose)
+        self._closers.append(model.close)
+        return model
+
+    def _stream(self, model: Model, load: LoadSettings) -> Stream:
+        stream = Stream(model, n_ctx=load.n_ctx, n_batch=load.n_batch, n_threads=self.n_threads)
+        self._closers.insert(0, stream.close)  # contexts go before their models
+        return stream
+
+    @property
+    def label(self) -> str:
+        """How this pair is shown everywhere: honest about the in-context partner."""
+        name = self.spec.name or _short(self.base_model.path)
+        if self.spec.in_context:
+            return f"{name} (base + in-context aligned)"
+        if self.spec.name:
+            return name
+        return f"{_short(self.base_model.path)} + {_short(self.aligned_model.path)}"
+
+    def tokenize_prompt(self, role: str, text: str) -> list[int]:
+        """Prompt text (special tokens written as text) -> ids, with BOS when the model wants it."""
+        model = self.streams[role].model
+        tokens = model.tokenize(text, add_bos=False, special=True)
+        if model.add_bos and model.bos_id >= 0 and (not tokens or tokens[0] != model.bos_id):
+            tokens.insert(0, model.bos_id)
+        if len(tokens) < 1:
+            raise PromptError("The prompt is empty.", "give some text to start from")
+        return tokens
+
+    def end_token_ids(self) -> frozenset[int]:
+        """Token ids that end an answer: the formats' end-of-turn markers (EOG is checked live)."""
+        ids = set()
+        for role, fmt in ((BASE, self.base_format), (ALIGNED, self.aligned_format)):
+            model = self.streams[role].model
+            for marker in fmt.end_markers:
+                found = model.tokenize(marker, add_bos=False, special=True)
+                if len(found) == 1 and model.is_control(found[0]):
+                    ids.add(found[0])
+        return frozenset(ids)
+
+    def close(self) -> None:
+        closers, self._closers = self._closers, []
+        for close in closers:
+            close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _same_file(a, b) -> bool:
+    try:
+        return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+    except (OSError, TypeError):
+        return False
+
+
+def _short(path: Path) -> str:
+    return path.name.removesuffix(".gguf")
+
+
+def describe_error(error: BaseException) -> str:
+    """One line for a user, for any error that reached the surface."""
+    if isinstance(error, BacoError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"

@@ -1,0 +1,109 @@
+"""Draw one token from a row of logits: temperature, top-k, min-p, top-p, then the pick.
+
+The logits row is borrowed (a view of llama.cpp's buffer): it is read, never written.
+Work happens in float32 buffers owned by the sampler and allocated once, and no step
+sorts the whole vocabulary: top-k and min-p become one threshold found in O(n_vocab),
+and only the few survivors are sorted.
+
+Order of operations (documented because samplers differ):
+  1. divide by the temperature (0 = greedy: return the first argmax);
+  2. top-k keeps the k highest logits; min-p keeps tokens whose probability is at least
+     min_p times the top one; both are one cut on the scaled logits;
+  3. top-p keeps the smallest prefix of the survivors, most likely first, whose
+     renormalised mass reaches top_p;
+  4. inverse-CDF pick with the uniform draw `u`, ties ordered by token id.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .settings import GenerationSettings
+
+# When neither top-k nor min-p bounds the candidates, top-p looks at this many of the
+# most likely tokens first and widens only if their mass is not enough.
+_TOP_P_FIRST_LOOK = 256
+
+
+class Sampler:
+    """Draws token ids from logits rows of one vocabulary size, reusing its buffers."""
+
+    def __init__(self, n_vocab: int, settings: GenerationSettings):
+        self.n_vocab = n_vocab
+        self.temperature = settings.temperature
+        self.top_k = settings.top_k if 0 < settings.top_k < n_vocab else 0
+        self.log_min_p = math.log(settings.min_p) if settings.min_p > 0 else -math.inf
+        self.top_p = settings.top_p
+        self._scaled = np.empty(n_vocab, dtype=np.float32)
+        self._scratch = np.empty(n_vocab, dtype=np.float32)
+        self._mask = np.empty(n_vocab, dtype=np.bool_)
+
+    def draw(self, logits: np.ndarray, u: float) -> int:
+        """Return one token id.
+
+        logits: shape (n_vocab,), float32, not modified.
+        u: a uniform draw in [0, 1) that decides the pick (unused when greedy).
+        """
+        if self.temperature == 0:
+            return int(np.argmax(logits))
+        ids, weights = self.candidates(logits)
+        cumulative = np.cumsum(weights)
+        index = int(np.searchsorted(cumulative, u * cumulative[-1], side="right"))
+        return int(ids[min(index, len(ids) - 1)])
+
+    def candidates(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return (token ids, unnormalised probabilities), most likely first."""
+        scaled = np.multiply(logits, np.float32(1.0 / self.temperature), out=self._scaled)
+        top = float(scaled.max())
+        threshold = top + self.log_min_p
+        if self.top_k:
+            threshold = max(threshold, self._kth_largest(scaled, self.top_k))
+        if threshold == -math.inf:
+            return self._nucleus_without_cut(scaled, top)
+        ids = self._at_least(scaled, threshold)
+        ids, weights = self._sorted_weights(scaled, ids, top)
+        if self.top_k and len(ids) > self.top_k:  # ties at the k-th value
+            ids, weights = ids[: self.top_k], weights[: self.top_k]
+        return self._keep_top_p(ids, weights, weights.sum())
+
+    def _kth_largest(self, scaled: np.ndarray, k: int) -> float:
+        np.copyto(self._scratch, scaled)
+        self._scratch.partition(self.n_vocab - k)
+        return float(self._scratch[self.n_vocab - k])
+
+    def _at_least(self, scaled: np.ndarray, threshold: float) -> np.ndarray:
+        np.greater_equal(scaled, np.float32(threshold), out=self._mask)
+        return np.flatnonzero(self._mask)
+
+    @staticmethod
+    def _sorted_weights(scaled, ids, top) -> tuple[np.ndarray, np.ndarray]:
+        values = scaled[ids]
+        order = np.lexsort((ids, -values))  # most likely first, then lowest id
+        ids = ids[order]
+        weights = np.exp((values[order] - top).astype(np.float64))
+        return ids, weights
+
+    def _keep_top_p(self, ids, weights, total) -> tuple[np.ndarray, np.ndarray]:
+        if self.top_p >= 1.0:
+            return ids, weights
+        cumulative = np.cumsum(weights)
+        keep = int(np.searchsorted(cumulative, self.top_p * total, side="left")) + 1
+        return ids[:keep], weights[:keep]
+
+    def _nucleus_without_cut(self, scaled: np.ndarray, top: float):
+        """top-p (or no filter at all) over the whole vocabulary, without a full sort."""
+        exp_shifted = np.subtract(scaled, np.float32(top), out=self._scratch)
+        np.exp(exp_shifted, out=exp_shifted)
+        total = float(exp_shifted.sum(dtype=np.float64))
+        if self.top_p >= 1.0:  # plain temperature sampling: every token is a candidate
+            return np.arange(self.n_vocab), exp_shifted.astype(np.float64)
+        look = _TOP_P_FIRST_LOOK
+        while True:  # the scratch buffer is reused from here on; `total` is all we keep
+            look = min(look, self.n_vocab)
+            threshold = self._kth_largest(scaled, look)
+            ids, weights = self._sorted_weights(scaled, self._at_least(scaled, threshold), top)
+            if look == self.n_vocab or weights.sum() >= self.top_p * total:
+                return self._keep_top_p(ids, weights, total)
+            look *= 4

@@ -1,0 +1,93 @@
+"""Token pieces -> text, safe across UTF-8 characters split between tokens, with stop strings.
+
+Text that could be the beginning of a stop string is held back until it either
+completes the stop string (then it is dropped, with everything after it) or stops
+matching (then it is released). Released items keep their order.
+"""
+
+from __future__ import annotations
+
+import codecs
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+
+
+class TextStream(Generic[Item]):
+    """Feed (item, piece bytes) pairs; get back (item, text) pairs ready to show."""
+
+    def __init__(self, stops: tuple[str, ...] = ()):
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._stops = tuple(s for s in stops if s)
+        self._longest = max((len(s) for s in self._stops), default=0)
+        self._text = ""  # everything decoded so far, released or held
+        self._released = 0  # length of self._text already released
+        self._held: list[tuple[Item, int, int]] = []  # (item, start, end) in self._text
+        self.stopped_by: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The text released so far."""
+        return self._text[: self._released]
+
+    def feed(self, item: Item, piece: bytes) -> list[tuple[Item, str]]:
+        """Add one token's piece; return the items that can be shown now, with their text.
+
+        After a stop string completes, `stopped_by` is set and the result holds the last
+        items before it (their text cut where the stop string begins).
+        """
+        start = len(self._text)
+        self._text += self._decoder.decode(piece)
+        self._held.append((item, start, len(self._text)))
+        cut = self._find_stop()
+        if cut is not None:
+            self._text = self._text[:cut]
+            return self._release(upto=cut, cut=True)
+        return self._release(upto=len(self._text) - self._partial_stop_length())
+
+    def flush(self) -> list[tuple[Item, str]]:
+        """Release everything held (the answer ended for another reason)."""
+        self._text += self._decoder.decode(b"", final=True)
+        if self._held:
+            item, start, _ = self._held[-1]
+            self._held[-1] = (item, start, len(self._text))
+        return self._release(upto=len(self._text))
+
+    def _find_stop(self) -> int | None:
+        if not self._stops:
+            return None
+        search_from = max(0, self._released - self._longest)
+        found = [
+            (index, stop)
+            for stop in self._stops
+            if (index := self._text.find(stop, search_from)) >= 0
+        ]
+        if not found:
+            return None
+        index, self.stopped_by = min(found)
+        return max(index, self._released)  # released text is never taken back
+
+    def _partial_stop_length(self) -> int:
+        """Length of the longest tail of the text that begins some stop string."""
+        tail_max = min(self._longest - 1, len(self._text) - self._released)
+        for length in range(tail_max, 0, -1):
+            tail = self._text[-length:]
+            if any(stop.startswith(tail) for stop in self._stops):
+                return length
+        return 0
+
+    def _release(self, upto: int, cut: bool = False) -> list[tuple[Item, str]]:
+        out = []
+        while self._held:
+            item, start, end = self._held[0]
+            if end > upto and not (cut and start < upto):
+                break
+            if cut and end > upto:
+                end = upto
+            out.append((item, self._text[start:end]))
+            self._released = end
+            self._held.pop(0)
+        if cut:
+            self._held.clear()
+            self._released = upto
+        return out

@@ -1,0 +1,33 @@
+"""How unsure a model is about its next token: top-1 probability and entropy.
+
+Computed on the raw logits (temperature 1) in float32 buffers owned by this object,
+without modifying the borrowed logits row.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+class UncertaintyMeter:
+    """Measures one logits row at a time for a vocabulary of n_vocab tokens."""
+
+    def __init__(self, n_vocab: int):
+        self._shifted = np.empty(n_vocab, dtype=np.float32)
+        self._exp = np.empty(n_vocab, dtype=np.float32)
+
+    def measure(self, logits: np.ndarray) -> tuple[int, float, float]:
+        """Return (top-1 token id, top-1 probability, entropy in nats).
+
+        logits: shape (n_vocab,), float32, not modified.
+        With z = logits - max and Z = sum(exp z): p_top = 1/Z and
+        H = -sum p log p = log Z - sum(exp(z) * z) / Z.
+        """
+        top_id = int(np.argmax(logits))
+        shifted = np.subtract(logits, logits[top_id], out=self._shifted)
+        exp = np.exp(shifted, out=self._exp)
+        total = float(exp.sum(dtype=np.float64))
+        entropy = math.log(total) - float(np.dot(exp, shifted)) / total
+        return top_id, 1.0 / total, max(entropy, 0.0)
