@@ -39,6 +39,8 @@ class PairSpec:
     base_format: str | None = None  # None: "transcript"
     aligned_format: str | None = None  # None: the GGUF's chat template (an error if none)
     name: str | None = None  # catalog name, shown in labels
+    router: str | None = None  # the catalog's recommended router and gamma for this pair
+    gamma: float | None = None
 
     @property
     def in_context(self) -> bool:
