@@ -133,6 +133,10 @@ class Model:
             n_gpu_layers = 0x7FFFFFFF if llama.llama_supports_gpu_offload() else 0
         params.n_gpu_layers = n_gpu_layers
         params.vocab_only = vocab_only
+        # Repacked CPU weights make results depend on how tokens are batched, so a seed
+        # would not replay exactly after the prompt cache is reused (measured on Gemma 3
+        # 270M Q4_K_M: logits differ by up to 1.1). Plain weights decode as fast here.
+        params.use_extra_bufts = False
         self.n_gpu_layers = n_gpu_layers
         self._runtime.recent_errors.clear()
         handle = llama.llama_model_load_from_file(str(self.path).encode(), params)
@@ -250,6 +254,13 @@ class Stream:
         params.n_threads = params.n_threads_batch = n_threads
         params.no_perf = True
         params.swa_full = True  # keep every position so rolling back always works
+        # On the CPU, flash attention makes results depend on the thread count, and the
+        # scheduler changes it between steps; on a GPU it saves memory, so let llama.cpp pick.
+        params.flash_attn_type = (
+            llama.LLAMA_FLASH_ATTN_TYPE_AUTO
+            if model.n_gpu_layers
+            else llama.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        )
         model._runtime.recent_errors.clear()
         ctx = llama.llama_init_from_model(model.handle, params)
         if not ctx:
@@ -269,6 +280,7 @@ class Stream:
         self._threads = n_threads
         self.tokens: list[int] = []
         self.pending: list[int] = []
+        self._prompt_end = 0  # tokens before this position are batched when read
         self._logits: np.ndarray | None = None
 
     @property
@@ -292,6 +304,7 @@ class Stream:
             keep += 1
         self.rollback(keep)
         self.pending = list(prompt[keep:])
+        self._prompt_end = len(prompt)
 
     def rollback(self, n: int) -> None:
         """Forget everything after the first n evaluated tokens (and all pending ones)."""
@@ -317,7 +330,15 @@ class Stream:
             self._threads = n_threads
 
     def catch_up(self) -> None:
-        """Evaluate pending tokens in batches; afterwards `logits()` is the next-token row."""
+        """Evaluate pending tokens; afterwards `logits()` is the next-token row.
+
+        Prompt tokens go in batches of n_batch. Generated tokens go one per decode, as an
+        eager loop would feed them, so a stream that caught up late holds exactly the
+        same cache and logits as one that never waited (llama.cpp's numbers depend on
+        how tokens are batched). Only the last decode computes logits, so a deferred
+        token costs the transformer body, not the output layer (about 28% of a step for
+        Gemma 3 270M, whose 262,144-token output layer dominates).
+        """
         if not self.pending:
             if self._logits is None:
                 raise RuntimeError("catch_up with nothing pending and no logits: start() first")
@@ -328,7 +349,9 @@ class Stream:
                 "raise --ctx or ask for fewer tokens",
             )
         while self.pending:
-            chunk = self.pending[: self.n_batch]
+            in_prompt = len(self.tokens) < self._prompt_end
+            size = min(self.n_batch, self._prompt_end - len(self.tokens)) if in_prompt else 1
+            chunk = self.pending[:size]
             self._decode(chunk, last=len(chunk) == len(self.pending))
             self.tokens.extend(chunk)
             del self.pending[: len(chunk)]

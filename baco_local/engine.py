@@ -22,8 +22,8 @@ from .errors import PromptError
 from .events import GenerationStats, Result, TokenEvent
 from .pair import LoadedPair
 from .prompt_formats import NAMED_FORMATS, Message
-from .routers import ALIGNED, BASE, Signals, get_router
-from .sampling import Sampler
+from .routers import ALIGNED, BASE, MIX, Signals, get_router
+from .sampling import Mixture, Sampler
 from .scheduler import Scheduler
 from .settings import GenerationSettings
 from .text_stream import TextStream
@@ -64,10 +64,15 @@ class Generation:
         self._cancel = threading.Event()
         self.result: Result | None = None
         self._prompts = self._format_prompts(messages, raw)
-        self._end_ids = pair.end_token_ids()
+        self._end_ids = frozenset() if raw else pair.end_token_ids()
         formats = () if raw else (pair.base_format, pair.aligned_format)
         self._text = TextStream(tuple(settings.stop) + tuple(s for f in formats for s in f.stop))
         self._sampler = Sampler(pair.n_vocab, settings)
+        self._mixture = None
+        if self.router.name == "ensemble":
+            self._mixture = Mixture(pair.n_vocab, settings.gamma, settings.temperature)
+            greedy = settings.temperature == 0
+            self._mix_sampler = Sampler(pair.n_vocab, settings.with_changes(temperature=1 - greedy))
         self._meter = UncertaintyMeter(pair.n_vocab)
         sample_seed, route_seed = np.random.SeedSequence(settings.seed).spawn(2)
         self._rng_sample = np.random.default_rng(sample_seed)
@@ -149,13 +154,13 @@ class Generation:
                 self._accepted - 1,
                 token,
                 "",
-                source,
+                self._credit(source, token),
                 routed=decision is not None,
                 decision=decision,
                 top1_prob=signals and _known(signals.top1_prob),
                 entropy=signals and _known(signals.entropy),
             )
-            yield self._release(self._text.feed(event, self.streams[source].model.piece(token)))
+            yield self._release(self._text.feed(event, self.pair.aligned_model.piece(token)))
             if self._text.stopped_by is not None:
                 yield "stop"
                 return
@@ -169,7 +174,7 @@ class Generation:
     # --- steps of the loop -------------------------------------------------------------
 
     def _likely_needed(self, owner: str | None) -> list:
-        names = {owner} if owner else set()
+        names = {BASE, ALIGNED} if owner == MIX else {owner} if owner else set()
         if self.router.reads_base:
             names.add(BASE)
         if owner is None or self.prefetch:
@@ -182,6 +187,8 @@ class Generation:
         return {BASE, ALIGNED}
 
     def _draw(self, source: str) -> int:
+        if source == MIX:
+            return self._draw_mixture()
         stream = self.streams[source]
         self.scheduler.catch_up([stream])  # lazy catch-up, when the step did not prefetch it
         started = time.perf_counter()
@@ -189,6 +196,22 @@ class Generation:
         token = self._sampler.draw(logits, float(self._rng_sample.random()))
         self._routing_seconds += time.perf_counter() - started
         return token
+
+    def _draw_mixture(self) -> int:
+        base, aligned = self.streams[BASE], self.streams[ALIGNED]
+        self.scheduler.catch_up([base, aligned])
+        started = time.perf_counter()
+        n = self.pair.n_vocab
+        log_probs = self._mixture.log_probs(base.logits()[:n], aligned.logits()[:n])
+        token = self._mix_sampler.draw(log_probs, float(self._rng_sample.random()))
+        self._routing_seconds += time.perf_counter() - started
+        return token
+
+    def _credit(self, source: str, token: int) -> str:
+        """The model a token is credited to; a mixture's token goes to the larger share."""
+        if source != MIX:
+            return source
+        return BASE if self._mixture.base_share(token) >= 0.5 else ALIGNED
 
     def _signals(self) -> Signals:
         uniform = float(self._rng_route.random())
@@ -212,8 +235,8 @@ class Generation:
 
     def _format_prompts(self, messages, raw: bool) -> dict[str, list[int]]:
         prompts = {}
-        for role, fmt in ((BASE, self.pair.base_format), (ALIGNED, self.pair.aligned_format)):
-            fmt = NAMED_FORMATS["raw"] if raw else fmt
+        for role in (BASE, ALIGNED):
+            fmt = NAMED_FORMATS["raw"] if raw else self.pair.prompt_format(role)
             prompts[role] = self.pair.tokenize_prompt(role, fmt.render(messages))
         for role, tokens in prompts.items():
             n_ctx = self.streams[role].n_ctx
@@ -221,7 +244,8 @@ class Generation:
                 raise PromptError(
                     f"The prompt for the {role} model is {len(tokens)} tokens but the context "
                     f"holds {n_ctx}.",
-                    f"shorten the prompt or raise --ctx above {len(tokens) + self.settings.max_tokens}",
+                    "shorten the prompt or raise --ctx above "
+                    f"{len(tokens) + self.settings.max_tokens}",
                 )
         return prompts
 

@@ -127,10 +127,17 @@ class LoadedPair:
         self.shared_weights = self.aligned_model is self.base_model
         self.n_vocab = min(self.base_model.n_vocab, self.aligned_model.n_vocab)
         aligned_format = IN_CONTEXT if spec.in_context else spec.aligned_format
-        self.base_format = resolve_format(self.base_model, spec.base_format, BASE, self.notes)
-        self.aligned_format = resolve_format(
-            self.aligned_model, aligned_format, ALIGNED, self.notes
-        )
+        # A role without a usable format is an error only when a prompt needs formatting:
+        # raw completion works on any file.
+        self._formats: dict[str, PromptFormat | PromptError] = {}
+        for role, model, fmt in (
+            (BASE, self.base_model, spec.base_format),
+            (ALIGNED, self.aligned_model, aligned_format),
+        ):
+            try:
+                self._formats[role] = resolve_format(model, fmt, role, self.notes)
+            except PromptError as error:
+                self._formats[role] = error
         self.n_threads = load.n_threads or os.cpu_count() or 1
         self.streams = {
             BASE: self._stream(self.base_model, load),
@@ -166,6 +173,21 @@ class LoadedPair:
         if len(tokens) < 1:
             raise PromptError("The prompt is empty.", "give some text to start from")
         return tokens
+
+    def prompt_format(self, role: str) -> PromptFormat:
+        """The role's prompt format; raises the PromptError found at load if it has none."""
+        fmt = self._formats[role]
+        if isinstance(fmt, PromptError):
+            raise fmt
+        return fmt
+
+    @property
+    def base_format(self) -> PromptFormat:
+        return self.prompt_format(BASE)
+
+    @property
+    def aligned_format(self) -> PromptFormat:
+        return self.prompt_format(ALIGNED)
 
     def end_token_ids(self) -> frozenset[int]:
         """Token ids that end an answer: the formats' end-of-turn markers (EOG is checked live)."""

@@ -156,7 +156,8 @@ def _render_in_context(messages: Sequence[Message]) -> str:
     rest = [m for m in messages if m.role != "system"]
     preamble = IN_CONTEXT_PREAMBLE
     if system:
-        preamble += f"(From here on, the assistant follows this instruction: {system[0].content.strip()})\n\n"
+        instruction = system[0].content.strip()
+        preamble += f"(From here on, the assistant follows this instruction: {instruction})\n\n"
     return _render_transcript(rest, preamble)
 
 

@@ -21,6 +21,7 @@ from .token_roles import Role
 
 BASE = "base"
 ALIGNED = "aligned"
+MIX = "mix"  # not a model: the ensemble baseline draws from a mixture of both
 SOURCES = (BASE, ALIGNED)
 
 
@@ -122,6 +123,10 @@ def _nudging(s: Signals, g: float) -> str:
     return ALIGNED if s.top1_prob < g else BASE
 
 
+def _mix(s: Signals, g: float) -> str:
+    return MIX
+
+
 # gamma ranges. Entropy is in nats; its maximum is ln(n_vocab) (12.5 for 262,144 tokens).
 _PROB = (0.0, 1.0)
 _ENTROPY = (0.0, 16.0)
@@ -193,6 +198,15 @@ ROUTERS: dict[str, RouterSpec] = {
             "aligned when the base top-1 probability is below gamma; higher = more aligned",
             0.3,
             _PROB,
+        ),
+        RouterSpec(
+            "ensemble",
+            "a baseline, not routing: every token from gamma*P_base + (1-gamma)*P_aligned",
+            _mix,
+            "weight of the base model in the mixture",
+            0.5,
+            _PROB,
+            reads_base=False,
         ),
     )
 }

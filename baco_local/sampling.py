@@ -107,3 +107,44 @@ class Sampler:
             if look == self.n_vocab or weights.sum() >= self.top_p * total:
                 return self._keep_top_p(ids, weights, total)
             look *= 4
+
+
+class Mixture:
+    """The ensemble baseline's distribution: weight*P_base + (1-weight)*P_aligned.
+
+    Both distributions are taken at the sampling temperature (1 when greedy), and the
+    mixture is returned as log-probabilities, a logits row for a Sampler at temperature 1.
+    """
+
+    def __init__(self, n_vocab: int, weight_base: float, temperature: float):
+        self.log_weights = (
+            math.log(weight_base) if weight_base > 0 else -math.inf,
+            math.log1p(-weight_base) if weight_base < 1 else -math.inf,
+        )
+        self.inverse_temperature = np.float32(1.0 / temperature if temperature > 0 else 1.0)
+        self._rows = (np.empty(n_vocab, dtype=np.float32), np.empty(n_vocab, dtype=np.float32))
+        self._mixed = np.empty(n_vocab, dtype=np.float32)
+
+    def log_probs(self, logits_base: np.ndarray, logits_aligned: np.ndarray) -> np.ndarray:
+        """Return the mixture's log-probabilities, shape (n_vocab,), float32 (own buffer).
+
+        Inputs: float32 rows of shape (n_vocab,), not modified.
+        """
+        for row, logits, log_weight in zip(
+            self._rows, (logits_base, logits_aligned), self.log_weights, strict=True
+        ):
+            np.multiply(logits, self.inverse_temperature, out=row)
+            row -= np.float32(_log_sum_exp(row) - log_weight)
+        return np.logaddexp(self._rows[0], self._rows[1], out=self._mixed)
+
+    def base_share(self, token_id: int) -> float:
+        """Share of the last mixture's probability of token_id that came from the base."""
+        base, aligned = (float(row[token_id]) for row in self._rows)
+        if base == -math.inf:
+            return 0.0
+        return 1.0 / (1.0 + math.exp(min(aligned - base, 700.0)))
+
+
+def _log_sum_exp(row: np.ndarray) -> float:
+    top = float(row.max())
+    return top + math.log(float(np.exp(row - top).sum(dtype=np.float64)))

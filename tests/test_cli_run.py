@@ -1,0 +1,173 @@
+"""`baco run` and `baco routers` as a user runs them."""
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from baco_local.cli import main
+from baco_local.routers import ROUTERS
+
+
+def tiny_args(tiny):
+    return ["--base", str(tiny.base), "--aligned", str(tiny.aligned), "--ctx", "512"]
+
+
+def test_json_has_one_object_per_answer_with_every_token_source(capsys, tiny):
+    code = main(
+        [
+            "run",
+            "The cat",
+            *tiny_args(tiny),
+            "--json",
+            "-n",
+            "2",
+            "--seed",
+            "5",
+            "--max-tokens",
+            "12",
+            "--router",
+            "p",
+            "--gamma",
+            "0.6",
+        ]
+    )
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 0 and len(out) == 2
+    answers = [json.loads(line) for line in out]
+    assert [a["seed"] for a in answers] == [5, 6]
+    for a in answers:
+        assert a["router"] == "p" and a["gamma"] == 0.6
+        assert a["text"] == "".join(t["text"] for t in a["tokens"])
+        assert {t["source"] for t in a["tokens"]} <= {"base", "aligned"}
+        assert all(isinstance(t["id"], int) for t in a["tokens"])
+        stats = a["stats"]
+        assert stats["tokens"] == len(a["tokens"])
+        assert stats["base_fraction"] == pytest.approx(
+            sum(t["source"] == "base" for t in a["tokens"]) / len(a["tokens"]), abs=1e-4
+        )
+        assert stats["tokens_per_second"] >= 0
+
+
+def test_text_output_streams_the_answer_and_a_summary(capsys, tiny):
+    code = main(["run", "The cat", *tiny_args(tiny), "--seed", "3", "--max-tokens", "10"])
+    out, err = capsys.readouterr()
+    assert code == 0 and out.strip()
+    assert "p-punc" in err and "seed 3" in err and "tok/s" in err
+
+
+def test_show_source_marks_base_tokens(capsys, tiny):
+    main(
+        [
+            "run",
+            "The cat",
+            *tiny_args(tiny),
+            "--seed",
+            "3",
+            "--max-tokens",
+            "30",
+            "--router",
+            "random",
+            "--gamma",
+            "0.5",
+            "--show-source",
+            "--json",
+        ]
+    )
+    tokens = json.loads(capsys.readouterr().out)["tokens"]
+    base_texts = [t["text"] for t in tokens if t["source"] == "base"]
+    main(
+        [
+            "run",
+            "The cat",
+            *tiny_args(tiny),
+            "--seed",
+            "3",
+            "--max-tokens",
+            "30",
+            "--router",
+            "random",
+            "--gamma",
+            "0.5",
+            "--show-source",
+        ]
+    )
+    out, err = capsys.readouterr()
+    # not a terminal: base tokens are bracketed, and the legend says so
+    assert base_texts and all(f"[{t}]" in out for t in base_texts)
+    assert "[base] in brackets" in err
+
+
+def test_prompt_from_standard_input(capsys, tiny, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("The sea"))
+    code = main(["run", "-", *tiny_args(tiny), "--json", "--max-tokens", "3", "--seed", "1"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["stats"]["tokens"] > 0
+
+
+def test_routers_lists_every_router(capsys):
+    assert main(["routers", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["name"] for r in rows} == set(ROUTERS)
+    assert [r["name"] for r in rows if r["default"]] == ["p-punc"]
+    assert main(["routers"]) == 0
+    text = capsys.readouterr().out
+    assert all(name in text for name in ROUTERS) and "gamma" in text
+
+
+def test_module_entry_point_and_internal_errors_without_traceback(tiny):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "baco_local", "run", "hi", "--router", "bogus", *tiny_args(tiny)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "Unknown router" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.gemma
+def test_ctrl_c_keeps_what_was_generated_and_exits_130(gemma_path):
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "baco_local",
+            "run",
+            "Once upon a time, in a lighthouse,",
+            "--raw",
+            "--base",
+            str(gemma_path),
+            "--max-tokens",
+            "3000",
+            "--ctx",
+            "4096",
+            "--seed",
+            "1",
+            "--router",
+            "base",
+            "--stop",
+            "NEVER-STOP-HERE",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        first = process.stdout.read(20)  # wait until the answer is streaming
+        assert first
+        time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        rest, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert len(first + rest) > 20  # what was generated was kept and printed
+    assert b"cancelled" in err and b"Traceback" not in err

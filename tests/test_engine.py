@@ -1,0 +1,198 @@
+"""The decode loop on tiny GGUF pairs through the real llama.cpp."""
+
+import pytest
+
+from baco_local import Pair
+from baco_local.routers import ALIGNED, BASE, ROUTERS
+
+PROMPT = "The cat"
+
+
+@pytest.mark.parametrize("router", sorted(ROUTERS))
+def test_every_router_generates_and_reports_sources(tiny_pair, router):
+    result = tiny_pair.generate(PROMPT, router=router, seed=7, max_tokens=24)
+    assert result.stats.tokens == len(result.tokens) > 0
+    assert result.text == "".join(t.text for t in result.tokens)
+    assert {t.source for t in result.tokens} <= {BASE, ALIGNED}
+    assert result.settings.router == router
+    if router == "aligned":
+        assert result.stats.base_fraction == 0
+    if router == "base":
+        assert result.stats.base_fraction == 1
+
+
+def test_a_seed_replays_exactly_and_another_seed_differs(tiny_pair):
+    first = tiny_pair.generate(PROMPT, seed=11, max_tokens=32)
+    again = tiny_pair.generate(PROMPT, seed=11, max_tokens=32)
+    other = tiny_pair.generate(PROMPT, seed=12, max_tokens=32)
+    assert [t.id for t in first.tokens] == [t.id for t in again.tokens]
+    assert [t.source for t in first.tokens] == [t.source for t in again.tokens]
+    assert [t.id for t in first.tokens] != [t.id for t in other.tokens]
+
+
+def test_no_seed_draws_one_and_reports_it(tiny_pair):
+    result = tiny_pair.generate(PROMPT, max_tokens=8)
+    replay = tiny_pair.generate(PROMPT, seed=result.settings.seed, max_tokens=8)
+    assert isinstance(result.settings.seed, int)
+    assert [t.id for t in replay.tokens] == [t.id for t in result.tokens]
+
+
+def test_a_word_begun_by_one_model_is_finished_by_it(tiny_pair):
+    roles = tiny_pair.roles
+    continued = 0
+    for seed in range(6):
+        tokens = tiny_pair.generate(
+            PROMPT, router="random", gamma=0.5, seed=seed, max_tokens=48
+        ).tokens
+        for previous, token in zip(tokens, tokens[1:]):
+            if not roles.starts_word(token.id):
+                continued += 1
+                assert token.source == previous.source and not token.routed
+            if token.routed:
+                assert roles.starts_word(token.id) or token.source == previous.source
+    assert continued > 0  # the tiny vocabulary has word pieces: the rule was exercised
+
+
+def test_signals_are_reported_at_routed_tokens(tiny_pair):
+    result = tiny_pair.generate(PROMPT, router="p", gamma=0.5, seed=3, max_tokens=32)
+    routed = [t for t in result.tokens if t.routed]
+    assert routed
+    for t in routed:
+        assert 0 < t.top1_prob <= 1 and t.entropy >= 0
+        assert t.decision == (BASE if t.top1_prob < 0.5 else ALIGNED)
+
+
+def test_more_gamma_sends_more_tokens_to_the_base(tiny_pair):
+    def base_share(gamma):
+        results = [
+            tiny_pair.generate(PROMPT, router="p", gamma=gamma, seed=s, max_tokens=32)
+            for s in range(4)
+        ]
+        return sum(r.stats.base_tokens for r in results) / sum(r.stats.tokens for r in results)
+
+    assert base_share(0.1) < base_share(0.5) < base_share(0.95)
+
+
+def test_max_tokens_stops_with_length(tiny_pair):
+    result = tiny_pair.generate(PROMPT, router="aligned", seed=1, max_tokens=5)
+    assert result.stats.tokens <= 5
+    assert result.finish_reason in ("length", "eog")
+
+
+def test_a_stop_string_ends_the_answer_and_is_not_included(tiny_pair):
+    full = tiny_pair.generate(PROMPT, seed=21, max_tokens=40, temperature=0)
+    words = full.text.split()
+    stop = words[len(words) // 2]
+    cut = tiny_pair.generate(PROMPT, seed=21, max_tokens=40, temperature=0, stop=(stop,))
+    assert cut.finish_reason == "stop"
+    assert cut.text == full.text[: full.text.index(stop)]
+
+
+def test_raw_mode_feeds_the_prompt_unchanged(tiny_pair):
+    raw = tiny_pair.generate(PROMPT, raw=True, router="aligned", temperature=0, max_tokens=6)
+    chat = tiny_pair.generate(PROMPT, router="aligned", temperature=0, max_tokens=6)
+    assert raw.stats.prompt_tokens["aligned"] < chat.stats.prompt_tokens["aligned"]
+    assert raw.stats.prompt_tokens["base"] == raw.stats.prompt_tokens["aligned"]
+
+
+def test_multi_turn_messages_and_system_prompt(tiny_pair):
+    messages = [
+        {"role": "user", "content": "The sea"},
+        {"role": "assistant", "content": "is blue."},
+        {"role": "user", "content": "The sky"},
+    ]
+    one = tiny_pair.generate(messages, seed=2, max_tokens=8)
+    with_system = tiny_pair.generate(messages, system="Be happy.", seed=2, max_tokens=8)
+    assert with_system.stats.prompt_tokens["aligned"] > one.stats.prompt_tokens["aligned"]
+    assert (
+        one.stats.prompt_tokens["aligned"]
+        > tiny_pair.generate("The sky", max_tokens=1).stats.prompt_tokens["aligned"]
+    )
+
+
+def test_cancel_keeps_what_was_produced(tiny_pair):
+    generation = tiny_pair.stream(PROMPT, seed=4, max_tokens=200)
+    seen = []
+    for event in generation:
+        seen.append(event)
+        if len(seen) == 5:
+            generation.cancel()
+    assert generation.result.finish_reason == "cancelled"
+    assert [t.id for t in generation.result.tokens] == [t.id for t in seen]
+    assert len(seen) >= 5
+
+
+def test_breaking_out_of_a_stream_finishes_it(tiny_pair):
+    generation = tiny_pair.stream(PROMPT, seed=4, max_tokens=200)
+    events = iter(generation)
+    first = next(events)
+    events.close()
+    assert generation.result.tokens[0] == first
+    # the pair is free again
+    assert tiny_pair.generate(PROMPT, seed=4, max_tokens=3).stats.tokens > 0
+
+
+def test_the_context_limit_stops_cleanly(tiny):
+    with Pair.load(base=tiny.base, aligned=tiny.aligned, n_ctx=48) as pair:
+        n_ctx = pair.loaded.streams[BASE].n_ctx  # llama.cpp may round the size up
+        result = pair.generate(PROMPT, router="random", seed=1, max_tokens=5000)
+    assert result.finish_reason == "context"
+    # every slot is used; the last token is emitted without being read back
+    assert result.stats.tokens + result.stats.prompt_tokens[BASE] == n_ctx + 1
+
+
+def test_prefetch_and_strict_laziness_give_the_same_answer(tiny):
+    answers = []
+    for prefetch in (True, False):
+        with Pair.load(base=tiny.base, aligned=tiny.aligned, n_ctx=512, prefetch=prefetch) as pair:
+            answers.append(
+                [
+                    [
+                        (t.id, t.source)
+                        for t in pair.generate(PROMPT, router=r, seed=9, max_tokens=40).tokens
+                    ]
+                    for r in ("p-punc", "nudging", "random")
+                ]
+            )
+    assert answers[0] == answers[1]
+
+
+def test_reusing_the_prompt_cache_does_not_change_answers(tiny):
+    with Pair.load(base=tiny.base, aligned=tiny.aligned, n_ctx=512) as pair:
+        cold = pair.generate(PROMPT, seed=5, max_tokens=20)
+        pair.generate("A different prompt entirely", seed=1, max_tokens=20)
+        warm = pair.generate(PROMPT, seed=5, max_tokens=20)
+    with Pair.load(base=tiny.base, aligned=tiny.aligned, n_ctx=512) as fresh:
+        again = fresh.generate(PROMPT, seed=5, max_tokens=20)
+    assert (
+        [t.id for t in cold.tokens] == [t.id for t in warm.tokens] == [t.id for t in again.tokens]
+    )
+
+
+def test_brainstorm_draws_n_answers_with_consecutive_seeds(tiny_pair):
+    answers = tiny_pair.brainstorm(PROMPT, n=3, seed=100, max_tokens=16)
+    assert [a.settings.seed for a in answers] == [100, 101, 102]
+    assert len({a.text for a in answers}) > 1
+
+
+def test_in_context_partner_shares_the_weights(tiny):
+    with Pair.load(base=tiny.base) as pair:  # aligned defaults to in-context
+        assert pair.loaded.shared_weights
+        assert pair.label.endswith("(base + in-context aligned)")
+        result = pair.generate(PROMPT, seed=1, max_tokens=12)
+    assert result.pair == pair.label
+    assert result.stats.prompt_tokens["aligned"] > result.stats.prompt_tokens["base"]
+
+
+def test_same_file_twice_loads_the_weights_once(tiny):
+    with Pair.load(base=tiny.aligned, aligned=tiny.aligned) as pair:
+        assert pair.loaded.shared_weights
+        assert pair.generate(PROMPT, seed=1, max_tokens=4).stats.tokens > 0
+
+
+def test_pair_with_a_larger_padded_vocabulary_uses_the_common_ids(tiny):
+    # the small vocabulary is a prefix-free variant, so it is a mismatch, not padding
+    from baco_local.errors import VocabularyMismatchError
+
+    with pytest.raises(VocabularyMismatchError):
+        Pair.load(base=tiny.base, aligned=tiny.small_vocab)

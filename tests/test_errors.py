@@ -1,0 +1,132 @@
+"""Bad input: one clear message naming the problem and the fix, a non-zero exit, no traceback."""
+
+import pytest
+from gguf_factory import OTHER_VOCAB_DIFF_ID
+
+from baco_local import Pair
+from baco_local.cli import main
+from baco_local.errors import ModelFileError, PromptError, VocabularyMismatchError
+
+
+def run_cli(capsys, *args):
+    code = main(["run", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def tiny_args(tiny):
+    return ["--base", str(tiny.base), "--aligned", str(tiny.aligned), "--ctx", "512"]
+
+
+def assert_clean_error(code, err, *needles):
+    assert code == 2
+    assert err.startswith("baco: error: ") and "hint:" in err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in err
+
+
+def test_missing_file(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "hi", "--base", str(tmp_path / "nope.gguf"))
+    assert_clean_error(code, err, "not found", "nope.gguf")
+
+
+def test_directory_instead_of_a_file(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "hi", "--base", str(tmp_path))
+    assert_clean_error(code, err, "is a directory")
+
+
+def test_file_that_is_not_gguf(capsys, tmp_path):
+    fake = tmp_path / "model.gguf"
+    fake.write_text("this is not a model")
+    code, _, err = run_cli(capsys, "hi", "--base", str(fake))
+    assert_clean_error(code, err, "not a GGUF")
+
+
+def test_truncated_gguf(capsys, tiny, tmp_path):
+    data = tiny.base.read_bytes()
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError) as error:
+        Pair.load(base=cut)
+    assert "could not load" in str(error.value) and "truncated" in error.value.hint
+    code, _, err = run_cli(capsys, "hi", "--base", str(cut))
+    assert_clean_error(code, err, "cut.gguf")
+
+
+def test_pair_with_different_vocabularies_names_both_files_and_the_token(tiny):
+    with pytest.raises(VocabularyMismatchError) as error:
+        Pair.load(base=tiny.base, aligned=tiny.other_vocab)
+    message = str(error.value)
+    assert f"token {OTHER_VOCAB_DIFF_ID}" in message
+    assert str(tiny.base) in message and str(tiny.other_vocab) in message
+    assert "in-context" in message  # the way out
+
+
+def test_pair_with_fewer_tokens_is_a_mismatch_too(capsys, tiny):
+    code, _, err = run_cli(
+        capsys, "hi", "--base", str(tiny.base), "--aligned", str(tiny.small_vocab)
+    )
+    assert_clean_error(code, err, "do not share one vocabulary")
+
+
+def test_aligned_model_without_chat_template_needs_a_named_format(capsys, tiny):
+    code, _, err = run_cli(capsys, "hi", "--base", str(tiny.aligned), "--aligned", str(tiny.base))
+    assert_clean_error(code, err, "no chat template", "--aligned-format")
+    code, out, err = run_cli(
+        capsys,
+        "hi",
+        "--base",
+        str(tiny.aligned),
+        "--aligned",
+        str(tiny.base),
+        "--aligned-format",
+        "transcript",
+        "--max-tokens",
+        "4",
+        "--seed",
+        "1",
+    )
+    assert code == 0
+    assert "no chat template" in err and "'transcript'" in err  # said, not silent
+
+
+def test_unknown_router_lists_the_valid_ones(capsys, tiny):
+    code, _, err = run_cli(capsys, "hi", *tiny_args(tiny), "--router", "pp-punc")
+    assert_clean_error(code, err, "Unknown router", "p-punc", "nudging")
+
+
+def test_gamma_out_of_range(capsys, tiny):
+    code, _, err = run_cli(capsys, "hi", *tiny_args(tiny), "--router", "p", "--gamma", "1.7")
+    assert_clean_error(code, err, "out of range", "[0, 1]")
+
+
+def test_non_positive_max_tokens(capsys, tiny):
+    code, _, err = run_cli(capsys, "hi", *tiny_args(tiny), "--max-tokens", "0")
+    assert_clean_error(code, err, "max_tokens", "at least 1")
+
+
+def test_prompt_longer_than_the_context(capsys, tiny):
+    long_prompt = "the cat " * 400
+    code, _, err = run_cli(capsys, long_prompt, *tiny_args(tiny))
+    assert_clean_error(code, err, "context holds", "--ctx")
+    with pytest.raises(PromptError):
+        with Pair.load(base=tiny.base, aligned=tiny.aligned, n_ctx=256) as pair:
+            pair.generate(long_prompt)
+
+
+def test_unknown_prompt_format(capsys, tiny):
+    code, _, err = run_cli(capsys, "hi", *tiny_args(tiny), "--aligned-format", "chatm")
+    assert_clean_error(code, err, "Unknown prompt format", "chatml")
+
+
+def test_raw_mode_rejects_a_conversation(tiny_pair):
+    with pytest.raises(PromptError, match="one prompt"):
+        tiny_pair.generate(
+            [
+                {"role": "user", "content": "a"},
+                {"role": "assistant", "content": "b"},
+                {"role": "user", "content": "c"},
+            ],
+            raw=True,
+        )

@@ -1,0 +1,127 @@
+"""Sampling, uncertainty and the ensemble mixture on four-token vocabularies, by hand."""
+
+import math
+
+import numpy as np
+import pytest
+
+from baco_local.sampling import Mixture, Sampler
+from baco_local.settings import GenerationSettings
+from baco_local.uncertainty import UncertaintyMeter
+
+# probabilities 0.5, 0.25, 0.125, 0.125 at temperature 1
+LOGITS = np.log(np.array([0.5, 0.25, 0.125, 0.125], dtype=np.float32))
+
+
+def sampler(**kw):
+    kw.setdefault("temperature", 1.0)
+    kw.setdefault("top_k", 0)
+    kw.setdefault("min_p", 0.0)
+    kw.setdefault("top_p", 1.0)
+    return Sampler(4, GenerationSettings(**kw))
+
+
+def draw_all(s, logits, points):
+    return [s.draw(logits, u) for u in points]
+
+
+def test_no_filters_is_the_inverse_cdf_of_the_distribution():
+    # cumulative 0.5, 0.75, 0.875, 1.0
+    assert draw_all(sampler(), LOGITS, [0.0, 0.49, 0.51, 0.74, 0.76, 0.874, 0.9, 0.999]) == [
+        0,
+        0,
+        1,
+        1,
+        2,
+        2,
+        3,
+        3,
+    ]
+
+
+def test_greedy_is_the_first_argmax_and_ignores_u():
+    tied = np.array([1.0, 3.0, 3.0, 0.0], dtype=np.float32)
+    assert draw_all(sampler(temperature=0), tied, [0.0, 0.99]) == [1, 1]
+
+
+def test_top_k_keeps_the_k_most_likely_renormalised():
+    # top-2: 0.5 and 0.25 -> 2/3 and 1/3
+    assert draw_all(sampler(top_k=2), LOGITS, [0.6, 0.7, 0.99]) == [0, 1, 1]
+
+
+def test_min_p_keeps_tokens_at_least_min_p_of_the_top():
+    # min_p 0.3: 0.25/0.5 = 0.5 stays; 0.125/0.5 = 0.25 goes
+    ids, weights = sampler(min_p=0.3).candidates(LOGITS)
+    assert ids.tolist() == [0, 1]
+    assert np.allclose(weights / weights.sum(), [2 / 3, 1 / 3])
+
+
+def test_top_p_keeps_the_smallest_prefix_reaching_the_mass():
+    ids, _ = sampler(top_p=0.7).candidates(LOGITS)  # 0.5 < 0.7 <= 0.75
+    assert ids.tolist() == [0, 1]
+    ids, _ = sampler(top_p=0.5).candidates(LOGITS)  # the top token alone reaches 0.5
+    assert ids.tolist() == [0]
+    ids, _ = sampler(top_p=0.8).candidates(LOGITS)
+    assert ids.tolist() == [0, 1, 2]
+
+
+def test_top_p_after_top_k_and_min_p_is_renormalised_over_the_survivors():
+    # min_p 0.3 leaves 2/3, 1/3; top_p 0.6 then needs only the first
+    ids, _ = sampler(min_p=0.3, top_p=0.6).candidates(LOGITS)
+    assert ids.tolist() == [0]
+
+
+def test_temperature_sharpens_before_the_filters():
+    # T = 0.5 squares the probabilities: 0.25, 0.0625, 0.015625, 0.015625 (/0.34375)
+    ids, weights = sampler(temperature=0.5).candidates(LOGITS)
+    p = weights / weights.sum()
+    assert ids.tolist() == [0, 1, 2, 3]
+    assert np.allclose(p, np.array([0.25, 0.0625, 0.015625, 0.015625]) / 0.34375, atol=1e-6)
+
+
+def test_ties_are_ordered_by_token_id():
+    ids, _ = sampler().candidates(LOGITS)
+    assert ids.tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    "kw", [{}, {"top_k": 2}, {"min_p": 0.2}, {"top_p": 0.7}, {"temperature": 0}]
+)
+def test_sampling_never_modifies_the_logits(kw):
+    logits = LOGITS.copy()
+    logits.setflags(write=False)  # a write would raise
+    sampler(**kw).draw(logits, 0.3)
+    assert np.array_equal(logits, LOGITS)
+
+
+def test_top_p_alone_on_a_large_vocabulary_matches_a_full_sort():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 2, 5000).astype(np.float32)
+    s = Sampler(5000, GenerationSettings(temperature=1.0, top_k=0, min_p=0.0, top_p=0.9))
+    ids, _ = s.candidates(logits)
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    order = np.argsort(-p, kind="stable")
+    needed = int(np.searchsorted(np.cumsum(p[order]), 0.9)) + 1
+    assert ids.tolist() == order[:needed].tolist()
+
+
+def test_uncertainty_of_a_uniform_and_a_peaked_row():
+    meter = UncertaintyMeter(4)
+    top, p1, h = meter.measure(np.zeros(4, dtype=np.float32))
+    assert top == 0 and p1 == pytest.approx(0.25) and h == pytest.approx(math.log(4), rel=1e-6)
+    top, p1, h = meter.measure(LOGITS)
+    # H = 0.5 ln 2 + 0.25 ln 4 + 2 * 0.125 ln 8 = 1.75 ln 2
+    assert top == 0 and p1 == pytest.approx(0.5, rel=1e-6)
+    assert h == pytest.approx(1.75 * math.log(2), rel=1e-5)
+
+
+def test_mixture_is_the_weighted_average_of_the_two_distributions():
+    base = np.log(np.array([0.7, 0.1, 0.1, 0.1], dtype=np.float32))
+    aligned = np.log(np.array([0.1, 0.1, 0.1, 0.7], dtype=np.float32))
+    before = (base.copy(), aligned.copy())
+    mix = Mixture(4, weight_base=0.25, temperature=1.0)
+    p = np.exp(mix.log_probs(base, aligned))
+    assert np.allclose(p, [0.25 * 0.7 + 0.75 * 0.1, 0.1, 0.1, 0.25 * 0.1 + 0.75 * 0.7], atol=1e-6)
+    assert mix.base_share(0) == pytest.approx(0.175 / 0.25, rel=1e-5)
+    assert np.array_equal(base, before[0]) and np.array_equal(aligned, before[1])

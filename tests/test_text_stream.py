@@ -1,0 +1,42 @@
+"""Text assembly: UTF-8 split across tokens, and stop strings held back then dropped."""
+
+from baco_local.text_stream import TextStream
+
+
+def feed_all(stream, pieces):
+    out = []
+    for i, piece in enumerate(pieces):
+        out.extend(stream.feed(i, piece))
+        if stream.stopped_by:
+            break
+    else:
+        out.extend(stream.flush())
+    return out
+
+
+def test_a_character_split_between_tokens_is_released_whole():
+    e_acute = "é".encode()
+    out = feed_all(TextStream(), [b"caf", e_acute[:1], e_acute[1:], b"!"])
+    assert out == [(0, "caf"), (1, ""), (2, "é"), (3, "!")]
+
+
+def test_text_that_may_start_a_stop_string_is_held_until_it_cannot():
+    stream = TextStream(("\nUser:",))
+    assert stream.feed(0, b"Hi") == [(0, "Hi")]
+    assert stream.feed(1, b"\n") == []  # could begin "\nUser:"
+    assert stream.feed(2, b"Us") == []
+    assert stream.feed(3, b"ual") == [(1, "\n"), (2, "Us"), (3, "ual")]
+    assert stream.text == "Hi\nUsual"
+
+
+def test_a_completed_stop_string_is_dropped_with_everything_after_it():
+    out = feed_all(TextStream(("\nUser:",)), [b"Bye.", b"\nUs", b"er: more"])
+    assert out == [(0, "Bye.")]
+    stream = TextStream(("STOP",))
+    out = feed_all(stream, [b"abcST", b"OPxyz"])
+    assert out == [(0, "abc")] and stream.stopped_by == "STOP" and stream.text == "abc"
+
+
+def test_without_stops_everything_is_released_at_once():
+    stream = TextStream()
+    assert stream.feed(0, b"a\n") == [(0, "a\n")]
