@@ -85,12 +85,14 @@ class Pair:
         *,
         system: str | None = None,
         raw: bool = False,
+        ignore_end: bool = False,
         **changes,
     ) -> Generation:
         """Start an answer; iterate the result for TokenEvents, then read `.result`.
 
         prompt: a string, or messages ({"role", "content"} dicts or Message objects)
         ending with a user message. raw: feed the prompt text unchanged to both models.
+        ignore_end: run to max_tokens past end-of-turn and stop strings (benchmarks).
         changes: GenerationSettings fields (router, gamma, temperature, max_tokens, seed...).
         """
         settings = (settings or GenerationSettings()).with_changes(**changes)
@@ -103,6 +105,7 @@ class Pair:
             roles=self.roles,
             scheduler=self.scheduler,
             prefetch=self.prefetch,
+            ignore_end=ignore_end,
         )
         return _Locked(generation, self._lock)
 

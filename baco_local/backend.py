@@ -332,10 +332,11 @@ class Stream:
     def catch_up(self) -> None:
         """Evaluate pending tokens; afterwards `logits()` is the next-token row.
 
-        Prompt tokens go in batches of n_batch. Generated tokens go one per decode, as an
-        eager loop would feed them, so a stream that caught up late holds exactly the
-        same cache and logits as one that never waited (llama.cpp's numbers depend on
-        how tokens are batched). Only the last decode computes logits, so a deferred
+        Prompt tokens go in batches of n_batch, except the last. The last prompt token
+        and generated tokens go one per decode, as an eager loop would feed them, so a
+        stream that caught up late, or reused its cached prompt, holds exactly the same
+        cache and logits as one that never waited (llama.cpp's numbers depend on how
+        tokens are batched: up to 0.5 logits apart on Gemma 3 270M). Only the last decode computes logits, so a deferred
         token costs the transformer body, not the output layer (about 28% of a step for
         Gemma 3 270M, whose 262,144-token output layer dominates).
         """
@@ -349,9 +350,10 @@ class Stream:
                 "raise --ctx or ask for fewer tokens",
             )
         while self.pending:
-            in_prompt = len(self.tokens) < self._prompt_end
-            size = min(self.n_batch, self._prompt_end - len(self.tokens)) if in_prompt else 1
-            chunk = self.pending[:size]
+            # The prompt's last token is read alone, like every generated token: a cold
+            # run and a run that reuses the cached prompt then compute its logits alike.
+            batched = self._prompt_end - 1 - len(self.tokens)
+            chunk = self.pending[: min(self.n_batch, batched) if batched > 0 else 1]
             self._decode(chunk, last=len(chunk) == len(self.pending))
             self.tokens.extend(chunk)
             del self.pending[: len(chunk)]

@@ -39,6 +39,8 @@ class Generation:
     keeps what it produced (finish_reason "cancelled").
     prefetch: at each step, also catch up the model that the step may need, in parallel
     with the one it surely needs (fast on >= 2 cores); False evaluates strictly on demand.
+    ignore_end: generate exactly max_tokens, past end-of-turn tokens and stop strings
+    (for benchmarks).
     """
 
     def __init__(
@@ -51,6 +53,7 @@ class Generation:
         roles: TokenRoles,
         scheduler: Scheduler,
         prefetch: bool = True,
+        ignore_end: bool = False,
     ):
         if settings.seed is None:
             settings = settings.with_changes(seed=random.SystemRandom().randrange(2**31))
@@ -64,9 +67,11 @@ class Generation:
         self._cancel = threading.Event()
         self.result: Result | None = None
         self._prompts = self._format_prompts(messages, raw)
+        self._ignore_end = ignore_end
         self._end_ids = frozenset() if raw else pair.end_token_ids()
-        formats = () if raw else (pair.base_format, pair.aligned_format)
-        self._text = TextStream(tuple(settings.stop) + tuple(s for f in formats for s in f.stop))
+        formats = () if raw or ignore_end else (pair.base_format, pair.aligned_format)
+        stops = () if ignore_end else tuple(settings.stop)
+        self._text = TextStream(stops + tuple(s for f in formats for s in f.stop))
         self._sampler = Sampler(pair.n_vocab, settings)
         self._mixture = None
         if self.router.name == "ensemble":
@@ -90,6 +95,7 @@ class Generation:
             return
         started = time.perf_counter()
         self._first_token_at = None
+        self._model_seconds_at_first = self.scheduler.seconds
         finish = "cancelled"
         try:
             for event_or_finish in self._steps():
@@ -103,9 +109,18 @@ class Generation:
                 self._events.append(event)
                 yield event
         finally:
+            self._settle_quietly()
             if finish == "cancelled":  # interrupted: keep held-back text too
                 self._events.extend(self._release(self._text.flush()))
             self._finish(finish, started, self._first_token_at)
+
+    def _settle_quietly(self) -> None:
+        # Never leave a decode running on a stream the next generation will use; an
+        # error from it matters less than the one that may be propagating now.
+        try:
+            self.scheduler.settle()
+        except Exception:
+            pass
 
     def run(self) -> Result:
         """Generate to the end and return the result."""
@@ -126,8 +141,9 @@ class Generation:
         for _ in range(s.max_tokens):
             if self._cancel.is_set():
                 return
-            # Catch up what this step needs (and, with prefetch, what it may need) at once.
-            self.scheduler.catch_up(self._likely_needed(owner))
+            # Catch up what this step needs (and, with prefetch, what it may need) at once;
+            # the base model first, so routing can start while the other still decodes.
+            self.scheduler.begin(self._likely_needed(owner))
             # The owner of the current word draws first; a draw that continues the word stays.
             candidate = self._draw(owner) if owner else None
             if candidate is not None and not self.roles.starts_word(candidate):
@@ -144,12 +160,14 @@ class Generation:
                     if candidate is not None and not self.roles.starts_word(token):
                         token, source = candidate, owner
             # Accept: end of turn stops; otherwise both models read the token.
-            if token in self._end_ids or self._is_eog(token):
+            if not self._ignore_end and (token in self._end_ids or self._is_eog(token)):
                 yield "eog"
                 return
             owner = source
             self._accepted += 1
-            self._first_token_at = self._first_token_at or time.perf_counter()
+            if self._first_token_at is None:
+                self._first_token_at = time.perf_counter()
+                self._model_seconds_at_first = self.scheduler.seconds
             event = TokenEvent(
                 self._accepted - 1,
                 token,
@@ -167,6 +185,7 @@ class Generation:
             if max(base.n_past, aligned.n_past) + 1 > min(base.n_ctx, aligned.n_ctx):
                 yield "context"
                 return
+            self.scheduler.settle()
             base.push(token)
             aligned.push(token)
         yield "length"
@@ -190,7 +209,7 @@ class Generation:
         if source == MIX:
             return self._draw_mixture()
         stream = self.streams[source]
-        self.scheduler.catch_up([stream])  # lazy catch-up, when the step did not prefetch it
+        self.scheduler.wait(stream)  # or a lazy catch-up, when the step did not prefetch it
         started = time.perf_counter()
         logits = stream.logits()[: self.pair.n_vocab]
         token = self._sampler.draw(logits, float(self._rng_sample.random()))
@@ -218,7 +237,7 @@ class Generation:
         if not self.router.reads_base:
             return Signals(math.nan, math.nan, Role.CONTENT, uniform)
         stream = self.streams[BASE]
-        self.scheduler.catch_up([stream])
+        self.scheduler.wait(stream)
         started = time.perf_counter()
         top_id, top1, entropy = self._meter.measure(stream.logits()[: self.pair.n_vocab])
         role = self.roles.role(top_id)
@@ -259,6 +278,7 @@ class Generation:
             ttft_seconds=(first_token_at or end) - started,
             decode_seconds=end - (first_token_at or end),
             routing_seconds=self._routing_seconds,
+            model_seconds=self.scheduler.seconds - self._model_seconds_at_first,
         )
         notes = [f"stopped: {finish}"] if finish == "context" else []
         self.result = Result(

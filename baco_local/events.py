@@ -41,7 +41,8 @@ class GenerationStats:
     prompt_tokens: dict[str, int]
     ttft_seconds: float
     decode_seconds: float
-    routing_seconds: float = 0.0
+    routing_seconds: float = 0.0  # numpy routing and sampling, within decode_seconds
+    model_seconds: float = 0.0  # inside llama.cpp after the first token, within decode_seconds
 
     @property
     def base_fraction(self) -> float:

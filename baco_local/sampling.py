@@ -1,9 +1,9 @@
 """Draw one token from a row of logits: temperature, top-k, min-p, top-p, then the pick.
 
 The logits row is borrowed (a view of llama.cpp's buffer): it is read, never written.
-Work happens in float32 buffers owned by the sampler and allocated once, and no step
-sorts the whole vocabulary: top-k and min-p become one threshold found in O(n_vocab),
-and only the few survivors are sorted.
+Work happens in buffers owned by the sampler and allocated once, and no step sorts the
+whole vocabulary: min-p (or else top-k) becomes one threshold found in O(n_vocab), and
+only the few survivors are sorted and exponentiated.
 
 Order of operations (documented because samplers differ):
   1. divide by the temperature (0 = greedy: return the first argmax);
@@ -36,7 +36,6 @@ class Sampler:
         self.top_k = settings.top_k if 0 < settings.top_k < n_vocab else 0
         self.log_min_p = math.log(settings.min_p) if settings.min_p > 0 else -math.inf
         self.top_p = settings.top_p
-        self._scaled = np.empty(n_vocab, dtype=np.float32)
         self._scratch = np.empty(n_vocab, dtype=np.float32)
         self._mask = np.empty(n_vocab, dtype=np.bool_)
 
@@ -54,35 +53,38 @@ class Sampler:
         return int(ids[min(index, len(ids) - 1)])
 
     def candidates(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Return (token ids, unnormalised probabilities), most likely first."""
-        scaled = np.multiply(logits, np.float32(1.0 / self.temperature), out=self._scaled)
-        top = float(scaled.max())
-        threshold = top + self.log_min_p
-        if self.top_k:
-            threshold = max(threshold, self._kth_largest(scaled, self.top_k))
-        if threshold == -math.inf:
-            return self._nucleus_without_cut(scaled, top)
-        ids = self._at_least(scaled, threshold)
-        ids, weights = self._sorted_weights(scaled, ids, top)
-        if self.top_k and len(ids) > self.top_k:  # ties at the k-th value
+        """Return (token ids, unnormalised probabilities), most likely first.
+
+        Cuts work on the raw logits, where they mean the same as on scaled ones
+        (min-p: l/T >= max/T + ln(min_p)  <=>  l >= max + T ln(min_p)), so the whole
+        vocabulary is only compared and scanned, never scaled, exponentiated or sorted.
+        """
+        top = float(logits.max())
+        if self.log_min_p > -math.inf:
+            ids = self._at_least(logits, top + self.temperature * self.log_min_p)
+        elif self.top_k:
+            ids = self._at_least(logits, self._kth_largest(logits, self.top_k))
+        else:
+            return self._nucleus_without_cut(logits, top)
+        ids, weights = self._sorted_weights(logits, ids, top)
+        if self.top_k and len(ids) > self.top_k:  # min-p kept more, or ties at the k-th
             ids, weights = ids[: self.top_k], weights[: self.top_k]
         return self._keep_top_p(ids, weights, weights.sum())
 
-    def _kth_largest(self, scaled: np.ndarray, k: int) -> float:
-        np.copyto(self._scratch, scaled)
+    def _kth_largest(self, values: np.ndarray, k: int) -> float:
+        np.copyto(self._scratch, values)
         self._scratch.partition(self.n_vocab - k)
         return float(self._scratch[self.n_vocab - k])
 
-    def _at_least(self, scaled: np.ndarray, threshold: float) -> np.ndarray:
-        np.greater_equal(scaled, np.float32(threshold), out=self._mask)
+    def _at_least(self, values: np.ndarray, threshold: float) -> np.ndarray:
+        np.greater_equal(values, np.float32(threshold), out=self._mask)
         return np.flatnonzero(self._mask)
 
-    @staticmethod
-    def _sorted_weights(scaled, ids, top) -> tuple[np.ndarray, np.ndarray]:
-        values = scaled[ids]
+    def _sorted_weights(self, logits, ids, top) -> tuple[np.ndarray, np.ndarray]:
+        values = logits[ids]
         order = np.lexsort((ids, -values))  # most likely first, then lowest id
         ids = ids[order]
-        weights = np.exp((values[order] - top).astype(np.float64))
+        weights = np.exp((values[order].astype(np.float64) - top) / self.temperature)
         return ids, weights
 
     def _keep_top_p(self, ids, weights, total) -> tuple[np.ndarray, np.ndarray]:
@@ -92,9 +94,10 @@ class Sampler:
         keep = int(np.searchsorted(cumulative, self.top_p * total, side="left")) + 1
         return ids[:keep], weights[:keep]
 
-    def _nucleus_without_cut(self, scaled: np.ndarray, top: float):
+    def _nucleus_without_cut(self, logits: np.ndarray, top: float):
         """top-p (or no filter at all) over the whole vocabulary, without a full sort."""
-        exp_shifted = np.subtract(scaled, np.float32(top), out=self._scratch)
+        exp_shifted = np.subtract(logits, np.float32(top), out=self._scratch)
+        exp_shifted *= np.float32(1.0 / self.temperature)
         np.exp(exp_shifted, out=exp_shifted)
         total = float(exp_shifted.sum(dtype=np.float64))
         if self.top_p >= 1.0:  # plain temperature sampling: every token is a candidate
@@ -102,8 +105,8 @@ class Sampler:
         look = _TOP_P_FIRST_LOOK
         while True:  # the scratch buffer is reused from here on; `total` is all we keep
             look = min(look, self.n_vocab)
-            threshold = self._kth_largest(scaled, look)
-            ids, weights = self._sorted_weights(scaled, self._at_least(scaled, threshold), top)
+            threshold = self._kth_largest(logits, look)
+            ids, weights = self._sorted_weights(logits, self._at_least(logits, threshold), top)
             if look == self.n_vocab or weights.sum() >= self.top_p * total:
                 return self._keep_top_p(ids, weights, total)
             look *= 4

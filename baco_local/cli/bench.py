@@ -1,14 +1,91 @@
-"""`baco bench`: not built yet."""
+"""`baco bench`: tokens per second, time to first token, routing overhead and memory."""
 
 from __future__ import annotations
 
+import json
+import sys
+
+from ..errors import SettingsError
+from . import common
+
 
 def register(commands) -> None:
-    parser = commands.add_parser("bench", help="(not built yet)")
-    parser.set_defaults(handler=lambda args: _missing())
+    from ..bench import DEFAULT_PROMPT
+
+    parser = commands.add_parser(
+        "bench", help="measure speed and memory of a pair",
+        description="Decode one prompt to exactly --max-tokens with the aligned model alone, "
+        "the base alone and each router, from a cold cache; report medians of the repeats.",
+    )
+    common.add_pair_options(parser)
+    parser.add_argument("--prompt", default=DEFAULT_PROMPT, help="prompt to decode from")
+    parser.add_argument("--max-tokens", type=int, default=128, metavar="N",
+                        help="tokens per run (default %(default)s)")
+    parser.add_argument("--routers", default="p-punc", metavar="LIST",
+                        help="comma-separated routers (default %(default)s)")
+    parser.add_argument("--repeats", type=int, default=3, metavar="N",
+                        help="runs per configuration; medians are reported (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=1, metavar="S")
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    parser.set_defaults(handler=bench)
 
 
-def _missing() -> int:
-    from ..errors import BacoError
+def bench(args) -> int:
+    from ..bench import run_bench
+    from ..routers import get_router
 
-    raise BacoError("`baco bench` is not built yet.", "see the README for what works today")
+    routers = tuple(r.strip() for r in args.routers.split(",") if r.strip())
+    for name in routers:
+        get_router(name)
+    if not routers:
+        raise SettingsError("--routers is empty.", "name at least one router, e.g. p-punc")
+    if args.repeats < 1 or args.max_tokens < 2:
+        raise SettingsError(
+            "--repeats must be at least 1 and --max-tokens at least 2.",
+            "use e.g. --repeats 3 --max-tokens 128",
+        )
+    if args.ctx == common.LoadSettings.n_ctx:
+        args.ctx = 2048  # enough for the prompt and the 512-token memory check
+    pair = common.load_pair_from(args)
+    try:
+        report = run_bench(
+            pair, prompt=args.prompt, routers=routers, max_tokens=args.max_tokens,
+            repeats=args.repeats, seed=args.seed,
+            progress=lambda message: sys.stderr.write(f"bench: {message}\n"),
+        )
+    finally:
+        pair.close()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_report(report))
+    return 0
+
+
+def format_report(report: dict) -> str:
+    tps, ttft, share = report["tokens_per_second"], report["ttft_seconds"], report["routing_share"]
+    lines = [
+        f"pair: {report['pair']}   threads: {report['threads']}   "
+        f"{report['max_tokens']} tokens, median of {report['repeats']}",
+        "",
+        f"{'configuration':<16}{'tok/s':>8}{'x aligned':>11}{'TTFT s':>9}{'outside llama.cpp':>19}",
+    ]
+    for name, rate in tps.items():
+        ratio = rate / tps["aligned"] if tps["aligned"] else float("nan")
+        lines.append(
+            f"{name:<16}{rate:>8.1f}{ratio:>11.2f}{ttft[name]:>9.3f}{share[name]:>18.1%}"
+        )
+    naive = report["naive"]
+    lines.append(
+        f"{'naive ' + naive['router']:<16}{naive['tokens_per_second']:>8.1f}"
+        f"{naive['ratio_to_aligned']:>11.2f}{naive['ttft_seconds']:>9.3f}{'':>19}"
+    )
+    memory = report.get("memory") or {}
+    if memory:
+        lines += [
+            "",
+            f"resident memory: {memory['rss_mb_after_16']:.0f} MB after 16 tokens, "
+            f"{memory['rss_mb_after_512']:.0f} MB after 512 "
+            f"(growth {memory['growth_mb']:+.1f} MB); peak {memory['peak_rss_mb']:.0f} MB",
+        ]
+    return "\n".join(lines)

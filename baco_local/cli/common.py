@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..routers import DEFAULT_ROUTER
-from ..settings import GenerationSettings, LoadSettings
+from ..settings import GenerationSettings, LoadSettings  # noqa: F401 (LoadSettings re-exported)
 
 _DEFAULTS = GenerationSettings()
 

@@ -1,0 +1,161 @@
+"""`baco bench`: speed and memory of one pair, measured as ratios within one run.
+
+Every configuration decodes the same prompt to exactly max_tokens (end-of-turn and
+stop strings ignored) from a cold prompt cache, so tokens per second and time to
+first token compare like with like. Medians of the repeats are reported; the
+machine is shared and noisy, so only ratios measured in one run mean much.
+
+- tokens_per_second: tokens after the first over the time after the first token.
+- ratio_to_aligned: a router's tokens per second over the aligned model alone.
+- routing_share: share of the decode time spent outside llama.cpp (routing,
+  sampling, bookkeeping), per router.
+- ttft_seconds: from the request to the first token, prompt reading included.
+- naive: the reference loop (both models every step, one after the other).
+- memory: resident memory after 16 and after 512 generated tokens, and the peak.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+
+from .prompt_formats import to_messages
+from .reference import reference_tokens
+from .settings import GenerationSettings
+
+DEFAULT_PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
+ALONE = ("aligned", "base")
+
+
+@dataclass(frozen=True)
+class Run:
+    tokens_per_second: float
+    ttft_seconds: float
+    outside_share: float
+
+
+def resident_mb() -> tuple[float, float]:
+    """(current, peak) resident memory of this process in MB."""
+    try:
+        fields = dict(
+            line.split(":", 1) for line in open("/proc/self/status", encoding="ascii")
+        )
+        kb = lambda key: float(fields[key].split()[0])  # noqa: E731
+        return kb("VmRSS") / 1024, kb("VmHWM") / 1024
+    except (OSError, KeyError):
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak_mb = peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+        return peak_mb, peak_mb
+
+
+def _cold(pair) -> None:
+    for stream in pair.loaded.streams.values():
+        stream.rollback(0)
+
+
+def measure_router(pair, prompt: str, router: str, max_tokens: int, seed: int) -> Run:
+    """One cold-cache generation of exactly max_tokens with `router`."""
+    _cold(pair)
+    settings = GenerationSettings(router=router, max_tokens=max_tokens, seed=seed)
+    result = pair.stream(prompt, settings, ignore_end=True).run()
+    stats = result.stats
+    outside = 1 - stats.model_seconds / stats.decode_seconds if stats.decode_seconds else 0.0
+    return Run(stats.tokens_per_second, stats.ttft_seconds, max(outside, 0.0))
+
+
+def measure_naive(pair, prompt: str, router: str, max_tokens: int, seed: int) -> Run:
+    """The reference loop, timed the same way (first token excluded from the rate)."""
+    _cold(pair)
+    settings = GenerationSettings(router=router, max_tokens=max_tokens, seed=seed)
+    times: list[float] = []
+    started = time.perf_counter()
+    reference_tokens(pair.loaded, to_messages(prompt), settings, pair.roles, timestamps=times)
+    decode = times[-1] - times[0]
+    rate = (len(times) - 1) / decode if decode > 0 else 0.0
+    return Run(rate, times[0] - started, float("nan"))
+
+
+def memory_growth(pair, prompt: str, seed: int) -> dict:
+    """Resident memory after 16 and after 512 new tokens (the KV cache is preallocated)."""
+    _cold(pair)
+    pair.stream(prompt, GenerationSettings(max_tokens=16, seed=seed), ignore_end=True).run()
+    after_16, _ = resident_mb()
+    _cold(pair)
+    pair.stream(prompt, GenerationSettings(max_tokens=512, seed=seed), ignore_end=True).run()
+    after_512, peak = resident_mb()
+    return {
+        "rss_mb_after_16": round(after_16, 1),
+        "rss_mb_after_512": round(after_512, 1),
+        "growth_mb": round(after_512 - after_16, 1),
+        "peak_rss_mb": round(peak, 1),
+    }
+
+
+def run_bench(
+    pair,
+    *,
+    prompt: str = DEFAULT_PROMPT,
+    routers: tuple[str, ...] = ("p-punc",),
+    max_tokens: int = 128,
+    repeats: int = 3,
+    seed: int = 1,
+    progress=None,
+) -> dict:
+    """Measure everything in one run; return the JSON-ready report."""
+    say = progress or (lambda message: None)
+    say("warming up")
+    pair.stream(prompt, GenerationSettings(max_tokens=8, seed=seed), ignore_end=True).run()
+    memory = {}
+    if pair.loaded.streams["base"].n_ctx >= 640:
+        say("memory: 16 vs 512 tokens")
+        memory = memory_growth(pair, prompt, seed)
+    configs = [*ALONE, *[r for r in routers if r not in ALONE]]
+    runs: dict[str, list[Run]] = {name: [] for name in [*configs, "naive"]}
+    for repeat in range(repeats):
+        for name in configs:
+            say(f"repeat {repeat + 1}/{repeats}: {name}")
+            runs[name].append(measure_router(pair, prompt, name, max_tokens, seed + repeat))
+        say(f"repeat {repeat + 1}/{repeats}: naive loop ({routers[0]})")
+        runs["naive"].append(measure_naive(pair, prompt, routers[0], max_tokens, seed + repeat))
+    return _report(pair, runs, configs, routers, memory, max_tokens, repeats, prompt)
+
+
+def _median(runs: list[Run], field: str) -> float:
+    return statistics.median(getattr(r, field) for r in runs)
+
+
+def _report(pair, runs, configs, routers, memory, max_tokens, repeats, prompt) -> dict:
+    tps = {name: round(_median(runs[name], "tokens_per_second"), 2) for name in configs}
+    aligned = tps["aligned"] or float("nan")
+    naive_tps = _median(runs["naive"], "tokens_per_second")
+    collab = [r for r in routers if r not in ALONE]
+    return {
+        "pair": pair.label,
+        "prompt": prompt,
+        "max_tokens": max_tokens,
+        "repeats": repeats,
+        "threads": pair.loaded.n_threads,
+        "cpu_count": os.cpu_count(),
+        "gpu_layers": pair.loaded.base_model.n_gpu_layers,
+        "tokens_per_second": tps,
+        "ratio_to_aligned": {r: round(tps[r] / aligned, 3) for r in collab},
+        "routing_share": {r: round(_median(runs[r], "outside_share"), 4) for r in configs},
+        "ttft_seconds": {n: round(_median(runs[n], "ttft_seconds"), 4) for n in configs},
+        "ttft_ratio_to_aligned": {
+            r: round(_median(runs[r], "ttft_seconds") / _median(runs["aligned"], "ttft_seconds"), 3)
+            for r in collab
+        },
+        "naive": {
+            "router": routers[0],
+            "tokens_per_second": round(naive_tps, 2),
+            "ratio_to_aligned": round(naive_tps / aligned, 3),
+            "ttft_seconds": round(_median(runs["naive"], "ttft_seconds"), 4),
+        },
+        "peak_rss_mb": memory.get("peak_rss_mb", round(resident_mb()[1], 1)),
+        "memory": memory,
+    }

@@ -1,0 +1,115 @@
+"""The fast decode loop against the straightforward reference loop, and lazy catch-up."""
+
+import json
+
+import numpy as np
+import pytest
+
+from baco_local import Pair
+from baco_local.backend import Stream
+from baco_local.cli import main
+from baco_local.prompt_formats import to_messages
+from baco_local.reference import reference_tokens
+from baco_local.settings import GenerationSettings
+
+ROUTERS = ("p-punc", "h-punc", "p-fc", "nudging", "random", "ensemble", "aligned", "base")
+
+
+def fast_tokens(pair, prompt, settings):
+    result = pair.stream(prompt, settings, ignore_end=True).run()
+    return [(t.id, t.source) for t in result.tokens]
+
+
+@pytest.mark.parametrize("prefetch", [True, False])
+def test_fast_loop_matches_the_reference_token_by_token(tiny, prefetch):
+    with Pair.load(base=tiny.base, aligned=tiny.aligned, n_ctx=512, prefetch=prefetch) as pair:
+        for router in ROUTERS:
+            for seed in (1, 2, 3):
+                settings = GenerationSettings(router=router, seed=seed, max_tokens=40)
+                fast = fast_tokens(pair, "The cat", settings)
+                ref = reference_tokens(pair.loaded, to_messages("The cat"), settings, pair.roles)
+                assert fast == ref, (router, seed)
+
+
+@pytest.mark.gemma
+def test_fast_loop_matches_the_reference_on_gemma(gemma_path):
+    with Pair.load(base=gemma_path, n_ctx=1024) as pair:
+        for router, seed in (("p-punc", 1), ("nudging", 2), ("p-fc", 3)):
+            settings = GenerationSettings(router=router, seed=seed, max_tokens=48)
+            fast = fast_tokens(pair, "Invent a new board game.", settings)
+            ref = reference_tokens(pair.loaded, to_messages("Invent a new board game."), settings, pair.roles)
+            assert fast == ref, router
+
+
+def _stream(model_path, n_threads=2):
+    from baco_local.backend import Model
+
+    model = Model(model_path)
+    return model, Stream(model, n_ctx=256, n_batch=64, n_threads=n_threads)
+
+
+def test_deferred_stream_ends_with_the_same_context_and_logits_as_an_eager_one(tiny):
+    model, eager = _stream(tiny.base)
+    _, lazy = _stream(tiny.base)
+    prompt = model.tokenize("The cat", add_bos=True)
+    generated = model.tokenize(" runs to the sea and the sky is blue", add_bos=False)
+    eager.start(prompt)
+    lazy.start(prompt)
+    eager.catch_up()
+    lazy.catch_up()
+    for token in generated:  # eager: read each token at once
+        eager.push(token)
+        eager.catch_up()
+    for token in generated:  # lazy: let them wait, then catch up once
+        lazy.push(token)
+    assert len(lazy.pending) == len(generated)
+    lazy.catch_up()
+    assert lazy.tokens == eager.tokens == prompt + generated
+    assert not lazy.pending
+    assert np.array_equal(lazy.logits(), eager.logits())
+    for stream in (eager, lazy):
+        stream.close()
+    model.close()
+
+
+@pytest.mark.gemma
+def test_deferred_catch_up_is_exact_on_gemma(gemma_path):
+    model, eager = _stream(gemma_path)
+    lazy = Stream(model, n_ctx=256, n_batch=64, n_threads=1)  # other thread count too
+    prompt = model.tokenize("Once upon a time", add_bos=True)
+    generated = model.tokenize(" there was a lighthouse on a cliff.", add_bos=False)
+    for stream in (eager, lazy):
+        stream.start(prompt)
+        stream.catch_up()
+    for token in generated:
+        eager.push(token)
+        eager.catch_up()
+        lazy.push(token)
+    lazy.catch_up()
+    assert lazy.tokens == eager.tokens
+    assert np.array_equal(lazy.logits(), eager.logits())
+    for stream in (eager, lazy):
+        stream.close()
+    model.close()
+
+
+def test_bench_json_has_the_promised_keys(capsys, tiny):
+    code = main(["bench", "--base", str(tiny.base), "--aligned", str(tiny.aligned),
+                 "--max-tokens", "16", "--repeats", "1", "--routers", "p-punc,nudging", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["tokens_per_second"]) == {"aligned", "base", "p-punc", "nudging"}
+    assert set(report["ratio_to_aligned"]) == {"p-punc", "nudging"}
+    assert set(report["ttft_seconds"]) >= {"aligned", "p-punc"}
+    assert all(0 <= v <= 1 for v in report["routing_share"].values())
+    assert report["peak_rss_mb"] > 0
+    assert report["naive"]["tokens_per_second"] > 0
+    assert report["memory"]["growth_mb"] < 64
+    for router, ratio in report["ratio_to_aligned"].items():
+        expected = report["tokens_per_second"][router] / report["tokens_per_second"]["aligned"]
+        assert ratio == pytest.approx(expected, rel=1e-2)
+
+
+def test_bench_rejects_bad_options(capsys, tiny):
+    code = main(["bench", "--base", str(tiny.base), "--routers", "nope"])
+    assert code == 2 and "Unknown router" in capsys.readouterr().err
