@@ -78,6 +78,14 @@ class Pair:
     def notes(self) -> list[str]:
         return list(self.loaded.notes)
 
+    @property
+    def default_settings(self) -> GenerationSettings:
+        """Defaults for this pair: the catalog's recommended router and gamma, if any."""
+        spec = self.loaded.spec
+        if spec.router is None:
+            return GenerationSettings()
+        return GenerationSettings(router=spec.router, gamma=spec.gamma)
+
     def stream(
         self,
         prompt: Prompt,
@@ -95,7 +103,7 @@ class Pair:
         ignore_end: run to max_tokens past end-of-turn and stop strings (benchmarks).
         changes: GenerationSettings fields (router, gamma, temperature, max_tokens, seed...).
         """
-        settings = (settings or GenerationSettings()).with_changes(**changes)
+        settings = (settings or self.default_settings).with_changes(**changes)
         messages = to_messages(prompt, system)
         generation = Generation(
             self.loaded,

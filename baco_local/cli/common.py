@@ -53,9 +53,9 @@ def add_generation_options(parser: argparse.ArgumentParser, *, router: bool = Tr
     if router:
         group.add_argument(
             "--router",
-            default=DEFAULT_ROUTER,
             metavar="NAME",
-            help="who writes each word (default %(default)s; list them with `baco routers`)",
+            help="who writes each word (default: the pair's recommendation, else "
+            f"{DEFAULT_ROUTER}; list them with `baco routers`)",
         )
         group.add_argument(
             "--gamma",
@@ -119,7 +119,7 @@ def load_settings_from(args: argparse.Namespace) -> LoadSettings:
 
 def generation_settings_from(args: argparse.Namespace, **overrides) -> GenerationSettings:
     fields = dict(
-        router=getattr(args, "router", DEFAULT_ROUTER),
+        router=getattr(args, "router", None) or DEFAULT_ROUTER,
         gamma=getattr(args, "gamma", None),
         temperature=args.temperature,
         top_p=args.top_p,
@@ -152,3 +152,12 @@ def load_pair_from(args: argparse.Namespace):
         aligned_format=args.aligned_format,
         settings=load_settings_from(args),
     )
+
+
+def settings_for_pair(args: argparse.Namespace, settings: GenerationSettings, pair):
+    """Use the pair's recommended router (and its gamma) unless --router was given."""
+    if getattr(args, "router", None) is not None:
+        return settings
+    recommended = pair.default_settings
+    gamma = args.gamma if getattr(args, "gamma", None) is not None else recommended.gamma
+    return settings.with_changes(router=recommended.router, gamma=gamma)

@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         raise PromptError(f"--n {args.n} asks for no answers.", "use --n 1 or more")
     pair = common.load_pair_from(args)
     try:
+        settings = common.settings_for_pair(args, settings, pair)
         for note in pair.notes:
             sys.stderr.write(f"note: {note}\n")
         seed = settings.seed
