@@ -1,14 +1,75 @@
-"""`baco chat`: not built yet."""
+"""`baco chat` (and plain `baco`): the terminal app for chat, brainstorm and compare."""
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
+from . import common
+
 
 def register(commands) -> None:
-    parser = commands.add_parser("chat", help="(not built yet)")
-    parser.set_defaults(handler=lambda args: _missing())
+    parser = commands.add_parser(
+        "chat",
+        help="open the terminal app: chat, brainstorm, compare (the default command)",
+        description="Chat, brainstorm and compare in the terminal, with every word coloured "
+        "by the model that wrote it. The app opens at once; the pair loads in the background.",
+    )
+    common.add_pair_options(parser)
+    common.add_generation_options(parser)
+    app = parser.add_argument_group("app")
+    app.add_argument("--system", metavar="TEXT", help="system prompt")
+    app.add_argument(
+        "--answers",
+        type=int,
+        default=5,
+        metavar="N",
+        help="answers per brainstorm prompt (default %(default)s)",
+    )
+    parser.set_defaults(handler=run)
 
 
-def _missing() -> int:
-    from ..errors import BacoError
+def run(args: argparse.Namespace) -> int:
+    from ..errors import SettingsError
 
-    raise BacoError("`baco chat` is not built yet.", "see the README for what works today")
+    # Everything that can be checked without loading models is checked before the app opens.
+    settings = common.generation_settings_from(args)
+    load_settings = common.load_settings_from(args)
+    if args.base is None and args.aligned is not None:
+        raise SettingsError(
+            "--aligned needs --base too.", "give both files, or a catalog pair with --pair NAME"
+        )
+    if args.base is not None and args.pair is not None:
+        raise SettingsError("--pair and --base name two different pairs.", "use one of them")
+    if not 2 <= args.answers <= 20:
+        raise SettingsError(
+            f"--answers {args.answers} is out of range.", "use a count from 2 to 20"
+        )
+    from tui.app import BacoApp
+
+    app = BacoApp(
+        lambda: common.load_pair_from(args),
+        pair_name=_pair_name(args),
+        settings=settings,
+        system=args.system,
+        load_settings=load_settings,
+        brainstorm_n=args.answers,
+    )
+    try:
+        app.run()
+    finally:
+        app.close_pair()
+    return app.return_code or 0
+
+
+def _pair_name(args: argparse.Namespace) -> str:
+    if args.pair:
+        return args.pair
+    if args.base:
+        return Path(args.base).name
+    try:
+        from ..catalog import default_pair_name
+
+        return default_pair_name()
+    except ImportError:
+        return "the default pair"

@@ -1,0 +1,289 @@
+"""The terminal app: chat, brainstorm and compare on one base/aligned pair.
+
+The app owns what the screens share: the loaded pair (loaded in a worker thread, so the
+app appears at once), the generation settings (the dial), the session store, and the
+keys that work everywhere. Screens run answers in their own workers and write what they
+show to the store.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+
+from rich.text import Text
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import ModalScreen
+
+from baco_local.errors import BacoError
+from baco_local.routers import get_router
+from baco_local.settings import GenerationSettings, LoadSettings
+
+from .dial import describe_dial, next_router, nudge_gamma
+from .messages import PairFailed, PairLoaded
+from .store import SessionStore
+
+MODE_SCREENS = ("chat", "brainstorm", "compare", "sessions", "models")
+GAMMA_KEYS = Binding.Group("gamma −/+")
+
+
+class BacoApp(App):
+    """`baco chat`. load_pair: called in a worker thread, returns a loaded Pair.
+
+    timings=False hides tokens/s (for reproducible screenshots); seed fixes the app's
+    own random choices (compare order, brainstorm seeds when settings.seed is None).
+    """
+
+    CSS_PATH = "baco.tcss"
+    TITLE = "baco"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [
+        Binding("f1", "help", "Help", priority=True),
+        Binding("f2", "mode('chat')", "Chat", priority=True),
+        Binding("f3", "mode('brainstorm')", "Brainstorm", priority=True),
+        Binding("f4", "mode('compare')", "Compare", priority=True),
+        Binding("f5", "mode('sessions')", "Sessions", priority=True),
+        Binding("f6", "mode('models')", "Models", priority=True),
+        Binding("ctrl+t", "next_router", "Router", priority=True),
+        Binding("f7", "gamma(-1)", "γ−", priority=True, group=GAMMA_KEYS),
+        Binding("f8", "gamma(1)", "γ+", priority=True, group=GAMMA_KEYS),
+        Binding("minus", "gamma(-1)", "γ−", show=False),
+        Binding("plus,equals_sign", "gamma(1)", "γ+", show=False),
+        Binding("ctrl+o", "toggle_sources", "Colours", priority=True),
+        Binding("ctrl+s", "settings", "Settings", priority=True),
+        Binding("ctrl+c,ctrl+q", "quit", "Quit", priority=True),
+        Binding("q", "quit", "Quit", show=False),
+    ]
+
+    def __init__(
+        self,
+        load_pair: Callable[[], object] | None = None,
+        *,
+        pair_name: str = "the default pair",
+        settings: GenerationSettings | None = None,
+        system: str | None = None,
+        load_settings: LoadSettings | None = None,
+        store_path=None,
+        clock: Callable[[], float] = time.time,
+        timings: bool = True,
+        seed: int | None = None,
+        brainstorm_n: int = 5,
+    ):
+        super().__init__()
+        self.load_settings = load_settings or LoadSettings()
+        self._first_load = (load_pair, pair_name)
+        self.settings = settings or GenerationSettings()
+        self.system = system
+        self.brainstorm_n = brainstorm_n
+        self.show_sources = True
+        self.timings = timings
+        self.random = random.Random(seed)
+        self.pair = None
+        self.pair_label = f"loading {pair_name}…"
+        self.pair_name = pair_name
+        self.pair_loading = True
+        self._store_path, self._clock = store_path, clock
+        self.store: SessionStore | None = None
+        self.mode_screens: dict = {}
+
+    # --- start and stop ---------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        from .screens import SCREEN_CLASSES
+
+        self.store = self._open_store()
+        for name in MODE_SCREENS:
+            self.mode_screens[name] = SCREEN_CLASSES[name]()
+            self.install_screen(self.mode_screens[name], name=name)
+        self.push_screen("chat")
+        load_pair, what = self._first_load
+        self.load_pair(load_pair or _default_loader(self.load_settings), what)
+
+    def _open_store(self) -> SessionStore:
+        try:
+            return SessionStore(self._store_path, clock=self._clock)
+        except BacoError as error:
+            self.notify(f"{error}\nSessions are kept in memory only.", severity="error")
+            return SessionStore(":memory:", clock=self._clock)
+
+    async def action_quit(self) -> None:
+        self.stop_all_answers()
+        self.exit()
+
+    def stop_all_answers(self) -> None:
+        for name in ("chat", "brainstorm", "compare"):
+            screen = self.get_screen(name)
+            if screen.job is not None:
+                screen.job.cancel()
+
+    def close_pair(self) -> None:
+        """Release the models (call after the app has exited)."""
+        if self.pair is not None:
+            self.pair.close()
+            self.pair = None
+        if self.store is not None:
+            self.store.close()
+
+    # --- the pair ---------------------------------------------------------------------
+
+    def load_pair(self, loader: Callable[[], object], what: str) -> None:
+        self.pair_loading = True
+        self.pair_name = what
+        self.pair_label = f"loading {what}…"
+        self.refresh_status()
+        self._load_in_thread(loader, what)
+
+    @work(thread=True, exclusive=True, group="load-pair")
+    def _load_in_thread(self, loader, what: str) -> None:
+        started = time.monotonic()
+        try:
+            pair = loader()
+        except Exception as error:  # noqa: BLE001 - shown as a notification, never a crash
+            self.post_message(PairFailed(error, what))
+            return
+        self.post_message(PairLoaded(pair, time.monotonic() - started))
+
+    def on_pair_loaded(self, message: PairLoaded) -> None:
+        old, self.pair = self.pair, message.pair
+        self.pair_loading = False
+        self.pair_label = message.pair.label
+        for note in message.pair.notes:
+            self.notify(note, title="Note", timeout=6)
+        self.refresh_status()
+        if old is not None:
+            old.close()  # waits for an answer still running on it; they were stopped
+
+    def on_pair_failed(self, message: PairFailed) -> None:
+        self.pair_loading = False
+        self.pair_label = "no pair loaded" if self.pair is None else self.pair.label
+        self.notify(
+            error_text(message.error) + "\nF6 opens the models screen.",
+            title=f"Could not load {message.what}",
+            severity="error",
+            timeout=15,
+        )
+        self.refresh_status()
+
+    def switch_pair(self, loader: Callable[[], object], what: str) -> None:
+        self.stop_all_answers()
+        self.load_pair(loader, what)
+
+    def pair_missing(self) -> str:
+        if self.pair_loading:
+            return "The pair is still loading; send again in a moment."
+        return "No pair is loaded: press F6 to choose one."
+
+    # --- the dial and display ---------------------------------------------------------
+
+    def set_settings(self, settings: GenerationSettings) -> None:
+        self.settings = settings
+        self.refresh_status()
+        self.refresh_bindings()
+
+    def action_next_router(self) -> None:
+        settings = self.settings.with_changes(router=next_router(self.settings.router))
+        self.set_settings(settings)
+        self.notify(f"{settings.router}: {get_router(settings.router).description}", timeout=3)
+
+    def action_gamma(self, steps: int) -> None:
+        if not get_router(self.settings.router).has_gamma:
+            self.notify(
+                f"Router {self.settings.router} has no gamma; ctrl+t picks another router.",
+                severity="warning",
+                timeout=3,
+            )
+            return
+        self.set_settings(nudge_gamma(self.settings, steps))
+
+    def action_toggle_sources(self) -> None:
+        self.show_sources = not self.show_sources
+        for name in ("chat", "brainstorm", "compare"):
+            self.get_screen(name).apply_show_sources()
+        self.refresh_status()
+
+    def status_text(self, mode: str, stats=None, busy: str | None = None) -> Text:
+        """The status line: mode, pair, dial, % base and speed of the last answer."""
+        text = Text.assemble((f" {mode} ", "reverse bold"), " ")
+        text.append(self.pair_label, style="italic" if self.pair_loading else "bold")
+        text.append(f" · {describe_dial(self.settings)}")
+        if stats is not None:
+            text.append(f" · {stats.base_fraction:.0%} base")
+            if self.timings:
+                text.append(f" · {stats.tokens_per_second:.1f} tok/s")
+        if busy:
+            text.append(f" · {busy}", style="italic")
+        return text
+
+    def refresh_status(self) -> None:
+        refresh = getattr(self.screen, "refresh_status", None)
+        if refresh is not None:
+            refresh()
+
+    # --- screens ----------------------------------------------------------------------
+
+    async def action_mode(self, name: str) -> None:
+        while isinstance(self.screen, ModalScreen):
+            await self.pop_screen()
+        if self.screen is not self.get_screen(name):
+            await self.switch_screen(name)
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        """Hide the key of the mode on screen; dim gamma keys for a router without gamma."""
+        if action == "mode":
+            return self.screen is not self.mode_screens.get(parameters[0])
+        if action == "gamma":
+            return True if get_router(self.settings.router).has_gamma else None
+        return True
+
+    def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()
+        else:
+            self.push_screen(HelpScreen())
+
+    def action_settings(self) -> None:
+        from .screens.settings import SettingsScreen
+
+        if isinstance(self.screen, SettingsScreen):
+            self.screen.action_save()  # ctrl+s in the panel saves it
+            return
+        if isinstance(self.screen, ModalScreen):
+            return
+        self.push_screen(SettingsScreen(self.settings, self.system, self.brainstorm_n))
+
+    def apply_settings_panel(self, settings, system: str | None, brainstorm_n: int) -> None:
+        self.system, self.brainstorm_n = system, brainstorm_n
+        self.set_settings(settings)
+
+    async def open_session(self, session_id: int) -> None:
+        """Reopen a stored session in the screen of its kind."""
+        session = self.store.session(session_id)
+        if session.kind == "compare":
+            from .screens.session_view import SessionViewScreen
+
+            self.push_screen(SessionViewScreen(session_id))
+            return
+        await self.action_mode(session.kind)
+        self.get_screen(session.kind).load_session(session, self.store.messages(session_id))
+
+
+def error_text(error: Exception) -> str:
+    """A readable line for any error: a BacoError's message and hint, else its type."""
+    if isinstance(error, BacoError):
+        return str(error)
+    return f"unexpected {type(error).__name__}: {error}"
+
+
+def _default_loader(load_settings: LoadSettings) -> Callable[[], object]:
+    def load():
+        from baco_local.api import Pair
+
+        return Pair.load(settings=load_settings)
+
+    return load

@@ -1,0 +1,92 @@
+"""What every mode screen shares: the status line on top, the key bar below, and running
+answers in a worker thread (one request at a time per screen)."""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import ComposeResult
+from textual.screen import Screen
+
+from ..messages import AnswerDone, JobFinished
+from ..streaming import AnswerRequest, Job, run_answers
+from ..widgets import KeyBar, MessageView, StatusBar
+
+
+class ModeScreen(Screen):
+    MODE_TITLE = ""
+
+    def __init__(self):
+        super().__init__()
+        self.job: Job | None = None
+        self.last_stats = None  # GenerationStats of the last finished answer
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        yield from self.compose_body()
+        yield KeyBar(id="keys")
+
+    def compose_body(self) -> ComposeResult:
+        return iter(())
+
+    @property
+    def store(self):
+        return self.app.store
+
+    # --- status -----------------------------------------------------------------------
+
+    def on_screen_resume(self) -> None:
+        self.refresh_status()
+        self.apply_show_sources()
+
+    def refresh_status(self) -> None:
+        busy = "answering… (Esc stops)" if self.job is not None else None
+        text = self.app.status_text(self.MODE_TITLE, self.last_stats, busy)
+        for bar in self.query(StatusBar):  # none before the screen is first shown
+            bar.show(text, self.app.show_sources)
+
+    def apply_show_sources(self) -> None:
+        for view in self.query(MessageView):
+            view.set_show_sources(self.app.show_sources)
+
+    # --- answers ----------------------------------------------------------------------
+
+    def start_answers(self, requests: list[AnswerRequest]) -> Job | None:
+        """Run requests in a worker thread; None (and a notice) when no pair is loaded."""
+        pair = self.app.pair
+        if pair is None:
+            self.notify(self.app.pair_missing(), severity="warning")
+            return None
+        self.job = Job()
+        self._run(pair, self.job, requests)
+        self.refresh_status()
+        return self.job
+
+    @work(thread=True, group="answers")
+    def _run(self, pair, job: Job, requests: list[AnswerRequest]) -> None:
+        run_answers(pair, job, requests, self.post_message)
+
+    def is_current(self, message) -> bool:
+        return self.job is not None and message.job == self.job.id
+
+    def action_stop(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+
+    def note_result(self, message: AnswerDone) -> None:
+        self.last_stats = message.result.stats
+        if message.result.finish_reason == "context":
+            self.notify(
+                "The context window is full, so the answer stopped.",
+                title="Context full",
+                severity="warning",
+                timeout=8,
+            )
+
+    def on_job_finished(self, message: JobFinished) -> None:
+        if self.is_current(message):
+            self.job = None
+            self.job_finished()
+            self.refresh_status()
+
+    def job_finished(self) -> None:
+        """Called when the current request is done (override to react)."""

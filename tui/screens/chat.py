@@ -1,0 +1,216 @@
+"""Chat: a multi-turn conversation, each answer streamed with its sources coloured."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from ..export import describe_answer
+from ..messages import AnswerDone, AnswerFailed, TokensArrived
+from ..streaming import AnswerRequest
+from ..widgets import MessageView, PromptInput
+from .base import ModeScreen
+
+WELCOME = (
+    "Ask anything. Each word is coloured by the model that wrote it: the base model "
+    "(diversity) or the aligned one (quality). F7/F8 turn the dial, ctrl+t changes the "
+    "router, F1 lists every key."
+)
+
+
+def answer_meta(result) -> dict:
+    """What is stored with an answer: how it was made and how it went."""
+    s = result.settings
+    return {
+        "router": s.router,
+        "gamma": s.gamma,
+        "seed": s.seed,
+        "temperature": s.temperature,
+        "finish_reason": result.finish_reason,
+        "pair": result.pair,
+        "stats": result.stats.to_dict(),
+    }
+
+
+class ChatScreen(ModeScreen):
+    MODE_TITLE = "Chat"
+    BINDINGS = [
+        Binding("escape", "stop", "Stop", priority=True),
+        Binding("ctrl+r", "regenerate", "Regenerate", priority=True),
+        Binding("ctrl+e", "edit_last", "Edit last", priority=True),
+        Binding("ctrl+y", "copy_last", "Copy answer", priority=True),
+        Binding("ctrl+n", "new_chat", "New chat", priority=True),
+    ]
+
+    def __init__(self):
+        super().__init__()
+        self.session_id: int | None = None
+        self.answer_view: MessageView | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="conversation"):
+            yield Static(WELCOME, id="welcome")
+        yield PromptInput("Message (Enter sends, ctrl+j new line)", id="prompt")
+
+    def on_mount(self) -> None:
+        self.query_one("#conversation").anchor()
+        self.query_one("#prompt").focus()
+
+    @property
+    def views(self) -> list[MessageView]:
+        return list(self.query_one("#conversation").query(MessageView))
+
+    def conversation(self) -> list[dict]:
+        return [{"role": v.role, "content": v.text} for v in self.views if v.text]
+
+    # --- sending ----------------------------------------------------------------------
+
+    def on_prompt_input_submitted(self, message: PromptInput.Submitted) -> None:
+        text = message.text.strip()
+        if not text:
+            return
+        if self.job is not None:
+            self.notify("An answer is still coming: Esc stops it.", severity="warning")
+            return
+        if self.app.pair is None:
+            self.notify(self.app.pair_missing(), severity="warning")
+            return
+        message.input.clear()
+        self._ensure_session(text)
+        view = MessageView("user", [("user", text)])
+        view.record_id = self.store.add_message(self.session_id, "user", text)
+        self._mount(view)
+        self._answer()
+
+    def _ensure_session(self, title: str) -> None:
+        if self.session_id is None:
+            self.session_id = self.store.create_session(
+                "chat", title, self.app.pair_label, self.app.system
+            )
+
+    def _answer(self) -> None:
+        request = AnswerRequest(self.conversation(), self.app.settings, self.app.system)
+        if self.start_answers([request]) is None:
+            return
+        view = MessageView("assistant", complete=False, show_sources=self.app.show_sources)
+        view.record_id = self.store.add_message(self.session_id, "assistant", "", complete=False)
+        self.answer_view = view
+        self._mount(view)
+
+    def _mount(self, view: MessageView) -> None:
+        for welcome in self.query("#welcome"):
+            welcome.remove()
+        self.query_one("#conversation").mount(view)
+
+    # --- streaming --------------------------------------------------------------------
+
+    def on_tokens_arrived(self, message: TokensArrived) -> None:
+        view = self.answer_view
+        if not self.is_current(message) or view is None:
+            return
+        view.sourced.extend(message.events)
+        # Stored before it is shown: a kill never loses what was on screen.
+        self.store.update_message(view.record_id, view.text, view.sourced.runs)
+        view.refresh_body()
+
+    def on_answer_done(self, message: AnswerDone) -> None:
+        view = self.answer_view
+        if not self.is_current(message) or view is None:
+            return
+        self.note_result(message)
+        meta = answer_meta(message.result)
+        if not view.text and message.result.finish_reason == "cancelled":
+            self._discard(view)
+            return
+        self.store.update_message(
+            view.record_id, view.text, view.sourced.runs, meta=meta, complete=True
+        )
+        view.finish(describe_answer(meta))
+
+    def on_answer_failed(self, message: AnswerFailed) -> None:
+        from ..app import error_text
+
+        view = self.answer_view
+        if not self.is_current(message) or view is None:
+            return
+        self.notify(
+            error_text(message.error), title="Could not answer", severity="error", timeout=10
+        )
+        if not view.text:
+            self._discard(view)
+        else:
+            meta = {"finish_reason": "error"}
+            self.store.update_message(
+                view.record_id, view.text, view.sourced.runs, meta=meta, complete=True
+            )
+            view.finish("error")
+
+    def job_finished(self) -> None:
+        self.answer_view = None
+
+    def _discard(self, view: MessageView) -> None:
+        self.store.delete_messages([view.record_id])
+        view.remove()
+        if view is self.answer_view:
+            self.answer_view = None
+
+    # --- actions ----------------------------------------------------------------------
+
+    def _busy(self) -> bool:
+        if self.job is not None:
+            self.notify("Wait for the answer or stop it with Esc first.", severity="warning")
+        return self.job is not None
+
+    def action_regenerate(self) -> None:
+        views = self.views
+        if self._busy() or not views:
+            return
+        if views[-1].role == "assistant":
+            self._discard(views[-1])
+        self._answer()
+
+    def action_edit_last(self) -> None:
+        views = self.views
+        users = [i for i, v in enumerate(views) if v.role == "user"]
+        if self._busy() or not users:
+            return
+        removed = views[users[-1] :]
+        self.store.delete_messages([v.record_id for v in removed])
+        for view in removed:
+            view.remove()
+        prompt = self.query_one("#prompt", PromptInput)
+        prompt.text = removed[0].text
+        prompt.focus()
+        self.notify("Your last message is back in the box: edit it and press Enter.", timeout=3)
+
+    def action_copy_last(self) -> None:
+        answers = [v for v in self.views if v.role == "assistant" and v.text]
+        if not answers:
+            self.notify("There is no answer to copy yet.", severity="warning", timeout=3)
+            return
+        answers[-1].action_copy()
+
+    def action_new_chat(self) -> None:
+        self.action_stop()
+        self.job, self.answer_view, self.session_id, self.last_stats = None, None, None, None
+        conversation = self.query_one("#conversation")
+        conversation.remove_children()
+        conversation.mount(Static(WELCOME, id="welcome"))
+        self.refresh_status()
+        self.query_one("#prompt").focus()
+
+    def load_session(self, session, messages) -> None:
+        """Show a stored chat and continue it."""
+        self.action_new_chat()
+        self.session_id = session.id
+        self.app.system = session.system
+        for record in messages:
+            if record.role == "assistant" and not record.content:
+                continue
+            runs = record.segments if record.role == "assistant" else [("user", record.content)]
+            title = describe_answer(record.meta) + ("" if record.complete else " · interrupted")
+            view = MessageView(record.role, runs, title=title, show_sources=self.app.show_sources)
+            view.record_id = record.id
+            self._mount(view)

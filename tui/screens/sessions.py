@@ -1,0 +1,79 @@
+"""Sessions: everything saved, newest first; reopen one, or export it."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+
+from ..export import export_session, format_time
+from .base import ModeScreen
+
+
+class SessionsScreen(ModeScreen):
+    MODE_TITLE = "Sessions"
+    BINDINGS = [
+        Binding("o", "open", "Open (or ⏎)"),
+        Binding("m", "export('markdown')", "Export Markdown"),
+        Binding("j", "export('json')", "Export JSON"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        yield DataTable(id="session-table", cursor_type="row", zebra_stripes=True)
+        yield Static(id="sessions-note")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("updated", "kind", "title", "msgs", "pair")
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        self.reload()
+        self.query_one(DataTable).focus()
+
+    def reload(self) -> None:
+        table = self.query_one(DataTable)
+        table.clear()
+        sessions = self.store.sessions()
+        for record in sessions:
+            table.add_row(
+                format_time(record.updated),
+                record.kind,
+                record.title[:40],
+                str(record.messages),
+                record.pair[:24],
+                key=str(record.id),
+            )
+        where = self.store.path
+        self.query_one("#sessions-note", Static).update(
+            f"{len(sessions)} sessions in {where}" if sessions else f"No sessions yet ({where})."
+        )
+
+    def selected_id(self) -> int | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return int(row_key.value)
+
+    async def on_data_table_row_selected(self, message: DataTable.RowSelected) -> None:
+        await self.app.open_session(int(message.row_key.value))
+
+    async def action_open(self) -> None:
+        session_id = self.selected_id()
+        if session_id is not None:
+            await self.app.open_session(session_id)
+
+    def action_export(self, fmt: str) -> None:
+        from ..app import error_text
+
+        session_id = self.selected_id()
+        if session_id is None:
+            self.notify("There is no session to export yet.", severity="warning")
+            return
+        try:
+            path = export_session(self.store, session_id, fmt)
+        except Exception as error:  # noqa: BLE001 - a full disk is a notice, not a crash
+            self.notify(error_text(error), title="Export failed", severity="error")
+            return
+        self.notify(f"Saved {path}", title="Exported", timeout=8)

@@ -1,0 +1,368 @@
+"""Widgets: they render what they are given and post what the user does; no engine, no store.
+
+- PromptInput: multi-line input; Enter sends, ctrl+j (or shift/alt+Enter) adds a line.
+- MessageView / AnswerCard: one message, streamed with each piece coloured by its source,
+  shown as Markdown once complete when source colours are off.
+- StatusBar: mode, pair, router and gamma, % base tokens, tokens/s and the colour legend.
+- KeyBar: every key of the screen's actions, wrapped onto as many lines as it needs.
+- DiversityMeter: the live diversity of a brainstorm set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Label, Markdown, Static, TextArea
+
+from .diversity import Diversity
+from .provenance import SourcedText
+
+# Colours readable on dark and light themes. Base words are the ones to notice.
+SOURCE_STYLES = {"base": "bold #e8a33d", "aligned": "#5fafe8"}
+NEWLINE_KEYS = ("ctrl+j", "shift+enter", "alt+enter")
+
+
+def sourced_text(runs, show_sources: bool) -> Text:
+    """Rich text of (source, text) runs, coloured by source when show_sources."""
+    text = Text()
+    for source, piece in runs:
+        text.append(piece, style=SOURCE_STYLES.get(source, "") if show_sources else "")
+    return text
+
+
+def legend(show_sources: bool) -> Text:
+    if not show_sources:
+        return Text("sources hidden", style="dim")
+    return Text.assemble(
+        ("■ base", SOURCE_STYLES["base"]), "  ", ("■ aligned", SOURCE_STYLES["aligned"])
+    )
+
+
+class PromptInput(TextArea):
+    """The prompt box. Posts Submitted(text) on Enter."""
+
+    BINDINGS = [
+        Binding("enter", "submit", "Send", key_display="⏎"),
+        Binding("ctrl+j", "newline", "Newline"),
+    ]
+
+    @dataclass
+    class Submitted(Message):
+        input: PromptInput
+        text: str
+
+    def __init__(self, placeholder: str = "", **kwargs):
+        super().__init__(soft_wrap=True, tab_behavior="focus", placeholder=placeholder, **kwargs)
+
+    async def _on_key(self, event: events.Key) -> None:
+        # TextArea inserts a newline on Enter before bindings run: take Enter first.
+        if event.key == "enter":
+            event.stop()
+            event.prevent_default()
+            self.action_submit()
+        elif event.key in NEWLINE_KEYS:
+            event.stop()
+            event.prevent_default()
+            self.action_newline()
+        else:
+            await super()._on_key(event)
+
+    def action_submit(self) -> None:
+        self.post_message(self.Submitted(self, self.text))
+
+    def action_newline(self) -> None:
+        self.insert("\n")
+
+
+class MessageView(Vertical, can_focus=True):
+    """One message of a conversation. Assistant text is kept as sourced runs."""
+
+    BINDINGS = [Binding("y", "copy", "Copy message")]
+
+    def __init__(
+        self,
+        role: str,
+        runs=(),
+        *,
+        title: str = "",
+        name: str | None = None,
+        complete: bool = True,
+        show_sources: bool = True,
+        classes: str = "",
+    ):
+        super().__init__(classes=f"message {role} {classes}".strip())
+        self.role = role
+        self.speaker = name if name is not None else {"user": "You"}.get(role, "BACo")
+        self.sourced = SourcedText(runs)
+        self.title = title
+        self.complete = complete
+        self.show_sources = show_sources
+        self.record_id: int | None = None  # its row in the session store
+
+    def compose(self) -> ComposeResult:
+        yield Label(self._title_text(), classes="message-title")
+        yield Static(self._body_text(), classes="message-body")
+
+    @property
+    def text(self) -> str:
+        return self.sourced.text
+
+    def add_events(self, events_) -> None:
+        self.sourced.extend(events_)
+        self.refresh_body()
+
+    def finish(self, title: str, complete: bool = True) -> None:
+        self.title, self.complete = title, complete
+        self.query_one(".message-title", Label).update(self._title_text())
+        self.refresh_body()
+
+    def set_title(self, title: str) -> None:
+        self.title = title
+        self.query_one(".message-title", Label).update(self._title_text())
+
+    def set_show_sources(self, show_sources: bool) -> None:
+        self.show_sources = show_sources
+        self.refresh_body()
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(self.text)
+        self.notify(f"Copied {len(self.text)} characters.", timeout=2)
+
+    # --- rendering --------------------------------------------------------------------
+
+    def _title_text(self) -> str:
+        return f"{self.speaker}  {self.title}".strip()
+
+    def _body_text(self) -> Text:
+        if self.role == "user":
+            return Text(self.text)
+        if not self.sourced:
+            return Text("…" if not self.complete else "(no text)", style="dim")
+        return sourced_text(self.sourced.runs, self.show_sources)
+
+    def _as_markdown(self) -> bool:
+        return self.role != "user" and self.complete and not self.show_sources
+
+    def refresh_body(self) -> None:
+        body = self.query_one(".message-body", Static)
+        markdown = self.query(".message-markdown")
+        if self._as_markdown():
+            body.display = False
+            if markdown:
+                markdown.first(Markdown).update(self.text)
+            else:
+                self.mount(Markdown(self.text, classes="message-markdown"))
+        else:
+            for widget in markdown:
+                widget.remove()
+            body.display = True
+            body.update(self._body_text())
+
+
+class AnswerCard(MessageView):
+    """One brainstorm answer: a card that can be kept as a favourite."""
+
+    BINDINGS = [
+        Binding("f", "favourite", "Keep"),
+        Binding("y", "copy", "Copy"),
+    ]
+
+    @dataclass
+    class FavouriteToggled(Message):
+        card: AnswerCard
+
+    def __init__(
+        self,
+        number: int,
+        seed: int | None,
+        runs=(),
+        *,
+        details: str = "",
+        complete: bool = False,
+        favourite: bool = False,
+        show_sources: bool = True,
+    ):
+        super().__init__(
+            "assistant", runs, complete=complete, show_sources=show_sources, classes="card"
+        )
+        self.number, self.seed, self.favourite = number, seed, favourite
+        self.details = details
+        self.set_class(favourite, "favourite")
+
+    def _title_text(self) -> str:
+        star = "★ " if self.favourite else ""
+        seed = "" if self.seed is None else f" · seed {self.seed}"
+        details = f" · {self.details}" if self.details else ""
+        return f"{star}Answer {self.number}{seed}{details}"
+
+    def set_favourite(self, favourite: bool) -> None:
+        self.favourite = favourite
+        self.set_class(favourite, "favourite")
+        self.query_one(".message-title", Label).update(self._title_text())
+
+    def action_favourite(self) -> None:
+        self.set_favourite(not self.favourite)
+        self.post_message(self.FavouriteToggled(self))
+
+
+class StatusBar(Horizontal):
+    """One line: what is loaded, how it is dialled, how the last answer went."""
+
+    _text: Text | str = ""
+    _show_sources = True
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._text, id="status-text")
+        yield Static(legend(self._show_sources), id="status-legend")
+
+    def show(self, text: Text | str, show_sources: bool) -> None:
+        self._text, self._show_sources = text, show_sources
+        for widget in self.query("#status-text"):
+            widget.update(text)
+        for widget in self.query("#status-legend"):
+            widget.update(legend(show_sources))
+
+
+class KeyBar(Static):
+    """The footer: the key of every action shown on this screen, wrapped to fit."""
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
+
+    def on_unmount(self) -> None:
+        self.screen.bindings_updated_signal.unsubscribe(self)
+
+    def _bindings_changed(self, screen) -> None:
+        self.refresh(layout=True)
+
+    def on_resize(self) -> None:
+        self.refresh(layout=True)
+
+    def items(self) -> list[tuple[str, str, bool]]:
+        """(keys, description, enabled) per shown action: the focused widget's first,
+        then the screen's, then the app's, each in declared order; bindings that share a
+        group (F7/F8 for gamma) become one item."""
+        chosen = {}
+        for node, binding, enabled, _tooltip in self.screen.active_bindings.values():
+            if binding.show and binding.action not in chosen:
+                chosen[binding.action] = (_rank(node, self.screen, binding), node, binding, enabled)
+        items: dict[str, list] = {}
+        for _, _node, binding, enabled in sorted(chosen.values(), key=lambda c: c[0]):
+            key = self.app.get_key_display(binding)
+            name = binding.group.description if binding.group else binding.description
+            if name in items:
+                items[name][0] += f"/{key}"
+            else:
+                items[name] = [key, enabled]
+        return [(key, name, enabled) for name, (key, enabled) in items.items()]
+
+    def render(self) -> Text:
+        return Text("\n").join(self._lines(self.size.width))
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        return len(self._lines(width))
+
+    def _lines(self, width: int) -> list[Text]:
+        lines: list[Text] = [Text()]
+        for key, description, enabled in self.items():
+            item = Text.assemble((key, "bold reverse"), f" {description}  ")
+            if not enabled:
+                item.stylize("dim")
+            if lines[-1].cell_len and lines[-1].cell_len + item.cell_len - 2 > max(width, 20):
+                lines.append(Text())
+            lines[-1].append_text(item)
+        return [line.rstrip() or line for line in lines]
+
+
+def _rank(node, screen, binding) -> tuple[int, int]:
+    """Sort key: focused widget (0), screen (1), app (2); then declared order."""
+    level = 1 if node is screen else 2 if node is screen.app else 0
+    declared = [b.action for b in getattr(node, "BINDINGS", []) if isinstance(b, Binding)]
+    return level, declared.index(binding.action) if binding.action in declared else 99
+
+
+class DiversityMeter(Static):
+    """How different the answers of a brainstorm set are from one another."""
+
+    def show(self, diversity: Diversity | None) -> None:
+        if diversity is None or diversity.answers < 2:
+            self.update(Text("Diversity: needs two answers or more", style="dim"))
+            return
+        self.update(
+            Text.assemble(
+                "Diversity  ",
+                ("distinct-2 ", "dim"),
+                _bar(diversity.distinct_2),
+                f" {diversity.distinct_2:.2f}  ",
+                ("similarity ", "dim"),
+                _bar(diversity.similarity or 0.0),
+                f" {diversity.similarity:.2f}",
+                (f"  ({diversity.answers} answers)", "dim"),
+            )
+        )
+
+
+def _bar(value: float, width: int = 10) -> Text:
+    filled = round(max(0.0, min(1.0, value)) * width)
+    return Text.assemble(("█" * filled, "bold"), ("░" * (width - filled), "dim"))
+
+
+class VotePanel(Static, can_focus=True):
+    """Two questions about answers A and B; posts Voted once both are answered."""
+
+    QUESTIONS = ("Which answer is better written and more useful?", "Which is more original?")
+    BINDINGS = [
+        Binding("a", "vote('A')", "A"),
+        Binding("b", "vote('B')", "B"),
+        Binding("t", "vote('tie')", "Tie"),
+    ]
+
+    @dataclass
+    class Voted(Message):
+        quality: str  # "A", "B" or "tie"
+        originality: str
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.choices: list[str] = []
+        self.asking = False
+
+    def ask(self) -> None:
+        self.choices, self.asking = [], True
+        self._show_question()
+        self.refresh_bindings()
+        self.focus()
+
+    def close(self, text: str = "") -> None:
+        self.asking = False
+        self.update(text)
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        return self.asking if action == "vote" else True
+
+    def action_vote(self, choice: str) -> None:
+        if not self.asking:
+            return
+        self.choices.append(choice)
+        if len(self.choices) < len(self.QUESTIONS):
+            self._show_question()
+            return
+        self.close()
+        self.post_message(self.Voted(*self.choices))
+
+    def _show_question(self) -> None:
+        number = len(self.choices) + 1
+        self.update(
+            Text.assemble(
+                (f"Vote {number}/2: ", "bold"),
+                self.QUESTIONS[len(self.choices)],
+                ("   a = A · b = B · t = tie", "dim"),
+            )
+        )
