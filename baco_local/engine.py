@@ -3,32 +3,30 @@
 Read `Generation._steps` top to bottom: it is the whole method. Around it:
 - each role reads the conversation in its own prompt format (`LoadedPair`);
 - the router sees the base model's signals at word starts only (`routers`);
-- the chosen model's logits are sampled in numpy (`sampling`);
-- accepted tokens go to both streams, which catch up lazily (`evaluation`);
+- the chosen model's logits are sampled in numpy (`drawing`, `sampling`);
+- accepted tokens go to both streams, which catch up lazily (`scheduler`);
 - text is assembled UTF-8 safe, with stop strings held back (`text_stream`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import threading
 import time
 from collections.abc import Iterator
 
-import numpy as np
-
+from .drawing import Drawer
 from .errors import PromptError
 from .events import GenerationStats, Result, TokenEvent
 from .pair import LoadedPair
 from .prompt_formats import NAMED_FORMATS, Message
 from .routers import ALIGNED, BASE, MIX, Signals, get_router
-from .sampling import Mixture, Sampler
 from .scheduler import Scheduler
 from .settings import GenerationSettings
 from .text_stream import TextStream
-from .token_roles import Role, TokenRoles
-from .uncertainty import UncertaintyMeter
+from .token_roles import TokenRoles
 
 
 class Generation:
@@ -69,22 +67,16 @@ class Generation:
         self._prompts = self._format_prompts(messages, raw)
         self._ignore_end = ignore_end
         self._end_ids = frozenset() if raw else pair.end_token_ids()
-        formats = () if raw or ignore_end else (pair.base_format, pair.aligned_format)
-        stops = () if ignore_end else tuple(settings.stop)
-        self._text = TextStream(stops + tuple(s for f in formats for s in f.stop))
-        self._sampler = Sampler(pair.n_vocab, settings)
-        self._mixture = None
-        if self.router.name == "ensemble":
-            self._mixture = Mixture(pair.n_vocab, settings.gamma, settings.temperature)
-            greedy = settings.temperature == 0
-            self._mix_sampler = Sampler(pair.n_vocab, settings.with_changes(temperature=1 - greedy))
-        self._meter = UncertaintyMeter(pair.n_vocab)
-        sample_seed, route_seed = np.random.SeedSequence(settings.seed).spawn(2)
-        self._rng_sample = np.random.default_rng(sample_seed)
-        self._rng_route = np.random.default_rng(route_seed)
+        self._text = self._text_stream(raw, ignore_end)
+        self._drawer = Drawer(pair.n_vocab, settings, self.router)
         self._events: list[TokenEvent] = []
         self._accepted = 0  # tokens accepted so far (some may still be held back)
-        self._routing_seconds = 0.0
+
+    def _text_stream(self, raw: bool, ignore_end: bool) -> TextStream:
+        if ignore_end:
+            return TextStream()
+        formats = () if raw else (self.pair.base_format, self.pair.aligned_format)
+        return TextStream(tuple(self.settings.stop) + tuple(s for f in formats for s in f.stop))
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -117,10 +109,8 @@ class Generation:
     def _settle_quietly(self) -> None:
         # Never leave a decode running on a stream the next generation will use; an
         # error from it matters less than the one that may be propagating now.
-        try:
+        with contextlib.suppress(Exception):
             self.scheduler.settle()
-        except Exception:
-            pass
 
     def run(self) -> Result:
         """Generate to the end and return the result."""
@@ -132,63 +122,57 @@ class Generation:
 
     def _steps(self):
         """Yields lists of events ready to show, then the finish reason (a str)."""
-        s, router = self.settings, self.router
         base, aligned = self.streams[BASE], self.streams[ALIGNED]
-        # Each model reads the conversation in its own format; both read concurrently.
+        # Each model reads the conversation in its own format.
         base.start(self._prompts[BASE])
         aligned.start(self._prompts[ALIGNED])
         owner = None  # the model that started the current word
-        for _ in range(s.max_tokens):
+        for _ in range(self.settings.max_tokens):
             if self._cancel.is_set():
                 return
-            # Catch up what this step needs (and, with prefetch, what it may need) at once;
-            # the base model first, so routing can start while the other still decodes.
+            # Catch up what this step needs (and, with prefetch, what it may need); the
+            # base model first, so routing can start while the other is still decoding.
             self.scheduler.begin(self._likely_needed(owner))
-            # The owner of the current word draws first; a draw that continues the word stays.
-            candidate = self._draw(owner) if owner else None
-            if candidate is not None and not self.roles.starts_word(candidate):
-                token, source, decision, signals = candidate, owner, None, None
-            else:
-                # At a word start the router decides, reading the base model's signals.
-                signals = self._signals()
-                decision = router.decide(signals, s.gamma)
-                if decision == owner:
-                    token, source = candidate, owner
-                else:
-                    # The chosen model draws; a switch waits for a draw that starts a word.
-                    token, source = self._draw(decision), decision
-                    if candidate is not None and not self.roles.starts_word(token):
-                        token, source = candidate, owner
-            # Accept: end of turn stops; otherwise both models read the token.
-            if not self._ignore_end and (token in self._end_ids or self._is_eog(token)):
+            # Route at a word start, then draw the token from the chosen model.
+            token, source, decision, signals = self._choose(owner)
+            # An end-of-turn token ends the answer; it is not shown.
+            if self._is_end(token):
                 yield "eog"
                 return
-            owner = source
-            self._accepted += 1
-            if self._first_token_at is None:
-                self._first_token_at = time.perf_counter()
-                self._model_seconds_at_first = self.scheduler.seconds
-            event = TokenEvent(
-                self._accepted - 1,
-                token,
-                "",
-                self._credit(source, token),
-                routed=decision is not None,
-                decision=decision,
-                top1_prob=signals and _known(signals.top1_prob),
-                entropy=signals and _known(signals.entropy),
-            )
+            # Show the token; text that may begin a stop string waits.
+            event = self._event(token, source, decision, signals)
             yield self._release(self._text.feed(event, self.pair.aligned_model.piece(token)))
             if self._text.stopped_by is not None:
                 yield "stop"
                 return
+            # Both models read the token (they evaluate it when next needed).
             if max(base.n_past, aligned.n_past) + 1 > min(base.n_ctx, aligned.n_ctx):
                 yield "context"
                 return
             self.scheduler.settle()
             base.push(token)
             aligned.push(token)
+            owner = source
         yield "length"
+
+    def _choose(self, owner: str | None) -> tuple[int, str, str | None, Signals | None]:
+        """(token, source, router decision or None, signals or None) for this step.
+
+        The owner of the current word draws first; a draw that continues the word is
+        kept without routing. At a word start the router decides; if the chosen model's
+        draw would continue the owner's word, the switch waits for the next word.
+        """
+        candidate = self._draw(owner) if owner else None
+        if candidate is not None and not self.roles.starts_word(candidate):
+            return candidate, owner, None, None
+        signals = self._signals()
+        decision = self.router.decide(signals, self.settings.gamma)
+        if decision == owner:
+            return candidate, owner, decision, signals
+        token = self._draw(decision)
+        if candidate is not None and not self.roles.starts_word(token):
+            return candidate, owner, decision, signals
+        return token, decision, decision, signals
 
     # --- steps of the loop -------------------------------------------------------------
 
@@ -207,45 +191,45 @@ class Generation:
 
     def _draw(self, source: str) -> int:
         if source == MIX:
-            return self._draw_mixture()
+            self.scheduler.catch_up([self.streams[BASE], self.streams[ALIGNED]])
+            return self._drawer.draw_mixture(
+                self.streams[BASE].logits(), self.streams[ALIGNED].logits()
+            )
         stream = self.streams[source]
         self.scheduler.wait(stream)  # or a lazy catch-up, when the step did not prefetch it
-        started = time.perf_counter()
-        logits = stream.logits()[: self.pair.n_vocab]
-        token = self._sampler.draw(logits, float(self._rng_sample.random()))
-        self._routing_seconds += time.perf_counter() - started
-        return token
-
-    def _draw_mixture(self) -> int:
-        base, aligned = self.streams[BASE], self.streams[ALIGNED]
-        self.scheduler.catch_up([base, aligned])
-        started = time.perf_counter()
-        n = self.pair.n_vocab
-        log_probs = self._mixture.log_probs(base.logits()[:n], aligned.logits()[:n])
-        token = self._mix_sampler.draw(log_probs, float(self._rng_sample.random()))
-        self._routing_seconds += time.perf_counter() - started
-        return token
-
-    def _credit(self, source: str, token: int) -> str:
-        """The model a token is credited to; a mixture's token goes to the larger share."""
-        if source != MIX:
-            return source
-        return BASE if self._mixture.base_share(token) >= 0.5 else ALIGNED
+        return self._drawer.draw(stream.logits())
 
     def _signals(self) -> Signals:
-        uniform = float(self._rng_route.random())
         if not self.router.reads_base:
-            return Signals(math.nan, math.nan, Role.CONTENT, uniform)
-        stream = self.streams[BASE]
-        self.scheduler.wait(stream)
-        started = time.perf_counter()
-        top_id, top1, entropy = self._meter.measure(stream.logits()[: self.pair.n_vocab])
-        role = self.roles.role(top_id)
-        self._routing_seconds += time.perf_counter() - started
-        return Signals(top1, entropy, role, uniform)
+            return self._drawer.signals(None, self.roles)
+        self.scheduler.wait(self.streams[BASE])
+        return self._drawer.signals(self.streams[BASE].logits(), self.roles)
 
-    def _is_eog(self, token: int) -> bool:
-        return self.pair.base_model.is_eog(token) or self.pair.aligned_model.is_eog(token)
+    def _is_end(self, token: int) -> bool:
+        if self._ignore_end:
+            return False
+        pair = self.pair
+        return (
+            token in self._end_ids
+            or pair.base_model.is_eog(token)
+            or pair.aligned_model.is_eog(token)
+        )
+
+    def _event(self, token: int, source: str, decision, signals) -> TokenEvent:
+        self._accepted += 1
+        if self._first_token_at is None:
+            self._first_token_at = time.perf_counter()
+            self._model_seconds_at_first = self.scheduler.seconds
+        return TokenEvent(
+            self._accepted - 1,
+            token,
+            "",
+            self._drawer.credit(token) if source == MIX else source,
+            routed=decision is not None,
+            decision=decision,
+            top1_prob=None if signals is None else _known(signals.top1_prob),
+            entropy=None if signals is None else _known(signals.entropy),
+        )
 
     def _release(self, ready) -> list[TokenEvent]:
         return [_with_text(event, text) for event, text in ready]
@@ -277,7 +261,7 @@ class Generation:
             prompt_tokens={role: len(tokens) for role, tokens in self._prompts.items()},
             ttft_seconds=(first_token_at or end) - started,
             decode_seconds=end - (first_token_at or end),
-            routing_seconds=self._routing_seconds,
+            routing_seconds=self._drawer.seconds,
             model_seconds=self.scheduler.seconds - self._model_seconds_at_first,
         )
         notes = [f"stopped: {finish}"] if finish == "context" else []

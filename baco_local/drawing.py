@@ -1,0 +1,73 @@
+"""The numeric part of one generation: seeded draws and the base model's signals.
+
+Pure numpy over logits rows handed in by the decode loop. Two random streams come
+from one seed: one for sampling, one for the router, so that a router that consumes
+draws (random) never shifts the sampler's draws, and a seed replays exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from .routers import ALIGNED, BASE, RouterSpec, Signals
+from .sampling import Mixture, Sampler
+from .settings import GenerationSettings
+from .token_roles import Role, TokenRoles
+from .uncertainty import UncertaintyMeter
+
+
+class Drawer:
+    """Draws tokens and measures signals for one generation (n_vocab tokens).
+
+    seconds: time spent here, for the bench's overhead figures.
+    """
+
+    def __init__(self, n_vocab: int, settings: GenerationSettings, router: RouterSpec):
+        self.n_vocab = n_vocab
+        self.router = router
+        self._sampler = Sampler(n_vocab, settings)
+        self._meter = UncertaintyMeter(n_vocab)
+        self._mixture = None
+        if router.name == "ensemble":
+            self._mixture = Mixture(n_vocab, settings.gamma, settings.temperature)
+            # the mixture is already at the sampling temperature: pick at 1 (or greedily)
+            at_one = settings.with_changes(temperature=0 if settings.temperature == 0 else 1)
+            self._mixture_sampler = Sampler(n_vocab, at_one)
+        sample_seed, route_seed = np.random.SeedSequence(settings.seed).spawn(2)
+        self._rng_sample = np.random.default_rng(sample_seed)
+        self._rng_route = np.random.default_rng(route_seed)
+        self.seconds = 0.0
+
+    def draw(self, logits: np.ndarray) -> int:
+        """One token from a model's logits row (shape (>= n_vocab,), float32, read only)."""
+        started = time.perf_counter()
+        token = self._sampler.draw(logits[: self.n_vocab], float(self._rng_sample.random()))
+        self.seconds += time.perf_counter() - started
+        return token
+
+    def draw_mixture(self, logits_base: np.ndarray, logits_aligned: np.ndarray) -> int:
+        """One token from the ensemble baseline's mixture of both rows."""
+        started = time.perf_counter()
+        n = self.n_vocab
+        log_probs = self._mixture.log_probs(logits_base[:n], logits_aligned[:n])
+        token = self._mixture_sampler.draw(log_probs, float(self._rng_sample.random()))
+        self.seconds += time.perf_counter() - started
+        return token
+
+    def credit(self, token: int) -> str:
+        """The model a mixture token is credited to: the one with the larger share."""
+        return BASE if self._mixture.base_share(token) >= 0.5 else ALIGNED
+
+    def signals(self, logits_base: np.ndarray | None, roles: TokenRoles) -> Signals:
+        """What the router reads; logits_base may be None for routers that read no base."""
+        uniform = float(self._rng_route.random())
+        if logits_base is None:
+            return Signals(math.nan, math.nan, Role.CONTENT, uniform)
+        started = time.perf_counter()
+        top_id, top1, entropy = self._meter.measure(logits_base[: self.n_vocab])
+        role = roles.role(top_id)
+        self.seconds += time.perf_counter() - started
+        return Signals(top1, entropy, role, uniform)
