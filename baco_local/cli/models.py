@@ -20,7 +20,7 @@ def register(commands) -> None:
     listing.add_argument("--json", action="store_true", help="machine-readable list")
     listing.set_defaults(handler=show_list)
 
-    pull = sub.add_parser("pull", help="download a pair into the cache, checked against its size and sha256")
+    pull = sub.add_parser("pull", help="download a pair into the cache, checked by size and sha256")
     pull.add_argument("name", nargs="?", help="pair name (default: the default pair)")
     pull.set_defaults(handler=pull_pair)
 
