@@ -13,18 +13,33 @@ def register(commands) -> None:
     from ..bench import DEFAULT_PROMPT
 
     parser = commands.add_parser(
-        "bench", help="measure speed and memory of a pair",
+        "bench",
+        help="measure speed and memory of a pair",
         description="Decode one prompt to exactly --max-tokens with the aligned model alone, "
         "the base alone and each router, from a cold cache; report medians of the repeats.",
     )
     common.add_pair_options(parser)
     parser.add_argument("--prompt", default=DEFAULT_PROMPT, help="prompt to decode from")
-    parser.add_argument("--max-tokens", type=int, default=128, metavar="N",
-                        help="tokens per run (default %(default)s)")
-    parser.add_argument("--routers", default="p-punc", metavar="LIST",
-                        help="comma-separated routers (default %(default)s)")
-    parser.add_argument("--repeats", type=int, default=3, metavar="N",
-                        help="runs per configuration; medians are reported (default %(default)s)")
+    parser.add_argument(
+        "--max-tokens",
+        type=int,
+        default=128,
+        metavar="N",
+        help="tokens per run (default %(default)s)",
+    )
+    parser.add_argument(
+        "--routers",
+        default="p-punc",
+        metavar="LIST",
+        help="comma-separated routers (default %(default)s)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        metavar="N",
+        help="runs per configuration; medians are reported (default %(default)s)",
+    )
     parser.add_argument("--seed", type=int, default=1, metavar="S")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.set_defaults(handler=bench)
@@ -49,8 +64,12 @@ def bench(args) -> int:
     pair = common.load_pair_from(args)
     try:
         report = run_bench(
-            pair, prompt=args.prompt, routers=routers, max_tokens=args.max_tokens,
-            repeats=args.repeats, seed=args.seed,
+            pair,
+            prompt=args.prompt,
+            routers=routers,
+            max_tokens=args.max_tokens,
+            repeats=args.repeats,
+            seed=args.seed,
             progress=lambda message: sys.stderr.write(f"bench: {message}\n"),
         )
     finally:
@@ -72,9 +91,7 @@ def format_report(report: dict) -> str:
     ]
     for name, rate in tps.items():
         ratio = rate / tps["aligned"] if tps["aligned"] else float("nan")
-        lines.append(
-            f"{name:<16}{rate:>8.1f}{ratio:>11.2f}{ttft[name]:>9.3f}{share[name]:>18.1%}"
-        )
+        lines.append(f"{name:<16}{rate:>8.1f}{ratio:>11.2f}{ttft[name]:>9.3f}{share[name]:>18.1%}")
     naive = report["naive"]
     lines.append(
         f"{'naive ' + naive['router']:<16}{naive['tokens_per_second']:>8.1f}"
