@@ -1,0 +1,91 @@
+"""Process-wide llama.cpp state and file checks: the first thing every load goes through."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import threading
+from collections import deque
+from pathlib import Path
+
+from ..errors import ModelFileError
+
+_GGUF_MAGIC = b"GGUF"
+_LOG_LEVEL_ERROR = 4
+_LOG_LEVEL_CONT = 5
+
+
+class _LlamaRuntime:
+    """Process-wide llama.cpp state: backend init and our log callback.
+
+    llama-cpp-python installs its own log callback when imported; we replace it on
+    first use (never at import) so that llama.cpp is silent unless `verbose`, while
+    its recent error lines are kept to explain a failed load.
+    """
+
+    _lock = threading.Lock()
+    _instance: _LlamaRuntime | None = None
+
+    def __init__(self):
+        import llama_cpp
+
+        self.llama = llama_cpp
+        self.verbose = False
+        self.recent_errors: deque[str] = deque(maxlen=8)
+        self._last_level = 0
+        # Keep a reference: ctypes callbacks are freed when garbage collected.
+        self._callback = llama_cpp.llama_log_callback(self._on_log)
+        llama_cpp.llama_log_set(self._callback, ctypes.c_void_p(0))
+        llama_cpp.llama_backend_init()
+
+    @classmethod
+    def get(cls, verbose: bool = False) -> _LlamaRuntime:
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            cls._instance.verbose = cls._instance.verbose or verbose
+            return cls._instance
+
+    def _on_log(self, level: int, text: bytes, _user_data) -> None:
+        message = text.decode("utf-8", errors="replace") if text else ""
+        if level == _LOG_LEVEL_CONT:
+            level = self._last_level
+        self._last_level = level
+        if level == _LOG_LEVEL_ERROR and message.strip():
+            self.recent_errors.append(message.strip())
+        if self.verbose:
+            sys.stderr.write(message)
+
+
+def gpu_available() -> bool:
+    """True when this llama-cpp-python build can offload layers to a GPU (CUDA, Metal...)."""
+    return bool(_LlamaRuntime.get().llama.llama_supports_gpu_offload())
+
+
+def check_gguf_file(path: str | os.PathLike) -> Path:
+    """Return the resolved path of a readable GGUF file, or raise ModelFileError saying why not."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ModelFileError(
+            f"Model file not found: {path}",
+            "check the path, or run `baco models list` to see the pairs you can use",
+        )
+    if path.is_dir():
+        raise ModelFileError(
+            f"{path} is a directory, not a model file.", "give the path of a .gguf file inside it"
+        )
+    try:
+        with path.open("rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise ModelFileError(
+            f"Cannot read model file {path}: {e.strerror}.",
+            "check the file's permissions",
+        ) from None
+    if magic != _GGUF_MAGIC:
+        raise ModelFileError(
+            f"{path} is not a GGUF model file (it does not start with 'GGUF').",
+            "convert the model to GGUF (llama.cpp's convert_hf_to_gguf.py) or download a .gguf",
+        )
+    return path.resolve()
