@@ -1,14 +1,262 @@
-"""`baco eval`: not built yet."""
+"""`baco eval`: measure the diversity-quality trade-off of routers and baselines on a pair.
+
+Plan (prompts x method settings), generate what the run's JSONL does not hold yet
+(resumable; --workers N processes), then aggregate: the metric table, Coverage and
+Dominance per plane, the joint improvement, a Markdown report and PNG frontiers.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from ..errors import SettingsError
+from . import common
+
+REFERENCE_PROMPTS_PER_TASK = 8  # built-in prompts whose mean embedding centres the fallback
+
 
 def register(commands) -> None:
-    parser = commands.add_parser("eval", help="(not built yet)")
-    parser.set_defaults(handler=lambda args: _missing())
+    parser = commands.add_parser(
+        "eval",
+        help="measure diversity and quality of routers and baselines on a pair",
+        description="Generate k answers per prompt with each method and setting, measure 11 "
+        "diversity and 2 quality metrics, and summarise each method by Coverage (area under "
+        "its trade-off curve) and Dominance (share of the pooled Pareto frontier).",
+    )
+    common.add_pair_options(parser)
+    common.add_generation_options(parser, router=False)
+    parser.set_defaults(max_tokens=128)
+    what = parser.add_argument_group("what to evaluate")
+    what.add_argument(
+        "--tasks",
+        metavar="LIST",
+        help="built-in prompt sets, comma-separated: instructions, dialogue, stories "
+        "(default: all three, or none when --prompts is given)",
+    )
+    what.add_argument(
+        "--prompts",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a JSONL prompt file (id, prompt, optional category), NoveltyBench style; repeatable",
+    )
+    what.add_argument(
+        "--limit",
+        type=int,
+        default=5,
+        metavar="N",
+        help="first N prompts of each task, 0 for all (default %(default)s)",
+    )
+    what.add_argument(
+        "-k", type=int, default=10, metavar="N", help="answers per prompt (default %(default)s)"
+    )
+    what.add_argument(
+        "--methods",
+        metavar="LIST",
+        help="routers and baselines, comma-separated; NAME@V1/V2 sets a sweep "
+        "(default: aligned,base,min-p,prompted,nudging,ensemble,p-punc; baselines: aligned, "
+        "base, min-p, prompted, nudging, random, ensemble)",
+    )
+    what.add_argument(
+        "--gammas",
+        metavar="LIST",
+        help="gamma sweep for every router given without @values, e.g. 0.3,0.5,0.7",
+    )
+    how = parser.add_argument_group("measuring and output")
+    how.add_argument(
+        "--embedding",
+        metavar="PATH",
+        help="an embedding GGUF for semantic metrics (default: the aligned model, mean-pooled)",
+    )
+    how.add_argument(
+        "--same-above",
+        type=float,
+        default=0.8,
+        metavar="COS",
+        help="cosine similarity at which two answers are one semantic class (default %(default)s)",
+    )
+    how.add_argument("--out", metavar="DIR", help="results folder (default: in baco's data dir)")
+    how.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="generate in N processes (default 1)"
+    )
+    how.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    parser.set_defaults(handler=run)
 
 
-def _missing() -> int:
-    from ..errors import BacoError
+def run(args: argparse.Namespace) -> int:
+    from ..eval import plan
 
-    raise BacoError("`baco eval` is not built yet.", "see the README for what works today")
+    started = time.perf_counter()
+    evaluation = evaluation_from(args)
+    out = Path(args.out).expanduser() if args.out else plan.default_out_dir(evaluation.config)
+    store = plan.open_store(out)
+    todo = [u for u in evaluation.units if u.key(evaluation.identity) not in store]
+    _say(plan.describe(evaluation, len(todo), out))
+    if todo:
+        _generate(todo, evaluation, store, args.workers)
+    results = plan.finish(evaluation, store, out, seconds=time.perf_counter() - started)
+    if args.json:
+        sys.stdout.write(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    else:
+        from ..eval.report import terminal_report
+
+        sys.stdout.write(terminal_report(results) + "\n")
+    for line in plan.output_lines(results):
+        _say(line)
+    return 0
+
+
+def evaluation_from(args: argparse.Namespace):
+    """Check every option (before anything slow) and plan the evaluation."""
+    from ..eval import methods, plan, tasks
+
+    _check_counts(args)
+    shared = common.generation_settings_from(args, router="aligned", seed=None)
+    gammas = _numbers(args.gammas, "--gammas") if args.gammas else None
+    items = methods.parse_methods(args.methods) if args.methods else methods.default_methods()
+    points = methods.build_points(items, shared, gammas)
+    names = (
+        _split(args.tasks) if args.tasks else ([] if args.prompts else list(tasks.BUILTIN_TASKS))
+    )
+    prompts = tasks.select_prompts(names, args.prompts, args.limit or None)
+    if not prompts:
+        raise SettingsError("No prompts to evaluate.", "name --tasks or give --prompts FILE")
+    reference = [
+        p.prompt
+        for task in tasks.BUILTIN_TASKS
+        for p in tasks.builtin_prompts(task)[:REFERENCE_PROMPTS_PER_TASK]
+    ]
+    return plan.make_evaluation(
+        _pair_spec(args),
+        _load_settings(args),
+        prompts,
+        points,
+        k=args.k,
+        seed=0 if args.seed is None else args.seed,
+        embedding=_embedding_path(args.embedding),
+        threshold=args.same_above,
+        reference_texts=tuple(reference),
+    )
+
+
+def _check_counts(args) -> None:
+    checks = (
+        (args.k >= 1, f"-k {args.k} asks for no answers.", "use -k 2 or more (10 is usual)"),
+        (args.limit >= 0, f"--limit {args.limit} is negative.", "use 0 for all prompts"),
+        (args.workers >= 1, f"--workers {args.workers} is below 1.", "use --workers 1 or more"),
+        (
+            -1 <= args.same_above <= 1,
+            f"--same-above {args.same_above} is not a cosine similarity.",
+            "use a value in [-1, 1], e.g. 0.8",
+        ),
+    )
+    for ok, message, hint in checks:
+        if not ok:
+            raise SettingsError(message, hint)
+
+
+def _pair_spec(args):
+    """The pair to load, resolved now (each worker process loads it by itself)."""
+    from ..backend import check_gguf_file
+    from ..pair import IN_CONTEXT, PairSpec
+
+    if args.base is None and args.aligned is not None:
+        raise SettingsError(
+            "--aligned needs --base too.", "give both files, or a catalog pair with --pair NAME"
+        )
+    if args.base is not None and args.pair is not None:
+        raise SettingsError("--pair and --base name two different pairs.", "use one of them")
+    if args.base is None:
+        from ..catalog import resolve_pair_spec
+
+        return resolve_pair_spec(
+            args.pair, base_format=args.base_format, aligned_format=args.aligned_format
+        )
+    aligned = args.aligned or IN_CONTEXT
+    if aligned != IN_CONTEXT:
+        aligned = str(check_gguf_file(aligned))
+    return PairSpec(
+        str(check_gguf_file(args.base)),
+        aligned,
+        base_format=args.base_format,
+        aligned_format=args.aligned_format,
+    )
+
+
+def _load_settings(args):
+    from ..settings import LoadSettings
+
+    base = common.load_settings_from(args)
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
+    return LoadSettings(
+        n_ctx=base.n_ctx,
+        n_threads=threads,
+        n_gpu_layers=base.n_gpu_layers,
+        n_batch=base.n_batch,
+        verbose=base.verbose,
+    )
+
+
+def _embedding_path(path: str | None) -> str | None:
+    if path is None:
+        return None
+    from ..backend import check_gguf_file
+
+    return str(check_gguf_file(path))
+
+
+def _split(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _numbers(text: str, option: str) -> list[float]:
+    try:
+        values = [float(t) for t in _split(text)]
+    except ValueError:
+        values = []
+    if not values:
+        raise SettingsError(f"Cannot read {option} {text!r}.", f"write numbers: {option} 0.3,0.5")
+    return values
+
+
+def _generate(todo, evaluation, store, workers: int) -> None:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from ..eval.pool import run_units
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("answers"),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        bar = progress.add_task("loading models", total=len(todo) * evaluation.k)
+        run_units(
+            todo,
+            evaluation.config,
+            store,
+            workers=workers,
+            progress=lambda n: progress.advance(bar, n),
+            on_loaded=lambda: progress.update(bar, description="generating"),
+        )
+
+
+def _say(line: str) -> None:
+    sys.stderr.write(line + "\n")

@@ -1,0 +1,132 @@
+"""PNG pictures of the trade-off: one per plane, and an overview of all planes.
+
+In every picture up and right are better: an axis whose metric is better when lower
+(self-BLEU, compression, ROUGE-L) is drawn reversed. Each method is a line through its
+points in sweep order (one marker when it has one point); the grey dashed staircase is
+the pooled Pareto frontier. Needs matplotlib (the `eval` extra); without it
+`plots_available()` is False and nothing is drawn.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from .aggregate import pareto_mask, plane_name, planes
+from .metrics import ALL_METRICS
+from .store import write_atomic
+
+_MARKERS = "os^Dv<>Pp*hX"
+
+
+def plots_available() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def draw_all(results: dict, folder: Path) -> list[Path]:
+    """Write one PNG per plane and overview.png into folder; return their paths."""
+    from matplotlib.figure import Figure
+
+    written = []
+    names = [(d, q) for d, q in planes() if plane_name(d, q) in results["coverage"]["planes"]]
+    for d, q in names:
+        figure = Figure(figsize=(6.4, 4.8), layout="constrained")
+        _draw_plane(figure.add_subplot(), results, d, q, legend=True)
+        written.append(_save(figure, folder / f"{d}__{q}.png"))
+    if names:
+        written.insert(0, _save(_overview(results, names), folder / "overview.png"))
+    return written
+
+
+def _overview(results: dict, names):
+    from matplotlib.figure import Figure
+
+    columns = 4
+    rows = -(-len(names) // columns)
+    figure = Figure(figsize=(4 * columns, 3.2 * rows + 0.6), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for ax, (d, q) in zip(axes, names):
+        _draw_plane(ax, results, d, q, legend=False)
+    for ax in axes[len(names) :]:
+        ax.set_axis_off()
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside upper center", ncols=min(len(labels), 6))
+    return figure
+
+
+def _draw_plane(ax, results: dict, diversity: str, quality: str, *, legend: bool) -> None:
+    table, plane = results["metrics"], plane_name(diversity, quality)
+    coverage = results["coverage"]["planes"][plane]
+    everything = []
+    for i, (method, info) in enumerate(results["methods"].items()):
+        xy = [
+            (table[lb][diversity], table[lb][quality])
+            for lb in info["points"]
+            if table[lb][diversity] is not None and table[lb][quality] is not None
+        ]
+        if not xy:
+            continue
+        everything += xy
+        xs, ys = zip(*xy)
+        style = "-" if info["kind"] == "router" else "--"
+        cov = coverage[method] if legend else results["coverage"]["overall"][method]
+        ax.plot(
+            xs,
+            ys,
+            style,
+            marker=_MARKERS[i % len(_MARKERS)],
+            markersize=5,
+            linewidth=1.2,
+            label=f"{method} (coverage {cov:.2f}{'' if legend else ' overall'})",
+        )
+    _draw_frontier(ax, everything, diversity, quality)
+    for name, set_label, invert in (
+        (diversity, ax.set_xlabel, ax.invert_xaxis),
+        (quality, ax.set_ylabel, ax.invert_yaxis),
+    ):
+        spec = ALL_METRICS[name]
+        set_label(f"{spec.short} ({'higher' if spec.higher_is_better else 'lower'} is better)")
+        if not spec.higher_is_better:
+            invert()
+    ax.set_title(f"{ALL_METRICS[diversity].short} vs {ALL_METRICS[quality].short}", fontsize=10)
+    ax.grid(alpha=0.3)
+    if legend:
+        ax.legend(fontsize=7, loc="best")
+
+
+def _draw_frontier(ax, xy, diversity: str, quality: str) -> None:
+    import numpy as np
+
+    if len(xy) < 2:
+        return
+    signs = np.array(
+        [1.0 if ALL_METRICS[m].higher_is_better else -1.0 for m in (diversity, quality)]
+    )
+    points = np.array(xy, dtype=float)
+    front = points[pareto_mask(points * signs)]
+    front = front[np.argsort(front[:, 0] * signs[0])]
+    ax.step(
+        front[:, 0],
+        front[:, 1],
+        where="pre",
+        color="grey",
+        linestyle=":",
+        linewidth=1,
+        label="pooled frontier",
+        zorder=0,
+    )
+
+
+def _save(figure, path: Path) -> Path:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    write_atomic(path, buffer.getvalue())
+    return path
+
+
+def _sign(metric: str) -> float:
+    return 1.0 if ALL_METRICS[metric].higher_is_better else -1.0

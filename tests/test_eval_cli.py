@@ -1,0 +1,122 @@
+"""`baco eval` end to end on the tiny pair: table, JSON, Markdown, PNG; resuming; errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from baco_local.cli import main
+from baco_local.routers import ROUTERS
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def prompts(tmp_path):
+    path = tmp_path / "two.jsonl"
+    rows = [{"id": "a", "prompt": "Name a cat."}, {"id": "b", "prompt": "Tell me a joke."}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _eval(tiny, prompts, out, *extra):
+    return main(
+        [
+            "eval",
+            "--base", str(tiny.base),
+            "--aligned", str(tiny.aligned),
+            "--ctx", "512",
+            "--threads", "2",
+            "--prompts", str(prompts),
+            "-k", "3",
+            "--max-tokens", "12",
+            "--methods", "aligned@1,p-punc@0.5",
+            "--out", str(out),
+            *extra,
+        ]
+    )  # fmt: skip
+
+
+def test_eval_writes_table_json_report_and_plots_then_resumes(tiny, prompts, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _eval(tiny, prompts, out) == 0
+    captured = capsys.readouterr()
+    assert "0 of 4 units already" in captured.err
+    assert "aligned@T1" in captured.out and "p-punc@0.5" in captured.out
+    assert "Coverage" in captured.out and "Joint improvement" in captured.out
+    lines = (out / "generations.jsonl").read_text().splitlines()
+    assert len(lines) == 4  # 2 prompts x 2 settings
+    record = json.loads(lines[0])
+    assert len(record["answers"]) == 3
+    assert [a["seed"] for a in record["answers"]] == [0, 1, 2]
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["metrics"]) == {"aligned@T1", "p-punc@0.5"}
+    assert len(results["metrics"]["p-punc@0.5"]) >= 13
+    assert 0 < results["metrics"]["p-punc@0.5"]["base_fraction"] <= 1
+    assert results["metrics"]["aligned@T1"]["base_fraction"] == 0
+    assert (out / "report.md").read_text().startswith("# baco eval")
+    assert (out / "plots" / "overview.png").read_bytes()[:8] == PNG_MAGIC
+    assert (out / "plots" / "distinct_2__judge.png").read_bytes()[:8] == PNG_MAGIC
+
+    # Again, with --json: nothing is generated, the numbers are the same.
+    before = (out / "generations.jsonl").read_bytes()
+    assert _eval(tiny, prompts, out, "--json") == 0
+    captured = capsys.readouterr()
+    assert "4 of 4 units already" in captured.err
+    assert "generating" not in captured.err
+    assert (out / "generations.jsonl").read_bytes() == before
+    again = json.loads(captured.out)
+    assert again["metrics"] == results["metrics"]
+    for measure in ("coverage", "dominance"):
+        assert set(again[measure]) >= {"overall", "lexical", "semantic", "planes"}
+        assert set(again[measure]["overall"]) == {"aligned", "p-punc"}
+        assert len(again[measure]["planes"]) == 22
+    assert again["joint_improvement"]["router"] == "p-punc"
+    assert again["joint_improvement"]["baseline"] == "aligned"
+
+
+def test_eval_in_two_worker_processes(tiny, prompts, tmp_path, capsys):
+    out = tmp_path / "workers"
+    assert _eval(tiny, prompts, out, "--workers", "2", "-k", "2", "--methods", "base") == 0
+    assert len((out / "generations.jsonl").read_text().splitlines()) == 2
+    assert "base" in capsys.readouterr().out
+
+
+@pytest.mark.skipif("ensemble" not in ROUTERS, reason="the engine has no ensemble router yet")
+def test_eval_with_the_ensemble_baseline(tiny, prompts, tmp_path, capsys):
+    out = tmp_path / "ensemble"
+    assert _eval(tiny, prompts, out, "-k", "2", "--methods", "ensemble@0.5") == 0
+    assert "ensemble@0.5" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-k", "0"], "asks for no answers"),
+        (["--methods", "p-punk"], "Did you mean"),
+        (["--gammas", "x"], "Cannot read --gammas"),
+        (["--workers", "0"], "--workers 0"),
+        (["--embedding", "/nonexistent.gguf"], "not found"),
+        (["--tasks", "poems"], "Unknown task"),
+    ],
+)
+def test_eval_bad_options_exit_2_with_a_hint(tiny, prompts, tmp_path, capsys, args, message):
+    assert _eval(tiny, prompts, tmp_path / "bad", *args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "hint:" in err
+    assert not (tmp_path / "bad").exists()
+
+
+def test_eval_without_matplotlib_still_reports_and_says_how_to_get_plots(
+    tiny, prompts, tmp_path, capsys, monkeypatch
+):
+    from baco_local.eval import plots
+
+    monkeypatch.setattr(plots, "plots_available", lambda: False)
+    out = tmp_path / "noplots"
+    assert _eval(tiny, prompts, out, "-k", "2", "--methods", "base") == 0
+    captured = capsys.readouterr()
+    assert "pip install 'baco-local[eval]'" in captured.err
+    assert (out / "results.json").exists() and (out / "report.md").exists()
+    assert not (out / "plots").exists()
