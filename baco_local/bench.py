@@ -40,7 +40,8 @@ class Run:
 def resident_mb() -> tuple[float, float]:
     """(current, peak) resident memory of this process in MB."""
     try:
-        fields = dict(line.split(":", 1) for line in open("/proc/self/status", encoding="ascii"))
+        with open("/proc/self/status", encoding="ascii") as status:
+            fields = dict(line.split(":", 1) for line in status)
         kb = lambda key: float(fields[key].split()[0])  # noqa: E731
         return kb("VmRSS") / 1024, kb("VmHWM") / 1024
     except (OSError, KeyError):

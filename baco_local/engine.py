@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from .drawing import Drawer
 from .errors import PromptError
 from .events import GenerationStats, Result, TokenEvent
-from .pair import LoadedPair
-from .prompt_formats import NAMED_FORMATS, Message
+from .pair import LoadedPair, Prompt
+from .prompt_formats import Message
 from .routers import ALIGNED, BASE, MIX, Signals, get_router
 from .scheduler import Scheduler
 from .settings import GenerationSettings
@@ -124,8 +124,8 @@ class Generation:
         """Yields lists of events ready to show, then the finish reason (a str)."""
         base, aligned = self.streams[BASE], self.streams[ALIGNED]
         # Each model reads the conversation in its own format.
-        base.start(self._prompts[BASE])
-        aligned.start(self._prompts[ALIGNED])
+        for role in (BASE, ALIGNED):
+            self.pair.start(role, self._prompts[role])
         owner = None  # the model that started the current word
         for _ in range(self.settings.max_tokens):
             if self._cancel.is_set():
@@ -236,19 +236,17 @@ class Generation:
 
     # --- prompts and the result --------------------------------------------------------
 
-    def _format_prompts(self, messages, raw: bool) -> dict[str, list[int]]:
+    def _format_prompts(self, messages, raw: bool) -> dict[str, Prompt]:
+        """Each role's prompt, checked against the context size before any work."""
         prompts = {}
         for role in (BASE, ALIGNED):
-            fmt = NAMED_FORMATS["raw"] if raw else self.pair.prompt_format(role)
-            prompts[role] = self.pair.tokenize_prompt(role, fmt.render(messages))
-        for role, tokens in prompts.items():
-            n_ctx = self.streams[role].n_ctx
-            if len(tokens) >= n_ctx:
+            prompts[role] = self.pair.prepare(role, messages, raw=raw)
+            size, n_ctx = len(prompts[role].tokens), self.streams[role].n_ctx
+            if size >= n_ctx:
                 raise PromptError(
-                    f"The prompt for the {role} model is {len(tokens)} tokens but the context "
+                    f"The prompt for the {role} model is {size} tokens but the context "
                     f"holds {n_ctx}.",
-                    "shorten the prompt or raise --ctx above "
-                    f"{len(tokens) + self.settings.max_tokens}",
+                    f"shorten the prompt or raise --ctx above {size + self.settings.max_tokens}",
                 )
         return prompts
 
@@ -258,7 +256,7 @@ class Generation:
         stats = GenerationStats(
             tokens=len(events),
             base_tokens=sum(e.source == BASE for e in events),
-            prompt_tokens={role: len(tokens) for role, tokens in self._prompts.items()},
+            prompt_tokens={role: len(p.tokens) for role, p in self._prompts.items()},
             ttft_seconds=(first_token_at or end) - started,
             decode_seconds=end - (first_token_at or end),
             routing_seconds=self._drawer.seconds,

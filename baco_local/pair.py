@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .backend import Model, Stream
 from .errors import BacoError, PromptError, VocabularyMismatchError
+from .prompt_cache import PrefixStore
 from .prompt_formats import (
     NAMED_FORMATS,
     PromptFormat,
@@ -27,6 +29,13 @@ IN_CONTEXT = "in-context"
 
 # Extra tokens that only pad a vocabulary to a round size; a pair may differ in these.
 _PADDING_PREFIXES = (b"[PAD", b"<pad", b"<|pad", b"<unused", b"<|extra", b"<|reserved", b"<extra")
+
+
+class Prompt(NamedTuple):
+    """A role's prompt: its tokens, and how many of them are a fixed preamble."""
+
+    tokens: list[int]
+    fixed: int = 0
 
 
 @dataclass(frozen=True)
@@ -143,6 +152,11 @@ class LoadedPair:
             BASE: self._stream(self.base_model, load),
             ALIGNED: self._stream(self.aligned_model, load),
         }
+        self._stores = {}
+        if load.prompt_cache:
+            for role, fmt in self._formats.items():
+                if isinstance(fmt, PromptFormat) and fmt.fixed_prefix:
+                    self._stores[role] = PrefixStore(self.streams[role].model, load.n_ctx)
 
     def _model(self, path, load: LoadSettings) -> Model:
         model = Model(path, n_gpu_layers=load.n_gpu_layers, verbose=load.verbose)
@@ -163,6 +177,23 @@ class LoadedPair:
         if self.spec.name:
             return name
         return f"{_short(self.base_model.path)} + {_short(self.aligned_model.path)}"
+
+    def prepare(self, role: str, messages, *, raw: bool = False) -> Prompt:
+        """Format and tokenize the conversation for `role` (raw: the text unchanged)."""
+        fmt = NAMED_FORMATS["raw"] if raw else self.prompt_format(role)
+        tokens = self.tokenize_prompt(role, fmt.render(messages))
+        return Prompt(tokens, 0 if raw else self._fixed_length(role, fmt, tokens))
+
+    def start(self, role: str, prompt: Prompt) -> None:
+        """Make `prompt` the role's sequence. A format's fixed preamble is read as its own
+        segment and kept on disk (PrefixStore), so the next process skips reading it."""
+        self.streams[role].start(prompt.tokens, fixed=prompt.fixed, store=self._stores.get(role))
+
+    def _fixed_length(self, role: str, fmt: PromptFormat, tokens: list[int]) -> int:
+        if not fmt.fixed_prefix:
+            return 0
+        prefix = self.tokenize_prompt(role, fmt.fixed_prefix)
+        return len(prefix) if tokens[: len(prefix)] == prefix else 0
 
     def tokenize_prompt(self, role: str, text: str) -> list[int]:
         """Prompt text (special tokens written as text) -> ids, with BOS when the model wants it."""

@@ -73,6 +73,7 @@ class PromptFormat:
     end_markers: tuple[str, ...] = ()
     description: str = ""
     uses_template: bool = False  # rendered from the GGUF's own chat template
+    fixed_prefix: str = ""  # text every rendering starts with (a preamble worth caching)
 
 
 # --- transcript and in-context alignment ---------------------------------------------
@@ -223,6 +224,7 @@ NAMED_FORMATS: dict[str, PromptFormat] = {
             _render_in_context,
             stop=_TRANSCRIPT_STOPS,
             description="alignment preamble with example exchanges, then the transcript",
+            fixed_prefix=IN_CONTEXT_PREAMBLE,
         ),
         PromptFormat(
             "chatml",

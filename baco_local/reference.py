@@ -13,7 +13,7 @@ import time
 
 from .drawing import Drawer
 from .pair import LoadedPair
-from .prompt_formats import NAMED_FORMATS, Message
+from .prompt_formats import Message
 from .routers import ALIGNED, BASE, MIX, get_router
 from .settings import GenerationSettings
 from .token_roles import TokenRoles
@@ -38,8 +38,7 @@ def reference_tokens(
     streams = pair.streams
     drawer = Drawer(pair.n_vocab, settings, router)
     for role in (BASE, ALIGNED):
-        fmt = NAMED_FORMATS["raw"] if raw else pair.prompt_format(role)
-        streams[role].start(pair.tokenize_prompt(role, fmt.render(messages)))
+        pair.start(role, pair.prepare(role, messages, raw=raw))
         streams[role].set_threads(pair.n_threads)
         streams[role].catch_up()
 

@@ -101,6 +101,7 @@ class LoadSettings:
     n_gpu_layers: layers to offload; None = all when the build has a GPU backend, else 0.
     n_batch: tokens per llama_decode call when reading a prompt.
     verbose: let llama.cpp's own log through to stderr.
+    prompt_cache: keep the in-context preamble's cache on disk for the next process.
     """
 
     n_ctx: int = 4096
@@ -108,6 +109,7 @@ class LoadSettings:
     n_gpu_layers: int | None = None
     n_batch: int = 256
     verbose: bool = False
+    prompt_cache: bool = True
 
     def __post_init__(self) -> None:
         _require(

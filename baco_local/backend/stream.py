@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 from contextlib import ExitStack
 
 import numpy as np
@@ -61,6 +62,8 @@ class Stream:
         self.tokens: list[int] = []
         self.pending: list[int] = []
         self._prompt_end = 0  # tokens before this position are batched when read
+        self._fixed_end = 0  # the shared prefix (a preamble) ends here: its own segment
+        self._store = None
         self._logits: np.ndarray | None = None
 
     @property
@@ -68,10 +71,14 @@ class Stream:
         """Tokens in the sequence, evaluated or pending."""
         return len(self.tokens) + len(self.pending)
 
-    def start(self, prompt: list[int]) -> None:
+    def start(self, prompt: list[int], *, fixed: int = 0, store=None) -> None:
         """Make `prompt` the sequence, reusing the longest evaluated prefix in the cache.
 
         At least the last prompt token is left pending, so catching up yields logits.
+        fixed: length of a prefix that many prompts share (an alignment preamble). It is
+        read as a segment of its own, so results never depend on where it came from,
+        and `store` (a PrefixStore: load(stream, tokens) -> bool, save(stream)) may
+        bring it from disk or keep it there for the next process.
         """
         if len(prompt) >= self.n_ctx:
             raise PromptError(
@@ -83,8 +90,35 @@ class Stream:
         while keep < limit and self.tokens[keep] == prompt[keep]:
             keep += 1
         self.rollback(keep)
+        self._fixed_end = fixed if 0 < fixed < len(prompt) else 0
+        self._store = store if self._fixed_end else None
+        if self._store and keep < self._fixed_end and self._store.load(self, prompt[:fixed]):
+            keep = self._fixed_end
         self.pending = list(prompt[keep:])
         self._prompt_end = len(prompt)
+
+    def save_state(self, path: str) -> bool:
+        """Write this sequence's cache (and its tokens) to a llama.cpp state file."""
+        tokens = (self._llama.llama_token * len(self.tokens))(*self.tokens)
+        written = self._llama.llama_state_seq_save_file(
+            self.ctx, path.encode(), 0, tokens, len(self.tokens)
+        )
+        return written > 0
+
+    def load_state(self, path: str, expected: list[int]) -> bool:
+        """Replace the sequence with a state file's, if it holds exactly `expected`."""
+        self.rollback(0)
+        capacity = len(expected) + 1
+        tokens = (self._llama.llama_token * capacity)()
+        count = ctypes.c_size_t(0)
+        read = self._llama.llama_state_seq_load_file(
+            self.ctx, path.encode(), 0, tokens, capacity, ctypes.byref(count)
+        )
+        if read == 0 or list(tokens[: count.value]) != list(expected):
+            self._llama.llama_memory_seq_rm(self._memory, 0, -1, -1)
+            return False
+        self.tokens = list(expected)
+        return True
 
     def rollback(self, n: int) -> None:
         """Forget everything after the first n evaluated tokens (and all pending ones)."""
@@ -131,13 +165,18 @@ class Stream:
                 "raise --ctx or ask for fewer tokens",
             )
         while self.pending:
-            # The prompt's last token is read alone, like every generated token: a cold
-            # run and a run that reuses the cached prompt then compute its logits alike.
-            batched = self._prompt_end - 1 - len(self.tokens)
+            # Segments: the fixed prefix, the rest of the prompt but its last token, then
+            # one token per decode. The prompt's last token is read alone like every
+            # generated token, so cold and cached prompts compute its logits alike.
+            in_fixed = len(self.tokens) < self._fixed_end
+            end = self._fixed_end if in_fixed else self._prompt_end - 1
+            batched = end - len(self.tokens)
             chunk = self.pending[: min(self.n_batch, batched) if batched > 0 else 1]
             self._decode(chunk, last=len(chunk) == len(self.pending))
             self.tokens.extend(chunk)
             del self.pending[: len(chunk)]
+            if in_fixed and len(self.tokens) == self._fixed_end and self._store:
+                self._store.save(self)
         row = self._llama.llama_get_logits_ith(self.ctx, -1)
         self._logits = np.ctypeslib.as_array(row, shape=(self.model.n_vocab,))
 
