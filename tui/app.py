@@ -35,6 +35,8 @@ class BacoApp(App):
 
     timings=False hides tokens/s (for reproducible screenshots); seed fixes the app's
     own random choices (compare order, brainstorm seeds when settings.seed is None).
+    router_from_pair: when a pair loads, take the router and gamma it recommends (the
+    catalog's choice); `baco chat` sets it unless --router or --gamma is given.
     """
 
     CSS_PATH = "baco.tcss"
@@ -71,6 +73,7 @@ class BacoApp(App):
         timings: bool = True,
         seed: int | None = None,
         brainstorm_n: int = 5,
+        router_from_pair: bool = False,
     ):
         super().__init__()
         self.load_settings = load_settings or LoadSettings()
@@ -78,6 +81,7 @@ class BacoApp(App):
         self.settings = settings or GenerationSettings()
         self.system = system
         self.brainstorm_n = brainstorm_n
+        self.router_from_pair = router_from_pair
         self.show_sources = True
         self.timings = timings
         self.random = random.Random(seed)
@@ -152,6 +156,8 @@ class BacoApp(App):
         self.pair_label = message.pair.label
         for note in message.pair.notes:
             self.notify(note, title="Note", timeout=6)
+        if self.router_from_pair:
+            self._adopt_recommended_router(message.pair)
         self.refresh_status()
         if old is not None:
             old.close()  # waits for an answer still running on it; they were stopped
@@ -170,6 +176,15 @@ class BacoApp(App):
     def switch_pair(self, loader: Callable[[], object], what: str) -> None:
         self.stop_all_answers()
         self.load_pair(loader, what)
+
+    def _adopt_recommended_router(self, pair) -> None:
+        recommended = pair.default_settings
+        settings = self.settings.with_changes(router=recommended.router, gamma=recommended.gamma)
+        if settings != self.settings:
+            self.set_settings(settings)
+            self.notify(
+                f"Router {describe_dial(settings)}, as recommended for this pair.", timeout=4
+            )
 
     def pair_missing(self) -> str:
         if self.pair_loading:
@@ -270,7 +285,7 @@ class BacoApp(App):
             self.push_screen(SessionViewScreen(session_id))
             return
         await self.action_mode(session.kind)
-        self.get_screen(session.kind).load_session(session, self.store.messages(session_id))
+        await self.get_screen(session.kind).load_session(session, self.store.messages(session_id))
 
 
 def error_text(error: Exception) -> str:

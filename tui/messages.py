@@ -27,17 +27,15 @@ class PairFailed(Message):
 
 @dataclass
 class TokensArrived(Message):
-    """A batch of TokenEvents for one answer. job: the request; slot: which answer of the
-    request (0 for chat; the card for brainstorm; A/B for compare)."""
+    """Token events are waiting in the job's outbox (take them with `Job.take_events`)."""
 
     job: int
-    slot: int
-    events: list
 
 
 @dataclass
 class AnswerDone(Message):
-    """One answer finished (or was stopped); result is a baco_local Result."""
+    """One answer finished (or was stopped); result is a baco_local Result. slot: which
+    answer of the request (0 for chat; the card for brainstorm; A/B for compare)."""
 
     job: int
     slot: int

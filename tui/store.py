@@ -74,6 +74,7 @@ class SessionRecord:
     created: float  # seconds since the epoch
     updated: float
     messages: int = 0
+    votes: int = 0
 
 
 @dataclass(frozen=True)
@@ -237,7 +238,8 @@ class SessionStore:
         where, args = ("WHERE s.kind = ?", (kind,)) if kind else ("", ())
         rows = self._db.execute(
             "SELECT s.id, s.kind, s.title, s.pair, s.system, s.created, s.updated, "
-            "(SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) "
+            "(SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id), "
+            "(SELECT COUNT(*) FROM votes v WHERE v.session_id = s.id) "
             f"FROM sessions s {where} ORDER BY s.updated DESC, s.id DESC",
             args,
         ).fetchall()
@@ -246,7 +248,8 @@ class SessionStore:
     def session(self, session_id: int) -> SessionRecord:
         for record in self._db.execute(
             "SELECT s.id, s.kind, s.title, s.pair, s.system, s.created, s.updated, "
-            "(SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) "
+            "(SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id), "
+            "(SELECT COUNT(*) FROM votes v WHERE v.session_id = s.id) "
             "FROM sessions s WHERE s.id = ?",
             (session_id,),
         ):
@@ -273,6 +276,11 @@ class SessionStore:
             )
             for row in rows
         ]
+
+    def messages_meta(self, message_id: int) -> dict:
+        """One message's meta ({} when there is no such message)."""
+        row = self._db.execute("SELECT meta FROM messages WHERE id = ?", (message_id,)).fetchone()
+        return json.loads(row[0]) if row else {}
 
     def votes(self, session_id: int | None = None) -> list[VoteRecord]:
         where, args = ("WHERE session_id = ?", (session_id,)) if session_id else ("", ())

@@ -1,33 +1,66 @@
-"""Running answers in a worker thread: batching token events and stopping on request.
+"""Running answers in a worker thread, and handing their tokens to the UI.
 
 Nothing here touches widgets. A worker calls `run_answers`, which iterates each
-generation and hands events to `post` in small batches (at most ~30 a second, so a fast
-model does not flood the event loop), then the result. `Job.cancel()` may be called from
-the UI thread at any time: it stops the running generation before its next token and
-keeps what was produced; answers not yet started are skipped.
+generation and puts every token event into the job's `Outbox`. The outbox posts one
+`TokensArrived` message when it goes from empty to non-empty; the UI takes everything
+waiting when it handles that message. So when the UI is idle each token is shown as soon
+as it exists, and when the UI is busy a fast model's tokens arrive as one batch: the event
+loop is never flooded, and no token ever waits unseen for the next one.
+
+`Job.cancel()` may be called from the UI thread at any time: it stops the running
+generation before its next token, keeping what was produced; answers not started are
+skipped.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .messages import AnswerDone, AnswerFailed, JobFinished, TokensArrived
 
-BATCH_SECONDS = 1 / 30
 _job_ids = itertools.count(1)
 
 
-@dataclass
+class Outbox:
+    """Token events from one worker to the UI: the worker puts, the UI takes."""
+
+    def __init__(self, job_id: int, post: Callable[[object], None]):
+        self._job_id, self._post = job_id, post
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[int, object]] = []
+        self._announced = False  # a TokensArrived is on its way and not yet handled
+
+    def put(self, slot: int, event) -> None:
+        with self._lock:
+            self._waiting.append((slot, event))
+            announce, self._announced = not self._announced, True
+        if announce:
+            self._post(TokensArrived(self._job_id))
+
+    def take(self) -> list[tuple[int, list]]:
+        """Everything waiting, as (slot, events) runs in arrival order."""
+        with self._lock:
+            waiting, self._waiting, self._announced = self._waiting, [], False
+        runs: list[tuple[int, list]] = []
+        for slot, event in waiting:
+            if runs and runs[-1][0] == slot:
+                runs[-1][1].append(event)
+            else:
+                runs.append((slot, [event]))
+        return runs
+
+
 class Job:
     """One request (one chat answer, one brainstorm set, one comparison)."""
 
-    id: int = field(default_factory=lambda: next(_job_ids))
-    _cancelled: threading.Event = field(default_factory=threading.Event)
-    _generation: object | None = None
+    def __init__(self):
+        self.id = next(_job_ids)
+        self._cancelled = threading.Event()
+        self._generation = None
+        self.outbox: Outbox | None = None
 
     def attach(self, generation) -> None:
         """Called by the worker for each generation it starts."""
@@ -44,6 +77,9 @@ class Job:
     @property
     def cancelled(self) -> bool:
         return self._cancelled.is_set()
+
+    def take_events(self) -> list[tuple[int, list]]:
+        return self.outbox.take() if self.outbox is not None else []
 
 
 @dataclass(frozen=True)
@@ -63,27 +99,16 @@ def run_answers(
     An error in one answer (a BacoError such as a full context; or a bug) is posted as
     AnswerFailed, never raised: the app shows it and stays up, and the next answer runs.
     """
+    job.outbox = Outbox(job.id, post)
     for slot, request in enumerate(requests):
         if job.cancelled:
             break
         try:
             generation = pair.stream(request.messages, request.settings, system=request.system)
             job.attach(generation)
-            _stream_one(generation, job, slot, post)
+            for event in generation:
+                job.outbox.put(slot, event)
+            post(AnswerDone(job.id, slot, generation.result))
         except Exception as error:  # noqa: BLE001 - shown to the user, see docstring
             post(AnswerFailed(job.id, slot, error))
     post(JobFinished(job.id))
-
-
-def _stream_one(generation, job: Job, slot: int, post) -> None:
-    batch: list = []
-    last_post = time.monotonic()
-    for event in generation:
-        batch.append(event)
-        now = time.monotonic()
-        if now - last_post >= BATCH_SECONDS:
-            post(TokensArrived(job.id, slot, batch))
-            batch, last_post = [], now
-    if batch:
-        post(TokensArrived(job.id, slot, batch))
-    post(AnswerDone(job.id, slot, generation.result))

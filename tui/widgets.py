@@ -104,10 +104,16 @@ class MessageView(Vertical, can_focus=True):
         self.complete = complete
         self.show_sources = show_sources
         self.record_id: int | None = None  # its row in the session store
+        self._composed = False
 
     def compose(self) -> ComposeResult:
+        self._composed = True
         yield Label(self._title_text(), classes="message-title")
-        yield Static(self._body_text(), classes="message-body")
+        body = Static(self._body_text(), classes="message-body")
+        body.display = not self._as_markdown()
+        yield body
+        if self._as_markdown():
+            yield Markdown(self.text, classes="message-markdown")
 
     @property
     def text(self) -> str:
@@ -119,12 +125,16 @@ class MessageView(Vertical, can_focus=True):
 
     def finish(self, title: str, complete: bool = True) -> None:
         self.title, self.complete = title, complete
-        self.query_one(".message-title", Label).update(self._title_text())
+        self._refresh_title()
         self.refresh_body()
 
     def set_title(self, title: str) -> None:
         self.title = title
-        self.query_one(".message-title", Label).update(self._title_text())
+        self._refresh_title()
+
+    def _refresh_title(self) -> None:
+        for label in self.query(".message-title"):  # none before compose
+            label.update(self._title_text())
 
     def set_show_sources(self, show_sources: bool) -> None:
         self.show_sources = show_sources
@@ -150,6 +160,11 @@ class MessageView(Vertical, can_focus=True):
         return self.role != "user" and self.complete and not self.show_sources
 
     def refresh_body(self) -> None:
+        if not self._composed:
+            return  # compose() will show the current text
+        if not self.children or not self.is_mounted:  # children still being mounted
+            self.call_after_refresh(self.refresh_body)
+            return
         body = self.query_one(".message-body", Static)
         markdown = self.query(".message-markdown")
         if self._as_markdown():
@@ -204,7 +219,7 @@ class AnswerCard(MessageView):
     def set_favourite(self, favourite: bool) -> None:
         self.favourite = favourite
         self.set_class(favourite, "favourite")
-        self.query_one(".message-title", Label).update(self._title_text())
+        self._refresh_title()
 
     def action_favourite(self) -> None:
         self.set_favourite(not self.favourite)

@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         system=args.system,
         load_settings=load_settings,
         brainstorm_n=args.answers,
+        router_from_pair=args.router is None and args.gamma is None,
     )
     try:
         app.run()

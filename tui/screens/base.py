@@ -7,7 +7,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.screen import Screen
 
-from ..messages import AnswerDone, JobFinished
+from ..messages import AnswerDone, JobFinished, TokensArrived
 from ..streaming import AnswerRequest, Job, run_answers
 from ..widgets import KeyBar, MessageView, StatusBar
 
@@ -67,6 +67,19 @@ class ModeScreen(Screen):
 
     def is_current(self, message) -> bool:
         return self.job is not None and message.job == self.job.id
+
+    def on_tokens_arrived(self, message: TokensArrived) -> None:
+        if self.is_current(message):
+            self.drain()
+
+    def drain(self) -> None:
+        """Show every token event waiting in the current job's outbox."""
+        if self.job is not None:
+            for slot, events in self.job.take_events():
+                self.show_tokens(slot, events)
+
+    def show_tokens(self, slot: int, events: list) -> None:
+        """Store, then show, new tokens of answer `slot` (override)."""
 
     def action_stop(self) -> None:
         if self.job is not None:

@@ -12,7 +12,7 @@ from textual.widgets import Static
 from ..dial import describe_dial, nudge_diversity
 from ..diversity import measure_diversity
 from ..export import describe_answer
-from ..messages import AnswerDone, AnswerFailed, TokensArrived
+from ..messages import AnswerDone, AnswerFailed
 from ..streaming import AnswerRequest
 from ..widgets import AnswerCard, DiversityMeter, PromptInput
 from .base import ModeScreen
@@ -56,23 +56,26 @@ class BrainstormScreen(ModeScreen):
 
     # --- drawing a round --------------------------------------------------------------
 
-    def on_prompt_input_submitted(self, message: PromptInput.Submitted) -> None:
+    async def on_prompt_input_submitted(self, message: PromptInput.Submitted) -> None:
         text = message.text.strip()
         if not text or self._busy():
             return
         if self.app.pair is None:
             self.notify(self.app.pair_missing(), severity="warning")
             return
-        self.action_new_set()
+        await self.action_new_set()
         self.prompt_text = text
         self.session_id = self.store.create_session(
             "brainstorm", text, self.app.pair_label, self.app.system
         )
         self.store.add_message(self.session_id, "user", text)
-        self.draw_round()
+        await self.draw_round()
 
-    def draw_round(self) -> None:
+    async def draw_round(self) -> None:
         """Replace the cards that are not favourites with N new answers."""
+        if self.app.pair is None:
+            self.notify(self.app.pair_missing(), severity="warning")
+            return
         settings, n = self.app.settings, self.app.brainstorm_n
         if self.next_seed is None:
             self.next_seed = (
@@ -88,9 +91,7 @@ class BrainstormScreen(ModeScreen):
             )
             for seed in seeds
         ]
-        if self.start_answers(requests) is None:
-            return
-        self._drop_unkept_cards()
+        await self._drop_unkept_cards()
         kept = len(self.cards)
         self.round_cards = []
         for i, seed in enumerate(seeds):
@@ -102,26 +103,27 @@ class BrainstormScreen(ModeScreen):
             self.round_cards.append(card)
         for hint in self.query("#bs-hint"):
             hint.remove()
-        self.query_one("#cards").mount_all(self.round_cards)
+        await self.query_one("#cards").mount_all(self.round_cards)
+        self.start_answers(requests)  # after the cards exist: tokens go straight to them
 
-    def _drop_unkept_cards(self) -> None:
+    async def _drop_unkept_cards(self) -> None:
         dropped = [card for card in self.cards if not card.favourite]
         self.store.delete_messages([card.record_id for card in dropped])
-        for card in dropped:
-            card.remove()
+        await self.query_one("#cards").remove_children(dropped)
 
     # --- streaming --------------------------------------------------------------------
 
     def _card(self, message) -> AnswerCard | None:
         if not self.is_current(message) or message.slot >= len(self.round_cards):
             return None
+        self.drain()
         return self.round_cards[message.slot]
 
-    def on_tokens_arrived(self, message: TokensArrived) -> None:
-        card = self._card(message)
-        if card is None:
+    def show_tokens(self, slot: int, events: list) -> None:
+        if slot >= len(self.round_cards):
             return
-        card.sourced.extend(message.events)
+        card = self.round_cards[slot]
+        card.sourced.extend(events)
         self.store.update_message(card.record_id, card.text, card.sourced.runs)
         card.refresh_body()
 
@@ -163,7 +165,7 @@ class BrainstormScreen(ModeScreen):
     def on_answer_card_favourite_toggled(self, message: AnswerCard.FavouriteToggled) -> None:
         self.store.set_favourite(message.card.record_id, message.card.favourite)
 
-    def action_nudge(self, steps: int) -> None:
+    async def action_nudge(self, steps: int) -> None:
         """Move gamma one step towards the base (more different) or aligned (more alike)."""
         before = self.app.settings
         after = nudge_diversity(before, steps)
@@ -176,14 +178,13 @@ class BrainstormScreen(ModeScreen):
             return
         self.app.set_settings(after)
         if self.prompt_text is not None and not self._busy():
-            self.draw_round()
+            await self.draw_round()
 
-    def action_new_set(self) -> None:
+    async def action_new_set(self) -> None:
         self.action_stop()
         self.job, self.session_id, self.prompt_text, self.next_seed = None, None, None, None
         self.round_cards = []
-        for card in self.cards:
-            card.remove()
+        await self.query_one("#cards").remove_children(self.cards)
         self.query_one(DiversityMeter).show(None)
         self.refresh_status()
 
@@ -192,9 +193,9 @@ class BrainstormScreen(ModeScreen):
             self.notify("Answers are still coming: Esc stops them.", severity="warning")
         return self.job is not None
 
-    def load_session(self, session, messages) -> None:
+    async def load_session(self, session, messages) -> None:
         """Show a stored brainstorm set; Enter on a new prompt or ctrl+g/l continue it."""
-        self.action_new_set()
+        await self.action_new_set()
         self.session_id, self.prompt_text = session.id, None
         prompts = [m.content for m in messages if m.role == "user"]
         if prompts:
@@ -217,7 +218,7 @@ class BrainstormScreen(ModeScreen):
             cards.append(card)
         for hint in self.query("#bs-hint"):
             hint.remove()
-        self.query_one("#cards").mount_all(cards)
+        await self.query_one("#cards").mount_all(cards)
         seeds = [r.meta.get("seed") for r in answers if r.meta.get("seed") is not None]
         self.next_seed = max(seeds) + 1 if seeds else None
         self.refresh_diversity()

@@ -8,7 +8,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from ..export import describe_answer
-from ..messages import AnswerDone, AnswerFailed, TokensArrived
+from ..messages import AnswerDone, AnswerFailed
 from ..streaming import AnswerRequest
 from ..widgets import MessageView, PromptInput
 from .base import ModeScreen
@@ -90,8 +90,9 @@ class ChatScreen(ModeScreen):
                 "chat", title, self.app.pair_label, self.app.system
             )
 
-    def _answer(self) -> None:
-        request = AnswerRequest(self.conversation(), self.app.settings, self.app.system)
+    def _answer(self, settings=None) -> None:
+        settings = settings or self.app.settings
+        request = AnswerRequest(self.conversation(), settings, self.app.system)
         if self.start_answers([request]) is None:
             return
         view = MessageView("assistant", complete=False, show_sources=self.app.show_sources)
@@ -106,11 +107,11 @@ class ChatScreen(ModeScreen):
 
     # --- streaming --------------------------------------------------------------------
 
-    def on_tokens_arrived(self, message: TokensArrived) -> None:
+    def show_tokens(self, slot: int, events: list) -> None:
         view = self.answer_view
-        if not self.is_current(message) or view is None:
+        if view is None:
             return
-        view.sourced.extend(message.events)
+        view.sourced.extend(events)
         # Stored before it is shown: a kill never loses what was on screen.
         self.store.update_message(view.record_id, view.text, view.sourced.runs)
         view.refresh_body()
@@ -119,6 +120,7 @@ class ChatScreen(ModeScreen):
         view = self.answer_view
         if not self.is_current(message) or view is None:
             return
+        self.drain()
         self.note_result(message)
         meta = answer_meta(message.result)
         if not view.text and message.result.finish_reason == "cancelled":
@@ -150,11 +152,13 @@ class ChatScreen(ModeScreen):
     def job_finished(self) -> None:
         self.answer_view = None
 
-    def _discard(self, view: MessageView) -> None:
+    def _discard(self, view: MessageView):
+        """Forget a message, in the store and on screen (await the result to be sure it
+        is off the screen before the conversation is read again)."""
         self.store.delete_messages([view.record_id])
-        view.remove()
         if view is self.answer_view:
             self.answer_view = None
+        return view.remove()
 
     # --- actions ----------------------------------------------------------------------
 
@@ -163,23 +167,28 @@ class ChatScreen(ModeScreen):
             self.notify("Wait for the answer or stop it with Esc first.", severity="warning")
         return self.job is not None
 
-    def action_regenerate(self) -> None:
+    async def action_regenerate(self) -> None:
+        """Draw the last answer again; with a fixed seed, the next seed (else it would
+        come out the same)."""
         views = self.views
         if self._busy() or not views:
             return
+        settings = self.app.settings
         if views[-1].role == "assistant":
-            self._discard(views[-1])
-        self._answer()
+            seed = self.store.messages_meta(views[-1].record_id).get("seed")
+            if settings.seed is not None and seed is not None:
+                settings = settings.with_changes(seed=seed + 1)
+            await self._discard(views[-1])
+        self._answer(settings)
 
-    def action_edit_last(self) -> None:
+    async def action_edit_last(self) -> None:
         views = self.views
         users = [i for i, v in enumerate(views) if v.role == "user"]
         if self._busy() or not users:
             return
         removed = views[users[-1] :]
-        self.store.delete_messages([v.record_id for v in removed])
         for view in removed:
-            view.remove()
+            await self._discard(view)
         prompt = self.query_one("#prompt", PromptInput)
         prompt.text = removed[0].text
         prompt.focus()
@@ -192,18 +201,18 @@ class ChatScreen(ModeScreen):
             return
         answers[-1].action_copy()
 
-    def action_new_chat(self) -> None:
+    async def action_new_chat(self) -> None:
         self.action_stop()
         self.job, self.answer_view, self.session_id, self.last_stats = None, None, None, None
         conversation = self.query_one("#conversation")
-        conversation.remove_children()
-        conversation.mount(Static(WELCOME, id="welcome"))
+        await conversation.remove_children()
+        await conversation.mount(Static(WELCOME, id="welcome"))
         self.refresh_status()
         self.query_one("#prompt").focus()
 
-    def load_session(self, session, messages) -> None:
+    async def load_session(self, session, messages) -> None:
         """Show a stored chat and continue it."""
-        self.action_new_chat()
+        await self.action_new_chat()
         self.session_id = session.id
         self.app.system = session.system
         for record in messages:

@@ -10,7 +10,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
 from ..export import describe_answer
-from ..messages import AnswerDone, AnswerFailed, TokensArrived
+from ..messages import AnswerDone, AnswerFailed
 from ..streaming import AnswerRequest
 from ..tally import ALIGNED, COLLABORATION, TIE, tally
 from ..widgets import MessageView, PromptInput, VotePanel
@@ -99,13 +99,14 @@ class CompareScreen(ModeScreen):
     def _view(self, message) -> MessageView | None:
         if not self.is_current(message) or self.round is None:
             return None
+        self.drain()
         return self.round["views"][message.slot]
 
-    def on_tokens_arrived(self, message: TokensArrived) -> None:
-        view = self._view(message)
-        if view is None:
+    def show_tokens(self, slot: int, events: list) -> None:
+        if self.round is None:
             return
-        view.sourced.extend(message.events)
+        view = self.round["views"][slot]
+        view.sourced.extend(events)
         self.store.update_message(view.record_id, view.text, view.sourced.runs)
         view.refresh_body()
 

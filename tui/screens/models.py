@@ -127,7 +127,6 @@ class ModelsScreen(ModeScreen):
 
     def _use(self, name: str) -> None:
         """Load the pair in the background, with the router the catalog recommends for it."""
-        pair = self.pairs[name]
         load_settings = self.app.load_settings
         # The default pair loads by no name: that way it never downloads (demo weights).
         load_name = None if name == self.default_name else name
@@ -137,10 +136,9 @@ class ModelsScreen(ModeScreen):
 
             return Pair.load(load_name, settings=load_settings)
 
+        self.app.router_from_pair = True  # a new pair comes with its recommended router
         self.app.switch_pair(load, name)
-        settings = self.app.settings.with_changes(router=pair.router, gamma=pair.gamma)
-        self.app.set_settings(settings)
-        self.notify(f"Loading {name} (router {pair.router} as the catalog suggests)…", timeout=4)
+        self.notify(f"Loading {name}…", timeout=3)
 
     def action_pull(self, then_use: bool = False) -> None:
         name = self.selected()

@@ -24,7 +24,7 @@ class SessionsScreen(ModeScreen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("updated", "kind", "title", "msgs", "pair")
+        table.add_columns("updated", "kind", "title", "size", "pair")
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
@@ -35,19 +35,28 @@ class SessionsScreen(ModeScreen):
         table = self.query_one(DataTable)
         table.clear()
         sessions = self.store.sessions()
+        # the title gets what the other columns leave (each column has 2 cells of padding)
+        title_width = max(16, self.size.width - (16 + 10 + 8 + 14 + 12))
         for record in sessions:
+            size = (
+                f"{record.votes} votes" if record.kind == "compare" else f"{record.messages} msgs"
+            )
             table.add_row(
                 format_time(record.updated),
                 record.kind,
-                record.title[:40],
-                str(record.messages),
-                record.pair[:24],
+                _cut(record.title, title_width),
+                size,
+                _cut(record.pair, 14),
                 key=str(record.id),
             )
         where = self.store.path
         self.query_one("#sessions-note", Static).update(
             f"{len(sessions)} sessions in {where}" if sessions else f"No sessions yet ({where})."
         )
+
+    def on_resize(self) -> None:
+        if self.is_current:
+            self.reload()
 
     def selected_id(self) -> int | None:
         table = self.query_one(DataTable)
@@ -77,3 +86,7 @@ class SessionsScreen(ModeScreen):
             self.notify(error_text(error), title="Export failed", severity="error")
             return
         self.notify(f"Saved {path}", title="Exported", timeout=8)
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

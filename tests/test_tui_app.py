@@ -1,0 +1,465 @@
+"""The terminal app driven with Pilot on the tiny GGUF pair, through the real llama.cpp."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from textual.color import Color
+
+from baco_local import GenerationSettings, Pair
+from baco_local.routers import ROUTERS
+from tui.app import BacoApp
+from tui.store import SessionStore
+from tui.widgets import SOURCE_STYLES, AnswerCard, MessageView, PromptInput
+
+
+def tiny_loader(tiny, n_ctx=512):
+    return lambda: Pair.load(base=tiny.base, aligned=tiny.aligned, n_ctx=n_ctx, n_threads=2)
+
+
+def make_app(tiny, loader=None, **options) -> BacoApp:
+    settings = options.pop("settings", GenerationSettings(seed=1, max_tokens=40))
+    return BacoApp(
+        loader or tiny_loader(tiny),
+        pair_name="tiny",
+        settings=settings,
+        timings=False,
+        seed=0,
+        **options,
+    )
+
+
+class GatedPair:
+    """The real tiny pair, except that each answer pauses after `after` tokens until it
+    is stopped: a slow model on demand, so a test can act in the middle of an answer."""
+
+    def __init__(self, pair, after: int = 3):
+        self._pair, self.after = pair, after
+        self.paused = threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self._pair, name)
+
+    def stream(self, *args, **kwargs):
+        return _GatedGeneration(self._pair.stream(*args, **kwargs), self)
+
+
+class _GatedGeneration:
+    def __init__(self, generation, gate: GatedPair):
+        self.generation, self.gate = generation, gate
+        self._stopped = threading.Event()
+
+    def __iter__(self):
+        for count, event in enumerate(self.generation, start=1):
+            yield event
+            if count == self.gate.after:
+                self.gate.paused.set()
+                self._stopped.wait(timeout=60)
+
+    def cancel(self):
+        self._stopped.set()
+        self.generation.cancel()
+
+    @property
+    def result(self):
+        return self.generation.result
+
+
+def source_colour(source: str) -> Color:
+    return Color.parse(SOURCE_STYLES[source].split()[-1])
+
+
+def shown_colours(view: MessageView) -> set[Color]:
+    """The text colours in a message's rendered body."""
+    body = view.query_one(".message-body").render()
+    return {span.style.foreground for span in body.spans if span.style.foreground}
+
+
+async def until(pilot, condition, tries: int = 500):
+    """Let the app run until condition() holds (a bound on tries, never on time)."""
+    for _ in range(tries):
+        if condition():
+            return
+        await pilot.pause(0.01)
+    raise AssertionError("the app never reached the expected state")
+
+
+async def loaded(pilot):
+    await until(pilot, lambda: pilot.app.pair is not None and not pilot.app.pair_loading)
+
+
+async def answered(pilot, screen):
+    await until(pilot, lambda: screen.job is None)
+    await pilot.pause()
+
+
+async def send(pilot, text: str):
+    await pilot.press(*text)
+    await pilot.press("enter")
+
+
+# --- starting ---------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_app_appears_before_the_pair_loads(tiny, fresh_home):
+    release = threading.Event()
+
+    def slow_load():
+        release.wait(timeout=60)
+        return tiny_loader(tiny)()
+
+    app = make_app(tiny, loader=slow_load)
+    async with app.run_test(size=(80, 24)) as pilot:
+        chat = app.get_screen("chat")
+        status = str(chat.query_one("#status-text").render())
+        assert "loading tiny…" in status
+        await send(pilot, "hi")  # typing works while loading; sending says why it waits
+        assert not chat.views
+        assert chat.query_one(PromptInput).text == "hi"
+        release.set()
+        await loaded(pilot)
+        assert "tiny-base + tiny-aligned" in str(chat.query_one("#status-text").render())
+    app.close_pair()
+
+
+@pytest.mark.asyncio
+async def test_a_bad_model_file_is_a_notification_not_a_crash(tiny, tmp_path, fresh_home):
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF but not really")
+    app = make_app(tiny, loader=lambda: Pair.load(base=bad, aligned=tiny.aligned))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: not app.pair_loading)
+        assert app.pair is None
+        errors = [n for n in app._notifications if n.severity == "error"]
+        assert errors and "broken.gguf" in errors[0].message
+        await send(pilot, "hello")
+        assert not app.get_screen("chat").views  # nothing sent, the app is still up
+        assert app.is_running
+
+
+# --- chat -------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_chat_streams_an_answer_coloured_by_source_and_stores_it(tiny, fresh_home):
+    app = make_app(tiny)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        chat = app.get_screen("chat")
+        await send(pilot, "Tell me a story")
+        await answered(pilot, chat)
+        user, answer = chat.views
+        assert (user.role, user.text) == ("user", "Tell me a story")
+        assert answer.text and answer.complete
+        assert {source for source, _ in answer.sourced.runs} == {"base", "aligned"}
+        assert shown_colours(answer) == {source_colour("base"), source_colour("aligned")}
+        assert "p-punc γ0.50" in answer.title and "seed 1" in answer.title
+        assert "% base" in str(chat.query_one("#status-text").render())
+        # the store holds exactly what was shown
+        store = app.store
+        (session,) = store.sessions()
+        stored = store.messages(session.id)
+        assert [m.role for m in stored] == ["user", "assistant"]
+        assert stored[1].content == answer.text
+        assert stored[1].segments == answer.sourced.runs
+        assert stored[1].complete and stored[1].meta["seed"] == 1
+        # a second turn sends the whole conversation
+        await send(pilot, "And then?")
+        await answered(pilot, chat)
+        assert [v.role for v in chat.views] == ["user", "assistant", "user", "assistant"]
+        assert len(store.messages(session.id)) == 4
+    app.close_pair()
+
+
+@pytest.mark.asyncio
+async def test_escape_stops_an_answer_midway_and_keeps_it(tiny, fresh_home):
+    gate = {}
+
+    def load():
+        gate["pair"] = GatedPair(tiny_loader(tiny)(), after=3)
+        return gate["pair"]
+
+    app = make_app(tiny, loader=load)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        chat = app.get_screen("chat")
+        await send(pilot, "Go on")
+        await until(pilot, gate["pair"].paused.is_set)
+        await until(pilot, lambda: chat.answer_view is not None and chat.answer_view.text)
+        shown = chat.answer_view.text
+        (session,) = app.store.sessions()
+        partial = app.store.messages(session.id)[1]
+        assert (partial.content, partial.complete) == (shown, False)  # stored while streaming
+        await pilot.press("escape")
+        await answered(pilot, chat)
+        answer = chat.views[-1]
+        assert answer.text == shown and "cancelled" in answer.title
+        stored = app.store.messages(session.id)[1]
+        assert stored.complete and stored.meta["finish_reason"] == "cancelled"
+        assert stored.meta["stats"]["tokens"] == 3
+    app.close_pair()
+
+
+@pytest.mark.asyncio
+async def test_router_and_gamma_keys_change_the_next_answer(tiny, fresh_home):
+    app = make_app(tiny)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        chat = app.get_screen("chat")
+        names = list(ROUTERS)
+        await pilot.press("ctrl+t")
+        expected = names[(names.index("p-punc") + 1) % len(names)]
+        assert app.settings.router == expected
+        while app.settings.router != "p":
+            await pilot.press("ctrl+t")
+        assert app.settings.gamma == 0.5
+        await pilot.press("f8", "f8", "f7", "f8")
+        assert app.settings.gamma == pytest.approx(0.6)
+        assert "p γ0.60" in str(chat.query_one("#status-text").render())
+        # typed in the prompt box, - is text; outside it, - turns the dial
+        await pilot.press("minus")
+        assert chat.query_one(PromptInput).text == "-"
+        chat.query_one(PromptInput).clear()
+        chat.set_focus(None)
+        await pilot.press("minus")
+        assert app.settings.gamma == pytest.approx(0.55)
+        chat.query_one(PromptInput).focus()
+        await send(pilot, "Hello")
+        await answered(pilot, chat)
+        meta = app.store.messages(app.store.sessions()[0].id)[1].meta
+        assert (meta["router"], meta["gamma"]) == ("p", pytest.approx(0.55))
+    app.close_pair()
+
+
+@pytest.mark.asyncio
+async def test_regenerate_edit_and_copy(tiny, fresh_home):
+    app = make_app(tiny, settings=GenerationSettings(seed=4, max_tokens=12))
+    copied = []
+    app.copy_to_clipboard = copied.append
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        chat = app.get_screen("chat")
+        await send(pilot, "First")
+        await answered(pilot, chat)
+        first_answer = chat.views[-1]
+        await pilot.press("ctrl+r")
+        await answered(pilot, chat)
+        assert [v.role for v in chat.views] == ["user", "assistant"]
+        assert chat.views[-1] is not first_answer
+        session = app.store.sessions()[0].id
+        stored = app.store.messages(session)
+        assert len(stored) == 2  # the replaced answer is gone
+        assert stored[1].meta["seed"] == 5  # seed 4 again would give the same answer
+        await pilot.press("ctrl+y")
+        assert copied == [chat.views[-1].text]
+        await pilot.press("ctrl+e")
+        assert chat.views == [] and chat.query_one(PromptInput).text == "First"
+        assert app.store.messages(session) == []
+        await pilot.press("end", *" again", "enter")
+        await answered(pilot, chat)
+        assert chat.views[0].text == "First again"
+    app.close_pair()
+
+
+@pytest.mark.asyncio
+async def test_a_full_context_is_a_notification_not_a_crash(tiny, fresh_home):
+    # llama.cpp gives the tiny models a 256-token context at least
+    settings = GenerationSettings(seed=1, max_tokens=200)
+    app = make_app(tiny, loader=tiny_loader(tiny, n_ctx=64), settings=settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        chat = app.get_screen("chat")
+        prompt = chat.query_one(PromptInput)
+        prompt.text = "many words " * 150  # the prompt alone does not fit
+        await pilot.press("enter")
+        await answered(pilot, chat)
+        errors = [n for n in app._notifications if n.severity == "error"]
+        assert errors and "context holds 256" in errors[-1].message
+        assert [v.role for v in chat.views] == ["user"]  # no empty answer left behind
+        await pilot.press("ctrl+e")  # take it back, send a shorter one that fills up
+        prompt.text = "many words " * 20
+        await pilot.press("enter")
+        await answered(pilot, chat)
+        warnings = [n for n in app._notifications if n.severity == "warning"]
+        assert warnings and "context window is full" in warnings[-1].message
+        assert chat.views[-1].text and "context" in chat.views[-1].title
+        assert app.is_running
+    app.close_pair()
+
+
+# --- brainstorm -------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_brainstorm_draws_n_seeded_cards_and_keeps_favourites(tiny, fresh_home):
+    app = make_app(tiny, settings=GenerationSettings(seed=7, max_tokens=16), brainstorm_n=3)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        await pilot.press("f3")
+        screen = app.get_screen("brainstorm")
+        assert app.screen is screen
+        await send(pilot, "Name a colour")
+        await answered(pilot, screen)
+        cards = screen.cards
+        assert [c.seed for c in cards] == [7, 8, 9]
+        assert all(c.text and c.complete for c in cards)
+        meter = str(screen.query_one("#diversity").render())
+        assert "distinct-2" in meter and "(3 answers)" in meter
+        cards[1].focus()
+        await pilot.press("f")
+        assert cards[1].favourite
+        session = app.store.sessions()[0]
+        assert session.kind == "brainstorm"
+        assert [m.favourite for m in app.store.messages(session.id)[1:]] == [False, True, False]
+        gamma = app.settings.gamma
+        await pilot.press("ctrl+g")  # more different: gamma towards the base, a new round
+        assert app.settings.gamma == pytest.approx(gamma + 0.05)
+        await answered(pilot, screen)
+        assert [c.seed for c in screen.cards] == [8, 10, 11, 12]
+        assert screen.cards[0] is cards[1] and screen.cards[0].favourite
+        stored = app.store.messages(session.id)
+        assert [m.meta.get("seed") for m in stored[1:]] == [8, 10, 11, 12]
+    app.close_pair()
+
+
+# --- compare ----------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_compare_vote_is_stored_and_labels_revealed(tiny, fresh_home):
+    app = make_app(tiny, settings=GenerationSettings(seed=3, max_tokens=16))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        await pilot.press("f4")
+        screen = app.get_screen("compare")
+        await send(pilot, "Write a line")
+        await answered(pilot, screen)
+        a, b = screen.round["views"]
+        assert a.title == "Answer A" and b.title == "Answer B"  # no labels before the vote
+        assert shown_colours(a) == set()  # no colours before the vote: they would tell
+        arms = screen.round["arms"]
+        assert sorted(arms) == ["aligned", "collaboration"]
+        aligned_view = screen.round["views"][arms.index("aligned")]
+        assert {s for s, _ in aligned_view.sourced.runs} == {"aligned"}
+        await pilot.press("a", "t")  # quality: A; originality: tie
+        (vote,) = app.store.votes()
+        assert (vote.quality, vote.originality, vote.shown_first) == (arms[0], "tie", arms[0])
+        assert (vote.router, vote.seed) == ("p-punc", 3)
+        assert "collaboration" in a.title + b.title and "aligned alone" in a.title + b.title
+        summary = str(screen.query_one("#summary").render())
+        assert "(of 1)" in summary
+    app.close_pair()
+
+
+# --- sessions ---------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_saved_chat_reopens_after_a_restart_and_exports(tiny, fresh_home):
+    first = make_app(tiny)
+    async with first.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        chat = first.get_screen("chat")
+        await send(pilot, "Remember me")
+        await answered(pilot, chat)
+        shown = [(v.role, v.text) for v in chat.views]
+    first.close_pair()
+
+    second = make_app(tiny)
+    async with second.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        await pilot.press("f5")
+        table = second.get_screen("sessions").query_one("DataTable")
+        assert table.row_count == 1
+        await pilot.press("m", "j")
+        exports = sorted((fresh_home / "data" / "exports").iterdir())
+        assert [p.suffix for p in exports] == [".json", ".md"]
+        assert "Remember me" in exports[1].read_text()
+        assert json.loads(exports[0].read_text())["messages"][0]["content"] == "Remember me"
+        await pilot.press("enter")
+        await pilot.pause()
+        chat = second.get_screen("chat")
+        assert second.screen is chat
+        assert [(v.role, v.text) for v in chat.views] == shown
+        await send(pilot, "Still there?")  # the reopened chat goes on
+        await answered(pilot, chat)
+        assert len(second.store.messages(chat.session_id)) == 4
+    second.close_pair()
+
+
+# --- settings, help, models ---------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_settings_panel_validates_and_applies(tiny, fresh_home):
+    app = make_app(tiny)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        await pilot.press("ctrl+s")
+        panel = app.screen
+        temperature = panel.query_one("#field-temperature")
+        temperature.value = "9"
+        await pilot.press("ctrl+s")
+        assert app.screen is panel  # refused, with the reason
+        assert "temperature 9.0 is out of range" in str(panel.query_one("#settings-error").render())
+        temperature.value = "0.3"
+        panel.query_one("#field-system").value = "Answer in French."
+        panel.query_one("#field-n").value = "3"
+        await pilot.press("ctrl+s")
+        assert app.screen is app.get_screen("chat")
+        assert app.settings.temperature == 0.3
+        assert (app.system, app.brainstorm_n) == ("Answer in French.", 3)
+    app.close_pair()
+
+
+@pytest.mark.asyncio
+async def test_help_opens_and_closes_and_q_quits(tiny, fresh_home):
+    app = make_app(tiny)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        await pilot.press("f1")
+        assert type(app.screen).__name__ == "HelpScreen"
+        await pilot.press("escape")
+        assert app.screen is app.get_screen("chat")
+        app.screen.set_focus(None)
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running
+    app.close_pair()
+
+
+@pytest.mark.asyncio
+async def test_models_screen_lists_the_catalog(tiny, fresh_home):
+    catalog = pytest.importorskip("baco_local.catalog")
+    if not hasattr(catalog, "load_catalog"):
+        pytest.skip("the catalog is not in this version")
+    app = make_app(tiny)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot)
+        await pilot.press("f6")
+        table = app.get_screen("models").query_one("DataTable")
+        assert table.row_count == len(catalog.load_catalog())
+        assert catalog.default_pair_name() in [row.value for row in table.rows]
+    app.close_pair()
+
+
+def test_messageview_and_store_agree_on_runs(tmp_path):
+    # The runs a view shows are the runs a reopened session gets back.
+    view = MessageView("assistant", [("base", "Once"), ("base", " upon"), ("aligned", ".")])
+    store = SessionStore(tmp_path / "s.sqlite3")
+    sid = store.create_session("chat", "x", "tiny")
+    mid = store.add_message(sid, "assistant", view.text, view.sourced.runs)
+    assert (
+        store.messages(sid)[0].segments
+        == view.sourced.runs
+        == (
+            ("base", "Once upon"),
+            ("aligned", "."),
+        )
+    )
+    assert store.messages(sid)[0].id == mid
+    card = AnswerCard(1, 7, view.sourced.runs, favourite=True)
+    assert card.favourite and card.text == "Once upon."
