@@ -114,14 +114,14 @@ async def test_app_appears_before_the_pair_loads(tiny, fresh_home):
     app = make_app(tiny, loader=slow_load)
     async with app.run_test(size=(80, 24)) as pilot:
         chat = app.get_screen("chat")
-        status = str(chat.query_one("#status-text").render())
+        status = str(chat.query_one("#status").render())
         assert "loading tiny…" in status
         await send(pilot, "hi")  # typing works while loading; sending says why it waits
         assert not chat.views
         assert chat.query_one(PromptInput).text == "hi"
         release.set()
         await loaded(pilot)
-        assert "tiny-base + tiny-aligned" in str(chat.query_one("#status-text").render())
+        assert "tiny-base + tiny-aligned" in str(chat.query_one("#status").render())
     app.close_pair()
 
 
@@ -157,7 +157,7 @@ async def test_chat_streams_an_answer_coloured_by_source_and_stores_it(tiny, fre
         assert {source for source, _ in answer.sourced.runs} == {"base", "aligned"}
         assert shown_colours(answer) == {source_colour("base"), source_colour("aligned")}
         assert "p-punc γ0.50" in answer.title and "seed 1" in answer.title
-        assert "% base" in str(chat.query_one("#status-text").render())
+        assert "% base" in str(chat.query_one("#status").render())
         # the store holds exactly what was shown
         store = app.store
         (session,) = store.sessions()
@@ -218,7 +218,7 @@ async def test_router_and_gamma_keys_change_the_next_answer(tiny, fresh_home):
         assert app.settings.gamma == 0.5
         await pilot.press("f8", "f8", "f7", "f8")
         assert app.settings.gamma == pytest.approx(0.6)
-        assert "p γ0.60" in str(chat.query_one("#status-text").render())
+        assert "p γ0.60" in str(chat.query_one("#status").render())
         # typed in the prompt box, - is text; outside it, - turns the dial
         await pilot.press("minus")
         assert chat.query_one(PromptInput).text == "-"

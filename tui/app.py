@@ -219,7 +219,7 @@ class BacoApp(App):
             self.get_screen(name).apply_show_sources()
         self.refresh_status()
 
-    def status_text(self, mode: str, stats=None, busy: str | None = None) -> Text:
+    def status_text(self, mode: str, stats=None) -> Text:
         """The status line: mode, pair, dial, % base and speed of the last answer."""
         text = Text.assemble((f" {mode} ", "reverse bold"), " ")
         text.append(self.pair_label, style="italic" if self.pair_loading else "bold")
@@ -228,8 +228,6 @@ class BacoApp(App):
             text.append(f" · {stats.base_fraction:.0%} base")
             if self.timings:
                 text.append(f" · {stats.tokens_per_second:.1f} tok/s")
-        if busy:
-            text.append(f" · {busy}", style="italic")
         return text
 
     def refresh_status(self) -> None:

@@ -16,7 +16,7 @@ from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Label, Markdown, Static, TextArea
 
@@ -37,8 +37,9 @@ def sourced_text(runs, show_sources: bool) -> Text:
 
 
 def legend(show_sources: bool) -> Text:
+    """The key to the colours ("sources hidden" when they are off)."""
     if not show_sources:
-        return Text("sources hidden", style="dim")
+        return Text("sources hidden (ctrl+o)", style="dim")
     return Text.assemble(
         ("■ base", SOURCE_STYLES["base"]), "  ", ("■ aligned", SOURCE_STYLES["aligned"])
     )
@@ -104,6 +105,7 @@ class MessageView(Vertical, can_focus=True):
         self.complete = complete
         self.show_sources = show_sources
         self.record_id: int | None = None  # its row in the session store
+        self.stopping = False
         self._composed = False
 
     def compose(self) -> ComposeResult:
@@ -147,7 +149,20 @@ class MessageView(Vertical, can_focus=True):
     # --- rendering --------------------------------------------------------------------
 
     def _title_text(self) -> str:
-        return f"{self.speaker}  {self.title}".strip()
+        return f"{self.speaker}  {self.title}{self._progress()}".strip()
+
+    def _progress(self) -> str:
+        """' · writing…' while the answer streams (' · stopping…' once Esc was pressed)."""
+        if self.complete or self.role == "user":
+            return ""
+        if self.stopping:
+            return " · stopping…"
+        return " · writing… (Esc stops)" if self.sourced else " · reading the prompt… (Esc stops)"
+
+    def mark_stopping(self) -> None:
+        if not self.complete:
+            self.stopping = True
+            self._refresh_title()
 
     def _body_text(self) -> Text:
         if self.role == "user":
@@ -165,6 +180,7 @@ class MessageView(Vertical, can_focus=True):
         if not self.children or not self.is_mounted:  # children still being mounted
             self.call_after_refresh(self.refresh_body)
             return
+        self._refresh_title()
         body = self.query_one(".message-body", Static)
         markdown = self.query(".message-markdown")
         if self._as_markdown():
@@ -214,7 +230,12 @@ class AnswerCard(MessageView):
         star = "★ " if self.favourite else ""
         seed = "" if self.seed is None else f" · seed {self.seed}"
         details = f" · {self.details}" if self.details else ""
-        return f"{star}Answer {self.number}{seed}{details}"
+        return f"{star}Answer {self.number}{seed}{details}{self._progress()}"
+
+    def _progress(self) -> str:
+        if not self.complete and not self.stopping and not self.sourced:
+            return " · waiting…"  # cards are drawn one after another
+        return super()._progress()
 
     def set_favourite(self, favourite: bool) -> None:
         self.favourite = favourite
@@ -226,22 +247,11 @@ class AnswerCard(MessageView):
         self.post_message(self.FavouriteToggled(self))
 
 
-class StatusBar(Horizontal):
-    """One line: what is loaded, how it is dialled, how the last answer went."""
+class StatusBar(Static):
+    """What is loaded, how it is dialled, how the last answer went; one line when it fits."""
 
-    _text: Text | str = ""
-    _show_sources = True
-
-    def compose(self) -> ComposeResult:
-        yield Static(self._text, id="status-text")
-        yield Static(legend(self._show_sources), id="status-legend")
-
-    def show(self, text: Text | str, show_sources: bool) -> None:
-        self._text, self._show_sources = text, show_sources
-        for widget in self.query("#status-text"):
-            widget.update(text)
-        for widget in self.query("#status-legend"):
-            widget.update(legend(show_sources))
+    def show(self, text: Text | str) -> None:
+        self.update(text)
 
 
 class KeyBar(Static):

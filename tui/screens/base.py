@@ -9,7 +9,7 @@ from textual.screen import Screen
 
 from ..messages import AnswerDone, JobFinished, TokensArrived
 from ..streaming import AnswerRequest, Job, run_answers
-from ..widgets import KeyBar, MessageView, StatusBar
+from ..widgets import KeyBar, MessageView, PromptInput, StatusBar, legend
 
 
 class ModeScreen(Screen):
@@ -39,14 +39,19 @@ class ModeScreen(Screen):
         self.apply_show_sources()
 
     def refresh_status(self) -> None:
-        busy = "answering… (Esc stops)" if self.job is not None else None
-        text = self.app.status_text(self.MODE_TITLE, self.last_stats, busy)
+        text = self.app.status_text(self.MODE_TITLE, self.last_stats)
         for bar in self.query(StatusBar):  # none before the screen is first shown
-            bar.show(text, self.app.show_sources)
+            bar.show(text)
 
     def apply_show_sources(self) -> None:
         for view in self.query(MessageView):
             view.set_show_sources(self.app.show_sources)
+        self.show_legend(self.app.show_sources)
+
+    def show_legend(self, show_sources: bool) -> None:
+        """The colour key sits in the prompt box's frame, where it costs no line."""
+        for box in self.query(PromptInput):
+            box.border_subtitle = legend(show_sources).markup
 
     # --- answers ----------------------------------------------------------------------
 
@@ -84,6 +89,9 @@ class ModeScreen(Screen):
     def action_stop(self) -> None:
         if self.job is not None:
             self.job.cancel()
+            # The engine stops before its next token; reading a long prompt comes first.
+            for view in self.query(MessageView):
+                view.mark_stopping()
 
     def note_result(self, message: AnswerDone) -> None:
         self.last_stats = message.result.stats

@@ -43,7 +43,9 @@ class BrainstormScreen(ModeScreen):
     def compose_body(self) -> ComposeResult:
         yield PromptInput("A prompt for several answers (Enter draws them)", id="bs-prompt")
         yield DiversityMeter(id="diversity")
-        with VerticalScroll(id="cards"):
+        cards = VerticalScroll(id="cards")
+        cards.can_focus = False  # Tab goes from the prompt straight to the cards
+        with cards:
             yield Static(HINT, id="bs-hint")
 
     def on_mount(self) -> None:

@@ -172,6 +172,7 @@ class CompareScreen(ModeScreen):
     def apply_show_sources(self) -> None:
         for view in self.query(MessageView):
             view.set_show_sources(self.revealed and self.app.show_sources)
+        self.show_legend(self.app.show_sources)
 
     def refresh_summary(self) -> None:
         votes = self.store.votes() if self.store is not None else []
