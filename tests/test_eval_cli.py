@@ -120,3 +120,15 @@ def test_eval_without_matplotlib_still_reports_and_says_how_to_get_plots(
     assert "pip install 'baco-local[eval]'" in captured.err
     assert (out / "results.json").exists() and (out / "report.md").exists()
     assert not (out / "plots").exists()
+
+
+def test_eval_on_a_builtin_task(tiny, tmp_path, capsys):
+    out = tmp_path / "builtin"
+    args = ["eval", "--base", str(tiny.base), "--aligned", str(tiny.aligned), "--ctx", "512"]
+    args += ["--tasks", "stories", "--limit", "1", "-k", "2", "--max-tokens", "8"]
+    args += ["--methods", "aligned@0.8,base", "--out", str(out), "--json"]
+    assert main(args) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert results["tasks"] == ["stories"] and results["prompts"] == 1
+    first = json.loads((out / "generations.jsonl").read_text().splitlines()[0])
+    assert first["unit"]["prompt_id"] == "sto-00"

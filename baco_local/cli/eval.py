@@ -31,7 +31,12 @@ def register(commands) -> None:
     common.add_pair_options(parser)
     common.add_generation_options(parser, router=False)
     parser.set_defaults(max_tokens=128)
-    what = parser.add_argument_group("what to evaluate")
+    _add_what_options(parser.add_argument_group("what to evaluate"))
+    _add_output_options(parser.add_argument_group("measuring and output"))
+    parser.set_defaults(handler=run)
+
+
+def _add_what_options(what) -> None:
     what.add_argument(
         "--tasks",
         metavar="LIST",
@@ -67,7 +72,9 @@ def register(commands) -> None:
         metavar="LIST",
         help="gamma sweep for every router given without @values, e.g. 0.3,0.5,0.7",
     )
-    how = parser.add_argument_group("measuring and output")
+
+
+def _add_output_options(how) -> None:
     how.add_argument(
         "--embedding",
         metavar="PATH",
@@ -85,7 +92,6 @@ def register(commands) -> None:
         "--workers", type=int, default=1, metavar="N", help="generate in N processes (default 1)"
     )
     how.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -121,6 +121,13 @@ def joint_line(results: dict) -> str:
     )
 
 
+def _timing(results: dict) -> str:
+    return (
+        f"this run {results['seconds']:.0f} s, generation and scoring of all units "
+        f"{results['compute_seconds']:.0f} s"
+    )
+
+
 def text_table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = []
@@ -138,7 +145,7 @@ def terminal_report(results: dict) -> str:
     return "\n".join(
         [
             f"{results['pair']}: {results['prompts']} prompts x k={results['k']} "
-            f"({', '.join(results['tasks'])}), {results['seconds']:.0f} s",
+            f"({', '.join(results['tasks'])}); {_timing(results)}",
             text_table(*metric_rows(results)),
             f"(+ higher is better, - lower is better: {directions})",
             "",
@@ -163,7 +170,7 @@ def markdown_report(results: dict, plots: list[str]) -> str:
         f"# baco eval: {results['pair']}",
         "",
         f"{results['prompts']} prompts ({', '.join(results['tasks'])}), k = {results['k']} "
-        f"answers each, seed {results['seed']}; {results['seconds']:.0f} s. Embeddings: "
+        f"answers each, seed {results['seed']}; {_timing(results)}. Embeddings: "
         f"{results['embedding']}; equivalence threshold {results['threshold']}.",
         "",
         "## Coverage and Dominance",
@@ -176,12 +183,32 @@ def markdown_report(results: dict, plots: list[str]) -> str:
         "",
         markdown_table(*metric_rows(results)),
         "",
+        *_by_task_sections(results),
+        "## Metric definitions",
+        "",
         *_definitions(),
     ]
     if plots:
         parts += ["", "## Trade-off frontiers", ""]
         parts += [f"![{p}]({p})" for p in plots]
     return "\n".join(parts) + "\n"
+
+
+def _by_task_sections(results: dict) -> list[str]:
+    parts = []
+    for task, part in results.get("by_task", {}).items():
+        view = {
+            **results,
+            "metrics": part["metrics"],
+            **{k: part[k] for k in ("coverage", "dominance")},
+        }
+        view["methods"] = {
+            m: {**info, "points": [lb for lb in info["points"] if lb in part["metrics"]]}
+            for m, info in results["methods"].items()
+        }
+        parts += [f"## Task: {task}", "", markdown_table(*summary_rows(view)), ""]
+        parts += [markdown_table(*metric_rows(view)), ""]
+    return parts
 
 
 def _definitions() -> list[str]:

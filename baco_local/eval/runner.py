@@ -86,7 +86,12 @@ class ResourceConfig:
         """What the stored results depend on: model files, formats, embedding model."""
         s = self.spec
         parts = [str(s.base), str(s.aligned), s.base_format, s.aligned_format]
-        return json.dumps(parts + [self.embedding or "fallback:aligned-mean-centred"])
+        if self.embedding:
+            parts.append(self.embedding)
+        else:  # the centring texts shape the stored vectors too
+            centring = hashlib.sha256("\n".join(self.reference_texts).encode()).hexdigest()
+            parts.append(f"fallback:aligned-mean-centred:{centring[:12]}")
+        return json.dumps(parts)
 
 
 class Resources:
