@@ -219,16 +219,16 @@ class BacoApp(App):
             self.get_screen(name).apply_show_sources()
         self.refresh_status()
 
-    def status_text(self, mode: str, stats=None) -> Text:
+    def status_parts(self, mode: str, stats=None) -> list[Text]:
         """The status line: mode, pair, dial, % base and speed of the last answer."""
-        text = Text.assemble((f" {mode} ", "reverse bold"), " ")
-        text.append(self.pair_label, style="italic" if self.pair_loading else "bold")
-        text.append(f" · {describe_dial(self.settings)}")
+        label = Text(self.pair_label, style="italic" if self.pair_loading else "bold")
+        parts = [Text(f" {mode} ", style="reverse bold") + Text(" "), label]
+        parts.append(Text(describe_dial(self.settings)))
         if stats is not None:
-            text.append(f" · {stats.base_fraction:.0%} base")
+            parts.append(Text(f"{stats.base_fraction:.0%} base"))
             if self.timings:
-                text.append(f" · {stats.tokens_per_second:.1f} tok/s")
-        return text
+                parts.append(Text(f"{stats.tokens_per_second:.1f} tok/s"))
+        return parts
 
     def refresh_status(self) -> None:
         refresh = getattr(self.screen, "refresh_status", None)

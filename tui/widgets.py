@@ -18,6 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Label, Markdown, Static, TextArea
 
 from .diversity import Diversity
@@ -34,6 +35,11 @@ def sourced_text(runs, show_sources: bool) -> Text:
     for source, piece in runs:
         text.append(piece, style=SOURCE_STYLES.get(source, "") if show_sources else "")
     return text
+
+
+def cut(text: str, width: int) -> str:
+    """text, shortened with an ellipsis to at most `width` characters."""
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
 def legend(show_sources: bool) -> Text:
@@ -247,11 +253,34 @@ class AnswerCard(MessageView):
         self.post_message(self.FavouriteToggled(self))
 
 
-class StatusBar(Static):
-    """What is loaded, how it is dialled, how the last answer went; one line when it fits."""
+class StatusBar(Widget):
+    """What is loaded, how it is dialled, how the last answer went. Parts are joined by
+    ' · ' and wrap between parts, never inside one ('44 tok/s' stays whole)."""
 
-    def show(self, text: Text | str) -> None:
-        self.update(text)
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.parts: list[Text] = []
+
+    def show(self, parts: list[Text]) -> None:
+        self.parts = list(parts)
+        self.refresh(layout=True)
+
+    def render(self) -> Text:
+        return Text("\n").join(self._lines(self.size.width))
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        return len(self._lines(width))
+
+    def _lines(self, width: int) -> list[Text]:
+        lines = [Text()]
+        for part in self.parts:
+            joint = " · " if lines[-1].cell_len and not lines[-1].plain.endswith(" ") else ""
+            if lines[-1].cell_len and lines[-1].cell_len + len(joint) + part.cell_len > width:
+                lines.append(Text(" "))
+                joint = ""
+            lines[-1].append(joint)
+            lines[-1].append_text(part)
+        return lines
 
 
 class KeyBar(Static):

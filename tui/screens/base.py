@@ -39,9 +39,9 @@ class ModeScreen(Screen):
         self.apply_show_sources()
 
     def refresh_status(self) -> None:
-        text = self.app.status_text(self.MODE_TITLE, self.last_stats)
+        parts = self.app.status_parts(self.MODE_TITLE, self.last_stats)
         for bar in self.query(StatusBar):  # none before the screen is first shown
-            bar.show(text)
+            bar.show(parts)
 
     def apply_show_sources(self) -> None:
         for view in self.query(MessageView):

@@ -149,7 +149,9 @@ class BrainstormScreen(ModeScreen):
         if card is not None:
             card.details = "failed"
             card.finish("")
-        self.notify(error_text(message.error), title="Could not answer", severity="error")
+        self.notify(
+            error_text(message.error), title="Could not answer", severity="error", timeout=15
+        )
 
     def job_finished(self) -> None:
         for card in self.round_cards:

@@ -125,7 +125,9 @@ class CompareScreen(ModeScreen):
     def on_answer_failed(self, message: AnswerFailed) -> None:
         from ..app import error_text
 
-        self.notify(error_text(message.error), title="Could not answer", severity="error")
+        self.notify(
+            error_text(message.error), title="Could not answer", severity="error", timeout=15
+        )
 
     def job_finished(self) -> None:
         metas = self.round["metas"] if self.round else [None]

@@ -9,6 +9,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, ProgressBar, Static
 
 from ..messages import PullDone, PullProgress
+from ..widgets import cut
 from .base import ModeScreen
 
 
@@ -64,6 +65,10 @@ class ModelsScreen(ModeScreen):
         self.action_reload()
         self.query_one(DataTable).focus()
 
+    def on_resize(self) -> None:
+        if self.is_current:
+            self.action_reload()
+
     def action_reload(self) -> None:
         table = self.query_one(DataTable)
         table.clear()
@@ -87,7 +92,9 @@ class ModelsScreen(ModeScreen):
         for name, pair in pairs.items():
             mark = "●" if name == self.app.pair_name else ""
             status = status_label(self.statuses[name])
-            table.add_row(mark, name, status, pair.description, key=name)
+            # the description gets what the other columns leave (2 cells of padding each)
+            room = max(16, self.size.width - (1 + 14 + 24 + 8 + 2))
+            table.add_row(mark, name, status, cut(pair.description, room), key=name)
         self._show_note()
 
     def _show_note(self) -> None:
@@ -181,7 +188,9 @@ class ModelsScreen(ModeScreen):
         self.query_one(ProgressBar).display = False
         self.query_one("#pull-label", Static).update("")
         if message.error is not None:
-            self.notify(error_text(message.error), title="Download failed", severity="error")
+            self.notify(
+                error_text(message.error), title="Download failed", severity="error", timeout=20
+            )
             return
         self.notify(f"{message.name} is downloaded.", timeout=4)
         self.action_reload()

@@ -7,6 +7,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from ..export import export_session, format_time
+from ..widgets import cut
 from .base import ModeScreen
 
 
@@ -44,9 +45,9 @@ class SessionsScreen(ModeScreen):
             table.add_row(
                 format_time(record.updated),
                 record.kind,
-                _cut(record.title, title_width),
+                cut(record.title, title_width),
                 size,
-                _cut(record.pair, 14),
+                cut(record.pair, 14),
                 key=str(record.id),
             )
         where = self.store.path
@@ -83,13 +84,9 @@ class SessionsScreen(ModeScreen):
         try:
             path = export_session(self.store, session_id, fmt)
         except Exception as error:  # noqa: BLE001 - a full disk is a notice, not a crash
-            self.notify(error_text(error), title="Export failed", severity="error")
+            self.notify(error_text(error), title="Export failed", severity="error", timeout=15)
             return
         self.notify(f"Saved {path}", title="Exported", timeout=8)
-
-
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _count(n: int, noun: str) -> str:

@@ -52,6 +52,7 @@ def parse_fields(
 
 
 class SettingsScreen(ModalScreen):
+    AUTO_FOCUS = "#field-router"
     BINDINGS = [
         Binding("escape", "dismiss", "Cancel"),
         Binding("ctrl+s", "save", "Save (or ⏎)"),
@@ -63,7 +64,9 @@ class SettingsScreen(ModalScreen):
 
     def compose(self) -> ComposeResult:
         s = self.settings
-        with VerticalScroll(id="settings-form"):
+        form = VerticalScroll(id="settings-form")
+        form.can_focus = False  # Tab walks the fields
+        with form:
             yield Static("Settings — the next answer uses them", classes="form-title")
             with Horizontal(classes="form-row"):
                 yield Label("router", classes="form-label")
