@@ -1,0 +1,1 @@
+"""The terminal app behind `baco chat`: see tui.app.BacoApp. Nothing is imported here."""

@@ -160,7 +160,13 @@ class BacoApp(App):
             self._adopt_recommended_router(message.pair)
         self.refresh_status()
         if old is not None:
-            old.close()  # waits for an answer still running on it; they were stopped
+            self._close_in_thread(old)
+
+    @work(thread=True, group="close-pair")
+    def _close_in_thread(self, pair) -> None:
+        # close() waits for an answer still running on the pair (they were all stopped,
+        # but a long prompt is read to its end first): never on the event loop.
+        pair.close()
 
     def on_pair_failed(self, message: PairFailed) -> None:
         self.pair_loading = False

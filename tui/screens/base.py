@@ -6,10 +6,12 @@ from __future__ import annotations
 from textual import work
 from textual.app import ComposeResult
 from textual.screen import Screen
+from textual.widgets import LoadingIndicator
 
+from ..bars import KeyBar, StatusBar
 from ..messages import AnswerDone, JobFinished, TokensArrived
 from ..streaming import AnswerRequest, Job, run_answers
-from ..widgets import KeyBar, MessageView, PromptInput, StatusBar, legend
+from ..widgets import MessageView, PromptInput, legend
 
 
 class ModeScreen(Screen):
@@ -22,6 +24,7 @@ class ModeScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
+        yield LoadingIndicator(id="pair-loading")
         yield from self.compose_body()
         yield KeyBar(id="keys")
 
@@ -42,6 +45,8 @@ class ModeScreen(Screen):
         parts = self.app.status_parts(self.MODE_TITLE, self.last_stats)
         for bar in self.query(StatusBar):  # none before the screen is first shown
             bar.show(parts)
+        for indicator in self.query("#pair-loading"):
+            indicator.display = self.app.pair_loading
 
     def apply_show_sources(self) -> None:
         for view in self.query(MessageView):

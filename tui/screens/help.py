@@ -11,7 +11,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from ..widgets import SOURCE_STYLES, KeyBar
+from ..bars import KeyBar
+from ..widgets import SOURCE_STYLES
 
 INTRO = (
     "Two models write every answer together: the aligned (instruct) model for quality and "

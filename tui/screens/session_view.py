@@ -8,8 +8,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
+from ..bars import KeyBar
 from ..export import session_markdown
-from ..widgets import KeyBar
 
 
 class SessionViewScreen(ModalScreen):

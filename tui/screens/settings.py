@@ -13,7 +13,7 @@ from baco_local.errors import SettingsError
 from baco_local.routers import ROUTERS
 from baco_local.settings import GenerationSettings
 
-from ..widgets import KeyBar
+from ..bars import KeyBar
 
 # (field, label, kind): kind parses the typed text; "" means "not set" where allowed.
 FIELDS = (

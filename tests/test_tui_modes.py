@@ -1,0 +1,166 @@
+"""Brainstorm, compare, sessions, settings, help and models, driven with Pilot on the
+tiny GGUF pair (helpers shared with test_tui_app)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_tui_app import answered, loaded, make_app, send, shown_colours
+
+from baco_local import GenerationSettings
+
+# --- brainstorm -------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_brainstorm_draws_n_seeded_cards_and_keeps_favourites(tiny, fresh_home):
+    app = make_app(tiny, settings=GenerationSettings(seed=7, max_tokens=16), brainstorm_n=3)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        await pilot.press("f3")
+        screen = app.get_screen("brainstorm")
+        assert app.screen is screen
+        await send(pilot, "Name a colour")
+        await answered(pilot, screen)
+        cards = screen.cards
+        assert [c.seed for c in cards] == [7, 8, 9]
+        assert all(c.text and c.complete for c in cards)
+        meter = str(screen.query_one("#diversity").render())
+        assert "distinct-2" in meter and "(3 answers)" in meter
+        cards[1].focus()
+        await pilot.press("f")
+        assert cards[1].favourite
+        session = app.store.sessions()[0]
+        assert session.kind == "brainstorm"
+        assert [m.favourite for m in app.store.messages(session.id)[1:]] == [False, True, False]
+        gamma = app.settings.gamma
+        await pilot.press("ctrl+g")  # more different: gamma towards the base, a new round
+        assert app.settings.gamma == pytest.approx(gamma + 0.05)
+        await answered(pilot, screen)
+        assert [c.seed for c in screen.cards] == [8, 10, 11, 12]
+        assert screen.cards[0] is cards[1] and screen.cards[0].favourite
+        stored = app.store.messages(session.id)
+        assert [m.meta.get("seed") for m in stored[1:]] == [8, 10, 11, 12]
+    app.close_pair()
+
+
+# --- compare ----------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_compare_vote_is_stored_and_labels_revealed(tiny, fresh_home):
+    app = make_app(tiny, settings=GenerationSettings(seed=3, max_tokens=16))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        await pilot.press("f4")
+        screen = app.get_screen("compare")
+        await send(pilot, "Write a line")
+        await answered(pilot, screen)
+        a, b = screen.round["views"]
+        assert a.title == "Answer A" and b.title == "Answer B"  # no labels before the vote
+        assert shown_colours(a) == set()  # no colours before the vote: they would tell
+        arms = screen.round["arms"]
+        assert sorted(arms) == ["aligned", "collaboration"]
+        aligned_view = screen.round["views"][arms.index("aligned")]
+        assert {s for s, _ in aligned_view.sourced.runs} == {"aligned"}
+        await pilot.press("a", "t")  # quality: A; originality: tie
+        (vote,) = app.store.votes()
+        assert (vote.quality, vote.originality, vote.shown_first) == (arms[0], "tie", arms[0])
+        assert (vote.router, vote.seed) == ("p-punc", 3)
+        assert "collaboration" in a.title + b.title and "aligned alone" in a.title + b.title
+        summary = str(screen.query_one("#summary").render())
+        assert "(of 1)" in summary
+    app.close_pair()
+
+
+# --- sessions ---------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_saved_chat_reopens_after_a_restart_and_exports(tiny, fresh_home):
+    first = make_app(tiny)
+    async with first.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        chat = first.get_screen("chat")
+        await send(pilot, "Remember me")
+        await answered(pilot, chat)
+        shown = [(v.role, v.text) for v in chat.views]
+    first.close_pair()
+
+    second = make_app(tiny)
+    async with second.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        await pilot.press("f5")
+        table = second.get_screen("sessions").query_one("DataTable")
+        assert table.row_count == 1
+        await pilot.press("m", "j")
+        exports = sorted((fresh_home / "data" / "exports").iterdir())
+        assert [p.suffix for p in exports] == [".json", ".md"]
+        assert "Remember me" in exports[1].read_text()
+        assert json.loads(exports[0].read_text())["messages"][0]["content"] == "Remember me"
+        await pilot.press("enter")
+        await pilot.pause()
+        chat = second.get_screen("chat")
+        assert second.screen is chat
+        assert [(v.role, v.text) for v in chat.views] == shown
+        await send(pilot, "Still there?")  # the reopened chat goes on
+        await answered(pilot, chat)
+        assert len(second.store.messages(chat.session_id)) == 4
+    second.close_pair()
+
+
+# --- settings, help, models ---------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_settings_panel_validates_and_applies(tiny, fresh_home):
+    app = make_app(tiny)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        await pilot.press("ctrl+s")
+        panel = app.screen
+        temperature = panel.query_one("#field-temperature")
+        temperature.value = "9"
+        await pilot.press("ctrl+s")
+        assert app.screen is panel  # refused, with the reason
+        assert "temperature 9.0 is out of range" in str(panel.query_one("#settings-error").render())
+        temperature.value = "0.3"
+        panel.query_one("#field-system").value = "Answer in French."
+        panel.query_one("#field-n").value = "3"
+        await pilot.press("ctrl+s")
+        assert app.screen is app.get_screen("chat")
+        assert app.settings.temperature == 0.3
+        assert (app.system, app.brainstorm_n) == ("Answer in French.", 3)
+    app.close_pair()
+
+
+@pytest.mark.asyncio
+async def test_help_opens_and_closes_and_q_quits(tiny, fresh_home):
+    app = make_app(tiny)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        await pilot.press("f1")
+        assert type(app.screen).__name__ == "HelpScreen"
+        await pilot.press("escape")
+        assert app.screen is app.get_screen("chat")
+        app.screen.set_focus(None)
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running
+    app.close_pair()
+
+
+@pytest.mark.asyncio
+async def test_models_screen_lists_the_catalog(tiny, fresh_home):
+    catalog = pytest.importorskip("baco_local.catalog")
+    if not hasattr(catalog, "load_catalog"):
+        pytest.skip("the catalog is not in this version")
+    app = make_app(tiny)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot)
+        await pilot.press("f6")
+        table = app.get_screen("models").query_one("DataTable")
+        assert table.row_count == len(catalog.load_catalog())
+        assert catalog.default_pair_name() in [row.value for row in table.rows]
+    app.close_pair()
