@@ -164,3 +164,33 @@ async def test_models_screen_lists_the_catalog(tiny, fresh_home):
         assert table.row_count == len(catalog.load_catalog())
         assert catalog.default_pair_name() in [row.value for row in table.rows]
     app.close_pair()
+
+
+@pytest.mark.asyncio
+async def test_models_screen_switches_the_pair_with_its_router(tiny, fresh_home):
+    from baco_local.catalog import add_user_pair
+    from baco_local.settings import LoadSettings
+
+    add_user_pair(
+        "tiny-pair", str(tiny.base), str(tiny.aligned), router="p", gamma=0.3, check=False
+    )
+    app = make_app(tiny, load_settings=LoadSettings(n_ctx=512, n_threads=2))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot)
+        assert app.settings.router == "p-punc"
+        await pilot.press("f6")
+        screen = app.get_screen("models")
+        table = screen.query_one("DataTable")
+        names = [row.value for row in table.rows]
+        table.move_cursor(row=names.index("tiny-pair"))
+        await pilot.pause()
+        assert "tiny-pair" in str(screen.query_one("#models-note").render())
+        await pilot.press("u")
+        await loaded(pilot)
+        assert (app.pair_name, app.pair_label) == ("tiny-pair", "tiny-pair")
+        assert (app.settings.router, app.settings.gamma) == ("p", 0.3)  # the pair's choice
+        await pilot.press("f2", *"hi", "enter")
+        chat = app.get_screen("chat")
+        await answered(pilot, chat)
+        assert chat.views[-1].text
+    app.close_pair()
