@@ -30,6 +30,7 @@ from .downloads import (
     verify_file,
 )
 from .errors import BacoError, ModelFileError, unknown_name_error
+from .hub_cache import discard_partial_downloads, partial_bytes
 from .pair import IN_CONTEXT, PairSpec
 from .paths import config_dir
 
@@ -95,6 +96,7 @@ class PairStatus:
     label: str  # what loads now, without downloading: "gemma-3-270m (base + in-context aligned)"
     runs_offline: bool  # loading it now needs no network
     note: str = ""  # one line for people: what is missing and what to run
+    partial_bytes: int = 0  # kept from stopped pulls (the next pull continues from them)
 
 
 # --- reading -----------------------------------------------------------------
@@ -165,7 +167,8 @@ def pair_status(pair: CatalogPair) -> PairStatus:
         for entry, path in ((pair.base, base), (pair.aligned, aligned))
         if entry is not None and path is None
     ]
-    missing_bytes = sum(entry.size_bytes or 0 for entry in missing if entry.repo)
+    partial = sum(_partial_bytes(entry) for entry in missing)
+    missing_bytes = max(sum(entry.size_bytes or 0 for entry in missing if entry.repo) - partial, 0)
     demo = not downloaded and pair.demo_base and (base is not None or demo_available())
     in_context_now = pair.in_context or (demo and aligned is None)
     label = f"{pair.name} (base + in-context aligned)" if in_context_now else pair.name
@@ -176,11 +179,16 @@ def pair_status(pair: CatalogPair) -> PairStatus:
         missing_bytes=missing_bytes,
         label=label,
         runs_offline=downloaded or demo,
-        note=_status_note(pair, downloaded, demo, missing, missing_bytes),
+        note=_status_note(pair, downloaded, demo, missing, missing_bytes, partial),
+        partial_bytes=partial,
     )
 
 
-def _status_note(pair, downloaded, demo, missing, missing_bytes) -> str:
+def _partial_bytes(entry: ModelEntry) -> int:
+    return partial_bytes(entry.repo, entry.file, entry.revision) if entry.repo else 0
+
+
+def _status_note(pair, downloaded, demo, missing, missing_bytes, partial) -> str:
     if downloaded:
         return ""
     local = [entry.location for entry in missing if entry.path is not None]
@@ -188,12 +196,14 @@ def _status_note(pair, downloaded, demo, missing, missing_bytes) -> str:
         return f"file not found: {', '.join(local)}"
     size = format_size(missing_bytes) if missing_bytes else "size unknown"
     approx = "~" if any(not entry.size_exact for entry in missing) else ""
+    state = f"not downloaded ({approx}{size})"
+    if partial:
+        state = f"partly downloaded ({format_size(partial)} kept, {approx}{size} to go)"
     if demo:
         return (
-            f"not downloaded ({approx}{size}); runs offline now on the demo base weights "
-            "with an in-context aligned partner"
+            f"{state}; runs offline now on the demo base weights with an in-context aligned partner"
         )
-    return f"not downloaded ({approx}{size}): baco models pull {pair.name}"
+    return f"{state}: baco models pull {pair.name}" + (" continues" if partial else "")
 
 
 # --- getting and resolving ----------------------------------------------------------
@@ -208,13 +218,15 @@ def pull_pair(name: str, progress: Progress | None = None) -> PairSpec:
     _require_local_files(pair)
     todo = [entry for _, entry in pair.entries() if entry.repo and entry_path(entry) is None]
     if todo and not hub_offline():
-        check_free_space(sum(entry.size_bytes or 0 for entry in todo), hub_cache_dir())
+        needed = sum((entry.size_bytes or 0) - _partial_bytes(entry) for entry in todo)
+        check_free_space(needed, hub_cache_dir())
     paths = {}
     for role, entry in pair.entries():
         path = entry_path(entry) or download_hub_file(
             entry.repo,
             entry.file,
             revision=entry.revision,
+            sha256=entry.sha256,
             progress=progress,
             retry_command=f"baco models pull {pair.name}",
         )
@@ -381,8 +393,11 @@ def remove_pair_files(name: str) -> list[Path]:
     }
     removed = []
     for _, entry in pair.entries():
-        path = entry_path(entry) if entry.repo else None
-        if path is not None and entry.location not in others:
+        if not entry.repo or entry.location in others:
+            continue
+        path = entry_path(entry)
+        if path is not None:
             remove_cached_file(path)
             removed.append(path)
+        removed += discard_partial_downloads(entry.repo, entry.file)
     return removed

@@ -1,13 +1,13 @@
 """Fetching GGUF files from the Hugging Face hub into baco's cache, and checking them.
 
-The network edge of the catalog. Files go through `huggingface_hub.hf_hub_download`
-into `cache_dir()/hub` (the hub's own cache layout: blobs, snapshots, refs), so a file
-appears there only once it is complete: huggingface_hub writes to a temporary
-`.incomplete` file and renames it. A dropped connection is resumed inside the same
-call (huggingface_hub retries with an HTTP Range request); a pull that is stopped
-(Ctrl-C, a crash) leaves nothing behind and the next pull starts that file again.
-Every file is then checked against the catalog's size and sha256; a file that does not
-match is removed and never loaded.
+The network edge of the catalog. Files land in `cache_dir()/hub`, in huggingface_hub's
+own cache layout (blobs, snapshots, refs), and appear there only once complete and
+checked. huggingface_hub resolves each file (URL, HEAD with redirects and auth headers,
+commit, etag, size, errors); hub_transfer.py moves the bytes with HTTP Range requests
+into `blobs/<etag>.incomplete`, which outlives Ctrl-C, a crash or a lost connection:
+the next pull asks only for the missing bytes. Every file is checked against its sha256
+(the catalog's, else the hub's LFS etag) before it is renamed into place; a file that
+does not match is removed and never loaded.
 
 `HF_HUB_OFFLINE` and `HF_ENDPOINT` are read when a download starts (huggingface_hub
 itself reads them once, at import).
@@ -94,13 +94,17 @@ def download_hub_file(
     *,
     revision: str | None = None,
     expected_size: int | None = None,
+    sha256: str | None = None,
     progress: Progress | None = None,
     retry_command: str = "baco models pull",
 ) -> Path:
     """Fetch one file into the cache (or find it there) and return its path.
 
+    A partial download left by an earlier call is continued, not restarted.
     expected_size is only used to check free disk space first (an estimate is fine).
-    Raises HubUnreachableError when offline, DownloadError for anything else that failed.
+    sha256: what the file must hash to (the catalog's); without it, the hub's LFS etag.
+    Raises HubUnreachableError when offline, ChecksumError for a file that does not
+    match, DownloadError for anything else that failed.
     """
     found = cached_hub_file(repo, file, revision)
     if found is not None:
@@ -111,23 +115,40 @@ def download_hub_file(
             f"unset HF_HUB_OFFLINE and run `{retry_command}` while online, "
             "or use local files: baco run --base FILE.gguf --aligned in-context",
         )
-    if expected_size:
-        check_free_space(expected_size, hub_cache_dir())
-    _probe_hub(f"{repo}/{file}", retry_command)
-    from huggingface_hub import hf_hub_download
+    from . import hub_transfer
+    from .hub_cache import partial_bytes
 
+    if expected_size:
+        check_free_space(expected_size - partial_bytes(repo, file, revision), hub_cache_dir())
+    _probe_hub(f"{repo}/{file}", retry_command)
     try:
-        path = hf_hub_download(
-            repo,
-            file,
-            revision=revision,
-            cache_dir=hub_cache_dir(),
-            endpoint=hub_endpoint(),
-            tqdm_class=_progress_class(file, progress) if progress else None,
+        remote = hub_transfer.resolve_remote_file(repo, file, revision, hub_endpoint())
+        _check_publisher_kept(remote, sha256, retry_command)
+        return hub_transfer.fetch_into_cache(
+            remote,
+            hub_cache_dir(),
+            sha256=sha256 or remote.sha256,
+            progress=progress,
+            retry_command=retry_command,
         )
+    except BacoError:
+        raise
     except Exception as error:  # every hub or network failure becomes one clear message
         raise _hub_error(error, repo, file, retry_command) from error
-    return Path(path)
+
+
+def _check_publisher_kept(remote, sha256: str | None, retry_command: str) -> None:
+    """Refuse before downloading when the hub's etag already says the bytes differ."""
+    if sha256 is None or remote.sha256 is None or remote.sha256 == sha256.lower():
+        return
+    raise ChecksumError(
+        f"The hub now serves another {remote.file} in {remote.repo} than the catalog names: "
+        f"sha256 {remote.sha256} (commit {remote.commit[:12]}), expected {sha256}. "
+        "Nothing was downloaded.",
+        "the publisher replaced the file: update baco-local, pin the entry's `revision` to "
+        "a commit with the expected file, or add the pair yourself with `baco models add`"
+        f" (then run `{retry_command}`)",
+    )
 
 
 def _probe_hub(what: str, retry_command: str) -> None:
@@ -177,34 +198,45 @@ def _hub_error(error: Exception, repo: str, file: str, retry_command: str) -> Ba
             f"The hub repository {repo} has no file {file!r}.",
             f"check the file name on https://huggingface.co/{repo}/tree/main",
         )
-    if isinstance(error, unreachable) or _is_transport_error(error):
+    kept = _kept_note(repo, file)
+    if isinstance(error, unreachable) or is_transport_error(error):
         reason = error.__cause__ or error
         return HubUnreachableError(
-            f"Cannot reach the hub to download {where} ({_one_line(reason)}).",
+            f"Cannot reach the hub to download {where} ({_one_line(reason)}).{kept}",
             f"check your connection and run `{retry_command}` again, or use local files: "
             "baco run --base FILE.gguf --aligned in-context",
         )
     if isinstance(error, hub.HfHubHTTPError):
         return DownloadError(
-            f"The hub refused {where}: {_one_line(error)}.",
+            f"The hub refused {where}: {_one_line(error)}.{kept}",
             f"try `{retry_command}` again later",
         )
     if isinstance(error, BacoError):
         return error
     if isinstance(error, OSError) and error.errno is not None:
         return DownloadError(
-            f"Could not write {where} into {hub_cache_dir()}: {error.strerror}.",
-            "free some disk space or set BACO_HOME to a folder on a larger disk",
+            f"Could not write {where} into {hub_cache_dir()}: {error.strerror}.{kept}",
+            f"free some disk space (or set BACO_HOME to a folder on a larger disk), then run "
+            f"`{retry_command}` again",
         )
     return DownloadError(
-        f"Downloading {where} failed: {_one_line(error)}.",
-        f"run `{retry_command}` again; the download starts that file over",
+        f"Downloading {where} failed: {_one_line(error)}.{kept}",
+        f"run `{retry_command}` again",
     )
 
 
-def _is_transport_error(error: BaseException) -> bool:
-    # httpx's connection, timeout and protocol errors (huggingface_hub's HTTP client),
-    # recognised by name so that this module does not import the client itself
+def _kept_note(repo: str, file: str) -> str:
+    from .hub_cache import partial_downloads
+
+    kept = max((p.done_bytes for p in partial_downloads(hub_cache_dir(), repo, file)), default=0)
+    if not kept:
+        return ""
+    return f" The {format_size(kept)} downloaded so far are kept: the next pull continues."
+
+
+def is_transport_error(error: BaseException) -> bool:
+    """httpx's connection, timeout and protocol errors (huggingface_hub's HTTP client),
+    recognised by name so that baco does not import the client itself."""
     return any(cls.__name__ == "TransportError" for cls in type(error).__mro__)
 
 
@@ -330,31 +362,6 @@ def write_text_atomic(path: Path, text: str) -> None:
 # --- progress -----------------------------------------------------------------
 
 
-def _progress_class(filename: str, progress: Progress):
-    """A silent tqdm for huggingface_hub that reports bytes to `progress` instead."""
-    from huggingface_hub.utils import tqdm as hub_tqdm
-
-    class ProgressReporter(hub_tqdm):
-        def __init__(self, *args, **kwargs):
-            kwargs["disable"] = True
-            super().__init__(*args, **kwargs)
-            self.done = int(kwargs.get("initial") or 0)
-            progress(filename, self.done, int(self.total or 0))
-
-        def update(self, n=1):
-            self.done += int(n or 0)  # negative when a resume had to restart from 0
-            progress(filename, self.done, int(self.total or 0))
-
-        # Xet downloads also report network bytes; one count (bytes written) is enough.
-        def update_transfer(self, n=1):
-            pass
-
-        def set_transfer_postfix_str(self, *args, **kwargs):
-            pass
-
-    return ProgressReporter
-
-
 def format_size(n_bytes: int | None) -> str:
     if n_bytes is None:
         return "?"
@@ -373,12 +380,15 @@ def stderr_progress(stream=None) -> Progress:
     quarter steps (a pipe or a log file)."""
     stream = stream or sys.stderr
     live = stream.isatty()
-    state = {"file": None, "shown": -1, "last": 0.0, "start": 0.0}
+    state = {"file": None, "shown": -1, "last": 0.0, "start": 0.0, "first": 0}
 
     def report(filename: str, done: int, total: int) -> None:
         now = time.monotonic()
         if filename != state["file"]:
-            state.update(file=filename, shown=-1, last=0.0, start=now)
+            state.update(file=filename, shown=-1, last=0.0, start=now, first=done)
+            if done and total and done < total:  # a stopped pull continues
+                stream.write(f"  {filename}: resuming at {format_size(done)}\n")
+        state["first"] = min(state["first"], done)  # a restart from 0 resets the base
         percent = int(100 * done / total) if total else 0
         finished = bool(total) and done >= total
         step = percent if live else percent // 25 * 25
@@ -387,11 +397,9 @@ def stderr_progress(stream=None) -> Progress:
         if not live and step == state["shown"]:
             return
         state.update(shown=step, last=now)
-        rate = done / max(now - state["start"], 1e-3)
-        line = (
-            f"  {filename}  {percent:3d}%  {format_size(done)} / {format_size(total or None)}"
-            f"  {format_size(int(rate))}/s"
-        )
+        rate = (done - state["first"]) / max(now - state["start"], 1e-3)  # this run's bytes
+        line = f"  {filename}  {percent:3d}%  {format_size(done)} / {format_size(total or None)}"
+        line += f"  {format_size(int(rate))}/s" if rate else ""
         if live:
             stream.write("\r" + line.ljust(78) + ("\n" if finished else ""))
         else:

@@ -86,6 +86,7 @@ def _pair_row(pair, status, default: str) -> dict:
         "size_bytes": pair.size_bytes,
         "size_exact": all(model.size_exact for _, model in pair.entries()),
         "missing_bytes": status.missing_bytes,
+        "partial_bytes": status.partial_bytes,
         "note": status.note,
         "router": pair.router,
         "gamma": pair.gamma,
@@ -116,7 +117,7 @@ def _print_table(rows: list[dict]) -> None:
         mark = "*" if row["default"] else " "
         size = format_size(row["size_bytes"]) if row["size_bytes"] else "?"
         size = size if row["size_exact"] else f"~{size}"
-        state = "downloaded" if row["downloaded"] else "-"
+        state = "downloaded" if row["downloaded"] else _partial_state(row)
         state = "offline-ready" if row["runs_offline"] and not row["downloaded"] else state
         licenses = {m["license"] for m in (row["base"], row["aligned"]) if isinstance(m, dict)} - {
             None
@@ -134,12 +135,28 @@ def _print_table(rows: list[dict]) -> None:
     )
 
 
+def _partial_state(row: dict) -> str:
+    """The state of a pair a stopped pull left half-done ("partial 40%"), else "-"."""
+    if not row["partial_bytes"]:
+        return "-"
+    if not row["size_bytes"]:
+        return "partial"
+    done = row["size_bytes"] - row["missing_bytes"]
+    return f"partial {min(int(100 * done / row['size_bytes']), 99)}%"
+
+
 def pull_pair(args) -> int:
     from ..catalog import default_pair_name, get_pair, pair_status, pull_pair
     from ..downloads import stderr_progress
 
     name = args.name or default_pair_name()
-    spec = pull_pair(name, stderr_progress())
+    try:
+        spec = pull_pair(name, stderr_progress())
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            f"\nstopped: what was downloaded is kept; `baco models pull {name}` continues\n"
+        )
+        raise
     status = pair_status(get_pair(name))
     sys.stderr.write(f"{status.label}: ready\n")
     print(spec.base)
