@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 
 from .drawing import Drawer
-from .errors import PromptError
+from .errors import Cancelled, PromptError
 from .events import GenerationStats, Result, TokenEvent
 from .pair import LoadedPair, Prompt
 from .prompt_formats import Message
@@ -76,7 +76,8 @@ class Generation:
         if ignore_end:
             return TextStream()
         formats = () if raw else (self.pair.base_format, self.pair.aligned_format)
-        return TextStream(tuple(self.settings.stop) + tuple(s for f in formats for s in f.stop))
+        stops = tuple(self.settings.stop) + tuple(s for f in formats for s in f.stop)
+        return TextStream(stops, tuple(line for f in formats for line in f.stop_lines))
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -89,6 +90,7 @@ class Generation:
         self._first_token_at = None
         self._model_seconds_at_first = self.scheduler.seconds
         finish = "cancelled"
+        self.scheduler.stop_event = self._cancel  # a long prompt stops between chunks
         try:
             for event_or_finish in self._steps():
                 if isinstance(event_or_finish, str):
@@ -100,7 +102,10 @@ class Generation:
             for event in self._release(self._text.flush()):
                 self._events.append(event)
                 yield event
+        except Cancelled:
+            pass  # stopped while a prompt was being read
         finally:
+            self.scheduler.stop_event = None
             self._settle_quietly()
             if finish == "cancelled":  # interrupted: keep held-back text too
                 self._events.extend(self._release(self._text.flush()))

@@ -37,6 +37,10 @@ class PromptError(BacoError):
     """A prompt that cannot be formatted or does not fit the context."""
 
 
+class Cancelled(Exception):  # noqa: N818 (a signal, not an error)
+    """Raised between prompt chunks when the user stopped the generation."""
+
+
 def nearest_names(name: str, choices, limit: int = 3) -> list[str]:
     """Return up to `limit` choices that look like `name`, best first."""
     import difflib

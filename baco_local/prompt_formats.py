@@ -20,11 +20,13 @@ generated token reads the same in every role.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import PromptError, unknown_name_error
+from .text_stream import StopLine
 
 ROLES = ("system", "user", "assistant")
 
@@ -74,14 +76,18 @@ class PromptFormat:
     description: str = ""
     uses_template: bool = False  # rendered from the GGUF's own chat template
     fixed_prefix: str = ""  # text every rendering starts with (a preamble worth caching)
+    stop_lines: tuple[StopLine, ...] = ()  # whole lines that end an answer
 
 
 # --- transcript and in-context alignment ---------------------------------------------
 
 _USER = "### User:\n"
 _ASSISTANT = "### Assistant:\n"
-# A transcript answer ends where the next heading of either speaker begins.
+# A transcript answer ends where the next heading of either speaker begins, or of any
+# speaker a base model invents ("### Guest:"): a heading line that is one or two
+# capitalised words and a colon. Answers' own headings rarely end with a colon.
 _TRANSCRIPT_STOPS = ("\n### User:", "\n### Assistant:")
+_SPEAKER_LINE = StopLine("### ", re.compile(r"### [A-Z][\w'.-]*( [A-Z][\w'.-]*)?:"))
 
 
 def _render_transcript(messages: Sequence[Message], preamble: str = "") -> str:
@@ -217,12 +223,14 @@ NAMED_FORMATS: dict[str, PromptFormat] = {
             "transcript",
             _render_transcript,
             stop=_TRANSCRIPT_STOPS,
+            stop_lines=(_SPEAKER_LINE,),
             description="plain transcript with ### User: / ### Assistant: headings",
         ),
         PromptFormat(
             "in-context",
             _render_in_context,
             stop=_TRANSCRIPT_STOPS,
+            stop_lines=(_SPEAKER_LINE,),
             description="alignment preamble with example exchanges, then the transcript",
             fixed_prefix=IN_CONTEXT_PREAMBLE,
         ),

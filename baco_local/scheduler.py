@@ -42,6 +42,7 @@ class Scheduler:
         self._running = 0
         self._busy_since = 0.0
         self.seconds = 0.0
+        self.stop_event: threading.Event | None = None  # set: stop between prompt chunks
 
     def begin(self, streams: Iterable[Stream]) -> None:
         """Start catching up the given streams; return once the first one is ready."""
@@ -96,7 +97,7 @@ class Scheduler:
             if self._running == 1:
                 self._busy_since = time.perf_counter()
         try:
-            stream.catch_up()
+            stream.catch_up(self.stop_event)
         finally:
             with self._busy_lock:
                 self._running -= 1

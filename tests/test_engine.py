@@ -196,3 +196,28 @@ def test_pair_with_a_larger_padded_vocabulary_uses_the_common_ids(tiny):
 
     with pytest.raises(VocabularyMismatchError):
         Pair.load(base=tiny.base, aligned=tiny.small_vocab)
+
+
+def test_cancel_while_a_long_prompt_is_read_stops_between_chunks(tiny, monkeypatch):
+    from baco_local.backend import Stream
+
+    with Pair.load(base=tiny.base, n_ctx=2048, n_batch=32, prompt_cache=False) as pair:
+        generation = pair.stream(PROMPT, seed=1, max_tokens=50)
+        decodes = []
+        original = Stream._decode
+
+        def decode_then_cancel(stream, chunk, last, every=False):
+            decodes.append(len(chunk))
+            original(stream, chunk, last, every)
+            generation.cancel()  # the user presses Esc during the first chunk
+
+        monkeypatch.setattr(Stream, "_decode", decode_then_cancel)
+        assert list(generation) == []
+        monkeypatch.undo()
+        assert generation.result.finish_reason == "cancelled"
+        assert len(decodes) <= 2  # at most one chunk per stream, not the whole prompt
+        # the streams stay consistent: the next answer is the one a fresh pair gives
+        again = pair.generate(PROMPT, seed=1, max_tokens=8)
+    with Pair.load(base=tiny.base, n_ctx=2048, n_batch=32, prompt_cache=False) as fresh:
+        expected = fresh.generate(PROMPT, seed=1, max_tokens=8)
+    assert [t.id for t in again.tokens] == [t.id for t in expected.tokens]

@@ -1,6 +1,10 @@
 """Text assembly: UTF-8 split across tokens, and stop strings held back then dropped."""
 
-from baco_local.text_stream import TextStream
+import re
+
+from baco_local.text_stream import StopLine, TextStream
+
+SPEAKER = StopLine("### ", re.compile(r"### [A-Z][a-z]+:"))
 
 
 def feed_all(stream, pieces):
@@ -40,3 +44,25 @@ def test_a_completed_stop_string_is_dropped_with_everything_after_it():
 def test_without_stops_everything_is_released_at_once():
     stream = TextStream()
     assert stream.feed(0, b"a\n") == [(0, "a\n")]
+
+
+def test_a_stop_line_is_held_until_complete_then_dropped_with_the_rest():
+    stream = TextStream(stop_lines=(SPEAKER,))
+    assert stream.feed(0, b"Hello.") == [(0, "Hello.")]
+    assert stream.feed(1, b"\n###") == []  # a line that may be a speaker heading waits
+    assert stream.feed(2, b" Guest") == []
+    assert stream.feed(3, b":\nHi") == []
+    assert stream.stopped_by == "line" and stream.text == "Hello."
+
+
+def test_a_heading_that_is_not_a_speaker_line_is_released():
+    stream = TextStream(stop_lines=(SPEAKER,))
+    out = feed_all(stream, [b"Plan", b"\n### Step one", b"\nMix it."])
+    assert "".join(text for _, text in out) == "Plan\n### Step one\nMix it."
+    assert stream.stopped_by is None
+
+
+def test_an_unfinished_speaker_line_at_the_end_is_dropped():
+    stream = TextStream(stop_lines=(SPEAKER,))
+    out = feed_all(stream, [b"Done.", b"\n### Guest:"])
+    assert "".join(text for _, text in out) == "Done."

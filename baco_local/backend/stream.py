@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ctypes
+import threading
 from contextlib import ExitStack
 
 import numpy as np
 
-from ..errors import ModelFileError, PromptError
+from ..errors import Cancelled, ModelFileError, PromptError
 from .model import Model
 
 
@@ -143,7 +144,7 @@ class Stream:
             self._llama.llama_set_n_threads(self.ctx, n_threads, n_threads)
             self._threads = n_threads
 
-    def catch_up(self) -> None:
+    def catch_up(self, stop: threading.Event | None = None) -> None:
         """Evaluate pending tokens; afterwards `logits()` is the next-token row.
 
         Prompt tokens go in batches of n_batch, except the last. The last prompt token
@@ -153,7 +154,8 @@ class Stream:
         tokens are batched: up to 0.5 logits apart on Gemma 3 270M). Only the last decode
         computes logits, so a deferred token costs the transformer body, not the output
         layer (about 28% of a step for Gemma 3 270M, whose 262,144-token output layer
-        dominates).
+        dominates). `stop`, when set, raises Cancelled between two decodes (a long
+        prompt is read n_batch tokens at a time), leaving the stream consistent.
         """
         if not self.pending:
             if self._logits is None:
@@ -165,6 +167,8 @@ class Stream:
                 "raise --ctx or ask for fewer tokens",
             )
         while self.pending:
+            if stop is not None and stop.is_set():
+                raise Cancelled()
             # Segments: the fixed prefix, the rest of the prompt but its last token, then
             # one token per decode. The prompt's last token is read alone like every
             # generated token, so cold and cached prompts compute its logits alike.
