@@ -166,7 +166,10 @@ class Generation:
         The owner of the current word draws first; a draw that continues the word is
         kept without routing. At a word start the router decides; if the chosen model's
         draw would continue the owner's word, the switch waits for the next word.
+        The first `lead` tokens come from the aligned model without routing.
         """
+        if self._accepted < self.settings.lead and self.router.name != BASE:
+            return self._draw(ALIGNED), ALIGNED, None, None
         candidate = self._draw(owner) if owner else None
         if candidate is not None and not self.roles.starts_word(candidate):
             return candidate, owner, None, None

@@ -50,8 +50,11 @@ def reference_tokens(
     out: list[tuple[int, str]] = []
     owner = None
     for _ in range(settings.max_tokens):
-        candidate = draw(owner) if owner else None
-        if candidate is not None and not roles.starts_word(candidate):
+        leading = len(out) < settings.lead and router.name != BASE
+        candidate = draw(owner) if owner and not leading else None
+        if leading:
+            token, source = draw(ALIGNED), ALIGNED
+        elif candidate is not None and not roles.starts_word(candidate):
             token, source = candidate, owner
         else:
             base_logits = streams[BASE].logits() if router.reads_base else None

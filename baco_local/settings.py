@@ -31,6 +31,9 @@ class GenerationSettings:
     max_tokens: new tokens at most.
     seed: None draws a fresh seed, which results report so a run can be replayed.
     stop: extra strings that end the answer (the answer excludes them).
+    lead: the aligned model writes the first `lead` tokens of every answer (any router
+        but `base`), so that a base model's habit of opening by echoing the question
+        cannot set the answer's direction; 0 routes from the first token.
     """
 
     router: str = DEFAULT_ROUTER
@@ -42,6 +45,7 @@ class GenerationSettings:
     max_tokens: int = 256
     seed: int | None = None
     stop: tuple[str, ...] = field(default_factory=tuple)
+    lead: int = 0
 
     def __post_init__(self) -> None:
         spec = get_router(self.router)
@@ -76,6 +80,11 @@ class GenerationSettings:
             self.seed is None or (isinstance(self.seed, int) and 0 <= self.seed < 2**63),
             f"seed {self.seed} is not a non-negative integer.",
             "use a whole number such as --seed 42, or leave it out for a fresh one",
+        )
+        _require(
+            isinstance(self.lead, int) and 0 <= self.lead <= 1024,
+            f"lead {self.lead} is out of range.",
+            "use 0 (route from the first token) up to a few tokens, e.g. --lead 3",
         )
         _require(
             all(isinstance(s, str) and s for s in self.stop),

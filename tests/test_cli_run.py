@@ -62,41 +62,12 @@ def test_text_output_streams_the_answer_and_a_summary(capsys, tiny):
 
 
 def test_show_source_marks_base_tokens(capsys, tiny):
-    main(
-        [
-            "run",
-            "The cat",
-            *tiny_args(tiny),
-            "--seed",
-            "3",
-            "--max-tokens",
-            "30",
-            "--router",
-            "random",
-            "--gamma",
-            "0.5",
-            "--show-source",
-            "--json",
-        ]
-    )
+    args = ["run", "The cat", *tiny_args(tiny), "--seed", "3", "--max-tokens", "30"]
+    args += ["--router", "random", "--gamma", "0.5", "--show-source"]
+    main([*args, "--json"])
     tokens = json.loads(capsys.readouterr().out)["tokens"]
     base_texts = [t["text"] for t in tokens if t["source"] == "base"]
-    main(
-        [
-            "run",
-            "The cat",
-            *tiny_args(tiny),
-            "--seed",
-            "3",
-            "--max-tokens",
-            "30",
-            "--router",
-            "random",
-            "--gamma",
-            "0.5",
-            "--show-source",
-        ]
-    )
+    main(args)
     out, err = capsys.readouterr()
     # not a terminal: base tokens are bracketed, and the legend says so
     assert base_texts and all(f"[{t}]" in out for t in base_texts)

@@ -221,3 +221,11 @@ def test_cancel_while_a_long_prompt_is_read_stops_between_chunks(tiny, monkeypat
     with Pair.load(base=tiny.base, n_ctx=2048, n_batch=32, prompt_cache=False) as fresh:
         expected = fresh.generate(PROMPT, seed=1, max_tokens=8)
     assert [t.id for t in again.tokens] == [t.id for t in expected.tokens]
+
+
+def test_lead_lets_the_aligned_model_open_the_answer(tiny_pair):
+    result = tiny_pair.generate(PROMPT, router="base", seed=2, max_tokens=12, lead=4)
+    assert {t.source for t in result.tokens} == {BASE}  # the base-only baseline stays so
+    result = tiny_pair.generate(PROMPT, router="random", gamma=1.0, seed=2, max_tokens=12, lead=4)
+    sources = [t.source for t in result.tokens]
+    assert sources[:4] == [ALIGNED] * 4 and BASE in sources[4:]

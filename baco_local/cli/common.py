@@ -106,6 +106,13 @@ def add_generation_options(parser: argparse.ArgumentParser, *, router: bool = Tr
         metavar="TEXT",
         help="stop when this text appears (repeatable)",
     )
+    group.add_argument(
+        "--lead",
+        type=int,
+        default=_DEFAULTS.lead,
+        metavar="N",
+        help="the aligned model writes the first N tokens of each answer (default %(default)s)",
+    )
 
 
 def load_settings_from(args: argparse.Namespace) -> LoadSettings:
@@ -128,6 +135,7 @@ def generation_settings_from(args: argparse.Namespace, **overrides) -> Generatio
         max_tokens=args.max_tokens,
         seed=args.seed,
         stop=tuple(args.stop),
+        lead=args.lead,
     )
     fields.update(overrides)
     return GenerationSettings(**fields)
