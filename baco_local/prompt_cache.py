@@ -19,6 +19,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from .files import replacing
 from .paths import cache_dir
 
 KEEP_FILES = 8
@@ -72,17 +73,13 @@ class PrefixStore:
         path = self.path_for(stream.tokens)
         if path.is_file():
             return
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            if stream.save_state(str(temporary)):
-                os.replace(temporary, path)
-                self._prune()
+            with replacing(path, suffix=".state") as temporary:
+                if not stream.save_state(str(temporary)):
+                    raise OSError("llama.cpp could not write the state file")
+            self._prune()
         except OSError:
             pass  # a cache is optional: a full disk only costs the next run some time
-        finally:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
 
     def _prune(self) -> None:
         files = sorted(self.folder.glob("*.state"), key=lambda p: p.stat().st_mtime, reverse=True)

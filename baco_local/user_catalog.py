@@ -14,8 +14,9 @@ import re
 from pathlib import Path
 
 from .catalog_file import PAIR_NAME, CatalogData, CatalogError, parse_pair, read_toml
-from .downloads import Progress, download_hub_file, write_text_atomic
+from .downloads import Progress, download_hub_file
 from .errors import BacoError, ModelFileError, PromptError, unknown_name_error
+from .files import write_atomic
 from .pair import IN_CONTEXT
 
 _HUB_REF = re.compile(
@@ -164,7 +165,7 @@ def _write(data: dict) -> None:
             f"Cannot rewrite {user_catalog_file()}: {error}.",
             "edit the file by hand (it uses a TOML feature `baco models` does not write)",
         ) from None
-    write_text_atomic(user_catalog_file(), text)
+    write_atomic(user_catalog_file(), text)
 
 
 def toml_document(data: dict) -> str:

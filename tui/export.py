@@ -8,14 +8,13 @@ and os.replace, so an export is never left half-written.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 from baco_local.errors import BacoError
+from baco_local.files import write_atomic
 
 from .store import MessageRecord, SessionRecord, SessionStore, VoteRecord
 from .tally import tally
@@ -128,17 +127,9 @@ def export_session(
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write text to path through a temporary file in the same folder and os.replace."""
+    """Write text to path whole or not at all; a failure is a readable BacoError."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        write_atomic(path, text)
     except OSError as error:
         raise BacoError(
             f"Cannot write {path}: {error.strerror or error}.",
