@@ -19,6 +19,7 @@ method as NAME or NAME@V1/V2/... to choose its sweep values.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from ..errors import BacoError, SettingsError, unknown_name_error
@@ -114,16 +115,8 @@ def _method_points(name, sweep, gammas, shared: GenerationSettings) -> list[Poin
 
 def _point(method, label, value, shared, *, system=None, **changes) -> Point:
     settings = shared.with_changes(**changes)  # validates gamma and temperature ranges
-    fields = {
-        "router": settings.router,
-        "gamma": settings.gamma,
-        "temperature": settings.temperature,
-        "top_k": settings.top_k,
-        "min_p": settings.min_p,
-        "top_p": settings.top_p,
-        "max_tokens": settings.max_tokens,
-        "stop": list(settings.stop),
-    }
+    fields = {k: v for k, v in dataclasses.asdict(settings).items() if k != "seed"}
+    fields["stop"] = list(settings.stop)  # JSON-friendly; every other field is a scalar
     return Point(method, label, value, fields, system)
 
 
