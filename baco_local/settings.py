@@ -33,7 +33,9 @@ class GenerationSettings:
     stop: extra strings that end the answer (the answer excludes them).
     lead: the aligned model writes the first `lead` tokens of every answer (any router
         but `base`), so that a base model's habit of opening by echoing the question
-        cannot set the answer's direction; 0 routes from the first token.
+        cannot set the answer's direction; 0 routes from the first token, as the
+        paper does. Default 3: on the default pair it raised every diversity metric
+        at equal quality (self-BLEU 0.22 -> 0.12 for p-punc; see the README).
     """
 
     router: str = DEFAULT_ROUTER
@@ -45,7 +47,7 @@ class GenerationSettings:
     max_tokens: int = 256
     seed: int | None = None
     stop: tuple[str, ...] = field(default_factory=tuple)
-    lead: int = 0
+    lead: int = 3
 
     def __post_init__(self) -> None:
         spec = get_router(self.router)
