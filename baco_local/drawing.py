@@ -61,13 +61,19 @@ class Drawer:
         """The model a mixture token is credited to: the one with the larger share."""
         return BASE if self._mixture.base_share(token) >= 0.5 else ALIGNED
 
-    def signals(self, logits_base: np.ndarray | None, roles: TokenRoles) -> Signals:
-        """What the router reads; logits_base may be None for routers that read no base."""
-        uniform = float(self._rng_route.random())
-        if logits_base is None:
-            return Signals(math.nan, math.nan, Role.CONTENT, uniform)
+    def measure(self, logits_base: np.ndarray, roles: TokenRoles) -> tuple[float, float, Role]:
+        """(top-1 probability, entropy, role of the top-1 token) of the base row. Pure: the
+        loop may measure before it knows whether the step routes."""
         started = time.perf_counter()
         top_id, top1, entropy = self._meter.measure(logits_base[: self.n_vocab])
         role = roles.role(top_id)
         self.seconds += time.perf_counter() - started
-        return Signals(top1, entropy, role, uniform)
+        return top1, entropy, role
+
+    def signals(self, measured: tuple[float, float, Role] | None) -> Signals:
+        """What the router reads: a measurement (None for routers that read no base) and
+        one draw from the router's random stream."""
+        uniform = float(self._rng_route.random())
+        if measured is None:
+            return Signals(math.nan, math.nan, Role.CONTENT, uniform)
+        return Signals(*measured, uniform)

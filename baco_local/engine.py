@@ -168,12 +168,14 @@ class Generation:
         draw would continue the owner's word, the switch waits for the next word.
         The first `lead` tokens come from the aligned model without routing.
         """
-        if self._accepted < self.settings.lead and self.router.name != BASE:
+        if self._leading():
             return self._draw(ALIGNED), ALIGNED, None, None
+        # Measure the base now: it is ready first, so this overlaps the other model's decode.
+        measured = self._measure_base()
         candidate = self._draw(owner) if owner else None
         if candidate is not None and not self.roles.starts_word(candidate):
             return candidate, owner, None, None
-        signals = self._signals()
+        signals = self._drawer.signals(measured)
         decision = self.router.decide(signals, self.settings.gamma)
         if decision == owner:
             return candidate, owner, decision, signals
@@ -184,7 +186,15 @@ class Generation:
 
     # --- steps of the loop -------------------------------------------------------------
 
+    def _leading(self) -> bool:
+        """True while the aligned model writes the answer's opening (the `lead` tokens)."""
+        return self._accepted < self.settings.lead and self.router.name != BASE
+
     def _likely_needed(self, owner: str | None) -> list:
+        if self._accepted == 0 and self._leading():
+            # The first token is the aligned model's alone: the base reads its prompt
+            # later, so the first token comes as fast as with one model.
+            return [self.streams[ALIGNED]]
         names = {BASE, ALIGNED} if owner == MIX else {owner} if owner else set()
         if self.router.reads_base:
             names.add(BASE)
@@ -207,11 +217,11 @@ class Generation:
         self.scheduler.wait(stream)  # or a lazy catch-up, when the step did not prefetch it
         return self._drawer.draw(stream.logits())
 
-    def _signals(self) -> Signals:
+    def _measure_base(self):
         if not self.router.reads_base:
-            return self._drawer.signals(None, self.roles)
+            return None
         self.scheduler.wait(self.streams[BASE])
-        return self._drawer.signals(self.streams[BASE].logits(), self.roles)
+        return self._drawer.measure(self.streams[BASE].logits(), self.roles)
 
     def _is_end(self, token: int) -> bool:
         if self._ignore_end:

@@ -57,8 +57,8 @@ def reference_tokens(
         elif candidate is not None and not roles.starts_word(candidate):
             token, source = candidate, owner
         else:
-            base_logits = streams[BASE].logits() if router.reads_base else None
-            decision = router.decide(drawer.signals(base_logits, roles), settings.gamma)
+            measured = drawer.measure(streams[BASE].logits(), roles) if router.reads_base else None
+            decision = router.decide(drawer.signals(measured), settings.gamma)
             if decision == owner:
                 token, source = candidate, owner
             else:
