@@ -57,20 +57,20 @@ def _cold(pair) -> None:
         stream.rollback(0)
 
 
-def measure_router(pair, prompt: str, router: str, max_tokens: int, seed: int) -> Run:
+def measure_router(pair, prompt: str, router: str, max_tokens: int, seed: int, lead: int) -> Run:
     """One cold-cache generation of exactly max_tokens with `router`."""
     _cold(pair)
-    settings = GenerationSettings(router=router, max_tokens=max_tokens, seed=seed)
+    settings = GenerationSettings(router=router, max_tokens=max_tokens, seed=seed, lead=lead)
     result = pair.stream(prompt, settings, ignore_end=True).run()
     stats = result.stats
     outside = 1 - stats.model_seconds / stats.decode_seconds if stats.decode_seconds else 0.0
     return Run(stats.tokens_per_second, stats.ttft_seconds, max(outside, 0.0))
 
 
-def measure_naive(pair, prompt: str, router: str, max_tokens: int, seed: int) -> Run:
+def measure_naive(pair, prompt: str, router: str, max_tokens: int, seed: int, lead: int) -> Run:
     """The reference loop, timed the same way (first token excluded from the rate)."""
     _cold(pair)
-    settings = GenerationSettings(router=router, max_tokens=max_tokens, seed=seed)
+    settings = GenerationSettings(router=router, max_tokens=max_tokens, seed=seed, lead=lead)
     times: list[float] = []
     started = time.perf_counter()
     reference_tokens(pair.loaded, to_messages(prompt), settings, pair.roles, timestamps=times)
@@ -103,6 +103,7 @@ def run_bench(
     max_tokens: int = 128,
     repeats: int = 3,
     seed: int = 1,
+    lead: int = GenerationSettings.lead,
     progress=None,
 ) -> dict:
     """Measure everything in one run; return the JSON-ready report."""
@@ -118,10 +119,14 @@ def run_bench(
     for repeat in range(repeats):
         for name in configs:
             say(f"repeat {repeat + 1}/{repeats}: {name}")
-            runs[name].append(measure_router(pair, prompt, name, max_tokens, seed + repeat))
+            runs[name].append(measure_router(pair, prompt, name, max_tokens, seed + repeat, lead))
         say(f"repeat {repeat + 1}/{repeats}: naive loop ({routers[0]})")
-        runs["naive"].append(measure_naive(pair, prompt, routers[0], max_tokens, seed + repeat))
-    return _report(pair, runs, configs, routers, memory, max_tokens, repeats, prompt)
+        runs["naive"].append(
+            measure_naive(pair, prompt, routers[0], max_tokens, seed + repeat, lead)
+        )
+    report = _report(pair, runs, configs, routers, memory, max_tokens, repeats, prompt)
+    report["lead"] = lead
+    return report
 
 
 def _median(runs: list[Run], field: str) -> float:

@@ -6,6 +6,7 @@ import json
 import sys
 
 from ..errors import SettingsError
+from ..settings import GenerationSettings
 from . import common
 
 
@@ -41,6 +42,13 @@ def register(commands) -> None:
         help="runs per configuration; medians are reported (default %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=1, metavar="S")
+    parser.add_argument(
+        "--lead",
+        type=int,
+        default=GenerationSettings.lead,
+        metavar="N",
+        help="tokens the aligned model writes before routing starts (default %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.set_defaults(handler=bench)
 
@@ -70,6 +78,7 @@ def bench(args) -> int:
             max_tokens=args.max_tokens,
             repeats=args.repeats,
             seed=args.seed,
+            lead=args.lead,
             progress=lambda message: sys.stderr.write(f"bench: {message}\n"),
         )
     finally:

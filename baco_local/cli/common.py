@@ -46,6 +46,12 @@ def add_pair_options(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="layers to offload to the GPU (default: all when the build has a GPU backend)",
     )
+    group.add_argument(
+        "--no-prompt-cache",
+        dest="prompt_cache",
+        action="store_false",
+        help="do not keep the in-context preamble's cache on disk between runs",
+    )
 
 
 def add_generation_options(parser: argparse.ArgumentParser, *, router: bool = True) -> None:
@@ -121,6 +127,7 @@ def load_settings_from(args: argparse.Namespace) -> LoadSettings:
         n_threads=args.threads,
         n_gpu_layers=args.gpu_layers,
         verbose=getattr(args, "verbose", False),
+        prompt_cache=getattr(args, "prompt_cache", True),
     )
 
 
