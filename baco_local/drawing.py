@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 
 import numpy as np
 
@@ -36,6 +37,8 @@ class Drawer:
             # the mixture is already at the sampling temperature: pick at 1 (or greedily)
             at_one = settings.with_changes(temperature=0 if settings.temperature == 0 else 1)
             self._mixture_sampler = Sampler(n_vocab, at_one)
+        self._recent: deque[int] = deque(maxlen=settings.repeat_last_n or 1)
+        self._penalise = settings.repeat_last_n > 0 and settings.repeat_penalty != 1
         sample_seed, route_seed = np.random.SeedSequence(settings.seed).spawn(2)
         self._rng_sample = np.random.default_rng(sample_seed)
         self._rng_route = np.random.default_rng(route_seed)
@@ -44,7 +47,8 @@ class Drawer:
     def draw(self, logits: np.ndarray) -> int:
         """One token from a model's logits row (shape (>= n_vocab,), float32, read only)."""
         started = time.perf_counter()
-        token = self._sampler.draw(logits[: self.n_vocab], float(self._rng_sample.random()))
+        u = float(self._rng_sample.random())
+        token = self._sampler.draw(logits[: self.n_vocab], u, self._recent_tokens())
         self.seconds += time.perf_counter() - started
         return token
 
@@ -53,9 +57,17 @@ class Drawer:
         started = time.perf_counter()
         n = self.n_vocab
         log_probs = self._mixture.log_probs(logits_base[:n], logits_aligned[:n])
-        token = self._mixture_sampler.draw(log_probs, float(self._rng_sample.random()))
+        u = float(self._rng_sample.random())
+        token = self._mixture_sampler.draw(log_probs, u, self._recent_tokens())
         self.seconds += time.perf_counter() - started
         return token
+
+    def accept(self, token: int) -> None:
+        """Record a token of the answer (the repetition penalty looks back at these)."""
+        self._recent.append(token)
+
+    def _recent_tokens(self) -> deque[int] | tuple:
+        return self._recent if self._penalise else ()
 
     def credit(self, token: int) -> str:
         """The model a mixture token is credited to: the one with the larger share."""

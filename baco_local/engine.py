@@ -157,6 +157,7 @@ class Generation:
             self.scheduler.settle()
             base.push(token)
             aligned.push(token)
+            self._drawer.accept(token)
             owner = source
         yield "length"
 

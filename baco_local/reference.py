@@ -69,6 +69,7 @@ def reference_tokens(
         out.append((token, drawer.credit(token) if source == MIX else source))
         if timestamps is not None:
             timestamps.append(time.perf_counter())
+        drawer.accept(token)
         for role in (BASE, ALIGNED):
             streams[role].push(token)
             streams[role].catch_up()

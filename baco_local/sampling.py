@@ -17,6 +17,7 @@ Order of operations (documented because samplers differ):
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -36,21 +37,38 @@ class Sampler:
         self.top_k = settings.top_k if 0 < settings.top_k < n_vocab else 0
         self.log_min_p = math.log(settings.min_p) if settings.min_p > 0 else -math.inf
         self.top_p = settings.top_p
+        self.repeat_penalty = settings.repeat_penalty
         self._scratch = np.empty(n_vocab, dtype=np.float32)
         self._mask = np.empty(n_vocab, dtype=np.bool_)
+        self._penalised = np.empty(n_vocab, dtype=np.float32)
 
-    def draw(self, logits: np.ndarray, u: float) -> int:
+    def draw(self, logits: np.ndarray, u: float, recent: Iterable[int] = ()) -> int:
         """Return one token id.
 
         logits: shape (n_vocab,), float32, not modified.
         u: a uniform draw in [0, 1) that decides the pick (unused when greedy).
+        recent: tokens the repetition penalty applies to (the answer's last few).
         """
+        logits = self.penalise(logits, recent)
         if self.temperature == 0:
             return int(np.argmax(logits))
         ids, weights = self.candidates(logits)
         cumulative = np.cumsum(weights)
         index = int(np.searchsorted(cumulative, u * cumulative[-1], side="right"))
         return int(ids[min(index, len(ids) - 1)])
+
+    def penalise(self, logits: np.ndarray, recent: Iterable[int]) -> np.ndarray:
+        """The repetition penalty, as llama.cpp applies it: a recent token's logit is
+        divided by the penalty when positive and multiplied when negative. Returns
+        `logits` itself when nothing changes, else a penalised copy in our own buffer."""
+        ids = np.fromiter(set(recent), dtype=np.int64) if self.repeat_penalty != 1 else ()
+        if len(ids) == 0:
+            return logits
+        out = self._penalised
+        np.copyto(out, logits)
+        values = out[ids]
+        out[ids] = np.where(values > 0, values / self.repeat_penalty, values * self.repeat_penalty)
+        return out
 
     def candidates(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return (token ids, unnormalised probabilities), most likely first.

@@ -31,6 +31,10 @@ class GenerationSettings:
     max_tokens: new tokens at most.
     seed: None draws a fresh seed, which results report so a run can be replayed.
     stop: extra strings that end the answer (the answer excludes them).
+    repeat_penalty, repeat_last_n: tokens among the answer's last repeat_last_n are
+        made less likely (logit / penalty when positive, x penalty when negative), as in
+        llama.cpp and Ollama; 1 turns it off. Applied when sampling, not to the signals
+        the router reads.
     lead: the aligned model writes the first `lead` tokens of every answer (any router
         but `base`), so that a base model's habit of opening by echoing the question
         cannot set the answer's direction; 0 routes from the first token, as the
@@ -48,6 +52,8 @@ class GenerationSettings:
     seed: int | None = None
     stop: tuple[str, ...] = field(default_factory=tuple)
     lead: int = 3
+    repeat_penalty: float = 1.1
+    repeat_last_n: int = 64
 
     def __post_init__(self) -> None:
         spec = get_router(self.router)
@@ -82,6 +88,16 @@ class GenerationSettings:
             self.seed is None or (isinstance(self.seed, int) and 0 <= self.seed < 2**63),
             f"seed {self.seed} is not a non-negative integer.",
             "use a whole number such as --seed 42, or leave it out for a fresh one",
+        )
+        _require(
+            _is_number(self.repeat_penalty) and 0.5 <= self.repeat_penalty <= 2,
+            f"repeat_penalty {self.repeat_penalty} is out of range.",
+            "use a value in [0.5, 2]; 1 turns it off, 1.1 is usual",
+        )
+        _require(
+            isinstance(self.repeat_last_n, int) and 0 <= self.repeat_last_n <= 4096,
+            f"repeat_last_n {self.repeat_last_n} is out of range.",
+            "use 0 (off) up to 4096 tokens, e.g. 64",
         )
         _require(
             isinstance(self.lead, int) and 0 <= self.lead <= 1024,

@@ -27,7 +27,9 @@ def test_greedy_aligned_raw_matches_llama_cpp_python(gemma_path):
     finally:
         llm.close()
     with Pair.load(base=gemma_path, aligned=gemma_path, n_ctx=512) as pair:
-        ours = pair.generate(prompt, raw=True, router="aligned", temperature=0, max_tokens=40)
+        ours = pair.generate(
+            prompt, raw=True, router="aligned", temperature=0, max_tokens=40, repeat_penalty=1.0
+        )
     assert [t.id for t in ours.tokens] == theirs
     assert len(theirs) == 40
 

@@ -125,3 +125,14 @@ def test_mixture_is_the_weighted_average_of_the_two_distributions():
     assert np.allclose(p, [0.25 * 0.7 + 0.75 * 0.1, 0.1, 0.1, 0.25 * 0.1 + 0.75 * 0.7], atol=1e-6)
     assert mix.base_share(0) == pytest.approx(0.175 / 0.25, rel=1e-5)
     assert np.array_equal(base, before[0]) and np.array_equal(aligned, before[1])
+
+
+def test_repetition_penalty_divides_positive_and_multiplies_negative_logits():
+    logits = np.array([2.0, -1.0, 1.0, 1.5], dtype=np.float32)
+    before = logits.copy()
+    s = Sampler(4, GenerationSettings(temperature=0, repeat_penalty=2.0))
+    assert s.penalise(logits, [0, 1, 1]).tolist() == [1.0, -2.0, 1.0, 1.5]
+    assert np.array_equal(logits, before)  # the borrowed row is untouched
+    assert s.penalise(logits, []) is logits  # nothing to penalise: no copy
+    assert s.draw(logits, 0.5) == 0
+    assert s.draw(logits, 0.5, recent=[0]) == 3  # 2.0 -> 1.0 falls below 1.5

@@ -113,6 +113,20 @@ def add_generation_options(parser: argparse.ArgumentParser, *, router: bool = Tr
         help="stop when this text appears (repeatable)",
     )
     group.add_argument(
+        "--repeat-penalty",
+        type=float,
+        default=_DEFAULTS.repeat_penalty,
+        metavar="R",
+        help="make the answer's recent tokens less likely, 1 = off (default %(default)s)",
+    )
+    group.add_argument(
+        "--repeat-last-n",
+        type=int,
+        default=_DEFAULTS.repeat_last_n,
+        metavar="N",
+        help="how many recent tokens the penalty looks back at (default %(default)s)",
+    )
+    group.add_argument(
         "--lead",
         type=int,
         default=_DEFAULTS.lead,
@@ -143,6 +157,8 @@ def generation_settings_from(args: argparse.Namespace, **overrides) -> Generatio
         seed=args.seed,
         stop=tuple(args.stop),
         lead=args.lead,
+        repeat_penalty=args.repeat_penalty,
+        repeat_last_n=args.repeat_last_n,
     )
     fields.update(overrides)
     return GenerationSettings(**fields)
