@@ -20,6 +20,7 @@ class StopLine(NamedTuple):
     prefix: str  # lines starting with this are held until complete
     pattern: re.Pattern  # a complete line (without its newline) that fully matches ends the answer
 
+
 Item = TypeVar("Item")
 
 

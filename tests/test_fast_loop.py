@@ -37,7 +37,9 @@ def test_fast_loop_matches_the_reference_on_gemma(gemma_path):
         for router, seed in (("p-punc", 1), ("nudging", 2), ("p-fc", 3)):
             settings = GenerationSettings(router=router, seed=seed, max_tokens=48)
             fast = fast_tokens(pair, "Invent a new board game.", settings)
-            ref = reference_tokens(pair.loaded, to_messages("Invent a new board game."), settings, pair.roles)
+            ref = reference_tokens(
+                pair.loaded, to_messages("Invent a new board game."), settings, pair.roles
+            )
             assert fast == ref, router
 
 
@@ -94,8 +96,22 @@ def test_deferred_catch_up_is_exact_on_gemma(gemma_path):
 
 
 def test_bench_json_has_the_promised_keys(capsys, tiny):
-    code = main(["bench", "--base", str(tiny.base), "--aligned", str(tiny.aligned),
-                 "--max-tokens", "16", "--repeats", "1", "--routers", "p-punc,nudging", "--json"])
+    code = main(
+        [
+            "bench",
+            "--base",
+            str(tiny.base),
+            "--aligned",
+            str(tiny.aligned),
+            "--max-tokens",
+            "16",
+            "--repeats",
+            "1",
+            "--routers",
+            "p-punc,nudging",
+            "--json",
+        ]
+    )
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report["tokens_per_second"]) == {"aligned", "base", "p-punc", "nudging"}
