@@ -33,6 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(commands)
+    for sub in commands.choices.values():  # `baco run ... -v` works as well as `baco -v run`
+        sub.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="show llama.cpp's log and full tracebacks",
+        )
     return parser
 
 
