@@ -11,11 +11,13 @@ with Pair.load(base="base.gguf", aligned="instruct.gguf") as pair:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Mapping, Sequence
 
 from .engine import Generation
+from .errors import BacoError, SettingsError
 from .events import Result
 from .pair import LoadedPair, PairSpec
 from .prompt_formats import Message, to_messages
@@ -35,7 +37,7 @@ class Pair:
         model = loaded.aligned_model
         self.roles = TokenRoles(loaded.n_vocab, model.piece, model.is_control)
         self.scheduler = Scheduler(loaded.n_threads)
-        self._lock = threading.Lock()
+        self._gate = _Gate()
 
     @classmethod
     def load(
@@ -105,17 +107,18 @@ class Pair:
         """
         settings = (settings or self.default_settings).with_changes(**changes)
         messages = to_messages(prompt, system)
-        generation = Generation(
-            self.loaded,
-            messages,
-            settings,
-            raw=raw,
-            roles=self.roles,
-            scheduler=self.scheduler,
-            prefetch=self.prefetch,
-            ignore_end=ignore_end,
-        )
-        return _Locked(generation, self._lock)
+        with self._gate.held():  # formatting reads the models: not while closing
+            generation = Generation(
+                self.loaded,
+                messages,
+                settings,
+                raw=raw,
+                roles=self.roles,
+                scheduler=self.scheduler,
+                prefetch=self.prefetch,
+                ignore_end=ignore_end,
+            )
+        return _Locked(generation, self._gate)
 
     def generate(self, prompt: Prompt, settings: GenerationSettings | None = None, **kw) -> Result:
         """Generate one whole answer."""
@@ -125,6 +128,8 @@ class Pair:
         self, prompt: Prompt, n: int = 5, settings: GenerationSettings | None = None, **kw
     ) -> list[Result]:
         """n answers to one prompt, seeds seed, seed+1, ... (the prompt is read once)."""
+        if not isinstance(n, int) or n < 1:
+            raise SettingsError(f"brainstorm needs n >= 1 answers (got {n}).", "ask for n=5")
         first = self.generate(prompt, settings, **kw)
         seed = first.settings.seed
         rest = [
@@ -134,7 +139,11 @@ class Pair:
         return [first, *rest]
 
     def close(self) -> None:
-        with self._lock:
+        """Free the models (waits for a running generation to end). Idempotent."""
+        if self._gate.closed:
+            return
+        with self._gate.held():
+            self._gate.closed = True
             self.scheduler.close()
             self.loaded.close()
 
@@ -149,15 +158,43 @@ def _no_seed(kw: dict) -> dict:
     return {k: v for k, v in kw.items() if k != "seed"}
 
 
-class _Locked:
-    """A Generation that holds the pair's lock while it runs."""
+class _Gate:
+    """One generation at a time per pair. Another thread waits its turn; the same thread
+    starting a second one while the first is still open gets an error, not a deadlock;
+    after close() everything is refused, since the native models are gone."""
 
-    def __init__(self, generation: Generation, lock: threading.Lock):
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+        self.closed = False
+
+    @contextlib.contextmanager
+    def held(self):
+        if self._owner == threading.get_ident():
+            raise BacoError(
+                "Another generation on this pair is still open in this thread.",
+                "iterate it to the end (or call .cancel() and then iterate) before starting "
+                "the next one",
+            )
+        with self._lock:
+            if self.closed:
+                raise BacoError("This pair is closed.", "load it again with Pair.load(...)")
+            self._owner = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._owner = None
+
+
+class _Locked:
+    """A Generation that holds the pair's gate while it runs."""
+
+    def __init__(self, generation: Generation, gate: _Gate):
         self.generation = generation
-        self._lock = lock
+        self._gate = gate
 
     def __iter__(self):
-        with self._lock:
+        with self._gate.held():
             yield from self.generation
 
     def run(self) -> Result:

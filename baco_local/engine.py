@@ -25,7 +25,7 @@ from .prompt_formats import Message
 from .routers import ALIGNED, BASE, MIX, Signals, get_router
 from .scheduler import Scheduler
 from .settings import GenerationSettings
-from .text_stream import TextStream
+from .text_stream import StopLine, TextStream
 from .token_roles import TokenRoles
 
 
@@ -75,9 +75,18 @@ class Generation:
     def _text_stream(self, raw: bool, ignore_end: bool) -> TextStream:
         if ignore_end:
             return TextStream()
-        formats = () if raw else (self.pair.base_format, self.pair.aligned_format)
-        stops = tuple(self.settings.stop) + tuple(s for f in formats for s in f.stop)
-        return TextStream(stops, tuple(line for f in formats for line in f.stop_lines))
+        if raw:
+            return TextStream(tuple(self.settings.stop))
+        formats = {BASE: self.pair.base_format, ALIGNED: self.pair.aligned_format}
+        stops = tuple(self.settings.stop) + tuple(s for f in formats.values() for s in f.stop)
+        # A format's stop lines (a transcript's invented speakers) apply to lines that
+        # its own role helped write: an instruct model's "### Notes:" heading stays.
+        owners: dict[StopLine, set[str]] = {}
+        for role, fmt in formats.items():
+            for line in fmt.stop_lines:
+                owners.setdefault(line, set()).add(role)
+        lines = tuple(line._replace(sources=frozenset(r)) for line, r in owners.items())
+        return TextStream(stops, lines, source_of=lambda event: event.source)
 
     def cancel(self) -> None:
         self._cancel.set()

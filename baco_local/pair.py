@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .backend import Model, Stream
-from .errors import BacoError, PromptError, VocabularyMismatchError
+from .errors import PromptError, VocabularyMismatchError
 from .prompt_cache import PrefixStore
 from .prompt_formats import (
     NAMED_FORMATS,
@@ -69,7 +69,9 @@ def check_same_vocabulary(base: Model, aligned: Model) -> None:
     larger = base if base.n_vocab > aligned.n_vocab else aligned
     for token_id in range(common, larger.n_vocab):
         text = larger.token_text(token_id)
-        if not (larger.is_control(token_id) or text.startswith(_PADDING_PREFIXES)):
+        padding = larger.is_control(token_id) or text.startswith(_PADDING_PREFIXES)
+        # an end-of-turn token out of the other model's range could never be drawn
+        if not padding or larger.is_eog(token_id):
             _mismatch(base, aligned, token_id)
 
 
@@ -90,7 +92,7 @@ def _mismatch(base: Model, aligned: Model, token_id: int) -> None:
 
 def resolve_format(model: Model, spec: str | None, role: str, notes: list[str]) -> PromptFormat:
     """Pick the prompt format for one role; say so whenever it is not the file's template."""
-    if spec in (None, "template") and role == BASE and spec is None:
+    if spec is None and role == BASE:
         return NAMED_FORMATS["transcript"]
     if spec in (None, "template"):
         template = model.chat_template()
@@ -252,10 +254,3 @@ def _same_file(a, b) -> bool:
 
 def _short(path: Path) -> str:
     return path.name.removesuffix(".gguf")
-
-
-def describe_error(error: BaseException) -> str:
-    """One line for a user, for any error that reached the surface."""
-    if isinstance(error, BacoError):
-        return str(error)
-    return f"{type(error).__name__}: {error}"

@@ -56,12 +56,25 @@ def to_messages(
     if system:
         messages = [m for m in messages if m.role != "system"]
         messages.insert(0, Message("system", system))
+    messages = _merge_repeated_roles(messages)
     if not messages or messages[-1].role != "user":
         raise PromptError(
             "The conversation must end with a user message.",
             "add the user's next message at the end of the list",
         )
     return tuple(messages)
+
+
+def _merge_repeated_roles(messages: list[Message]) -> list[Message]:
+    """Join consecutive messages of one role (a user who sent twice because an answer
+    came back empty): many chat templates refuse turns that do not alternate."""
+    merged: list[Message] = []
+    for m in messages:
+        if merged and merged[-1].role == m.role:
+            merged[-1] = Message(m.role, f"{merged[-1].content}\n\n{m.content}")
+        else:
+            merged.append(m)
+    return merged
 
 
 @dataclass(frozen=True)
@@ -267,7 +280,13 @@ def template_format(template: str, bos_token: str, eos_token: str, name: str = "
     """A format that renders the given Jinja2 chat template (a GGUF's or a user's file)."""
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-    formatter = Jinja2ChatFormatter(template, eos_token=eos_token, bos_token=bos_token)
+    try:
+        formatter = Jinja2ChatFormatter(template, eos_token=eos_token, bos_token=bos_token)
+    except Exception as e:  # a template this Jinja2 cannot compile
+        raise PromptError(
+            f"The chat template ({name}) cannot be read: {e}",
+            "name another format for this model, e.g. --aligned-format chatml",
+        ) from None
 
     def render(messages: Sequence[Message]) -> str:
         dicts = [{"role": m.role, "content": m.content} for m in messages]
@@ -301,7 +320,9 @@ def named_format(spec: str) -> PromptFormat:
                 f"Cannot read chat template file {path}: {e.strerror}.", "check the path"
             ) from None
         return template_format(text, bos_token="", eos_token="", name=str(path))
-    raise unknown_name_error("prompt format", spec, [*NAMED_FORMATS, "template"], "baco formats")
+    raise unknown_name_error(
+        "prompt format", spec, [*NAMED_FORMATS, "template"], "baco routers --formats"
+    )
 
 
 def format_names() -> Iterable[tuple[str, str]]:

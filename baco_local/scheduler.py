@@ -73,9 +73,15 @@ class Scheduler:
 
     def wait(self, stream: Stream) -> None:
         """Block until `stream` is ready: its in-flight decode done, or caught up here."""
-        pending = self._in_flight.pop(stream, None)
+        pending = self._in_flight.get(stream)
         if pending is not None:
-            futures.wait([pending])  # even when interrupted, never leave it running
+            try:
+                futures.wait([pending])
+            finally:
+                # Forget it only once it is done: if Ctrl-C interrupted the wait, settle()
+                # still sees it and waits again before anyone touches the stream.
+                if pending.done():
+                    del self._in_flight[stream]
             pending.result()
         elif stream.pending:
             stream.set_threads(self.n_threads)
@@ -84,9 +90,9 @@ class Scheduler:
     def settle(self) -> None:
         """Wait for every decode still running in the helper thread; re-raise its error."""
         error = None
-        while self._in_flight:
-            _, pending = self._in_flight.popitem()
+        for stream, pending in list(self._in_flight.items()):
             futures.wait([pending])
+            del self._in_flight[stream]
             error = error or pending.exception()
         if error is not None:
             raise error

@@ -6,19 +6,22 @@ matching (then it is released). Released items keep their order.
 
 Stop lines are whole lines that end an answer, such as a transcript's invented next
 speaker ("### Guest:"): a line that begins with the pattern's prefix is held until it
-ends, then dropped with everything after it if it matches, or released if not.
+ends, then dropped with everything after it if it matches (and, when the stop line
+names sources, if one of its tokens came from them), or released if not.
 """
 
 from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Callable
 from typing import Generic, NamedTuple, TypeVar
 
 
 class StopLine(NamedTuple):
     prefix: str  # lines starting with this are held until complete
     pattern: re.Pattern  # a complete line (without its newline) that fully matches ends the answer
+    sources: frozenset[str] | None = None  # only lines with a token from these (None: any)
 
 
 Item = TypeVar("Item")
@@ -27,10 +30,16 @@ Item = TypeVar("Item")
 class TextStream(Generic[Item]):
     """Feed (item, piece bytes) pairs; get back (item, text) pairs ready to show."""
 
-    def __init__(self, stops: tuple[str, ...] = (), stop_lines: tuple[StopLine, ...] = ()):
+    def __init__(
+        self,
+        stops: tuple[str, ...] = (),
+        stop_lines: tuple[StopLine, ...] = (),
+        source_of: Callable[[Item], str] = lambda item: "",
+    ):
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._stops = tuple(s for s in stops if s)
         self._stop_lines = stop_lines
+        self._source_of = source_of
         self._lines_checked = 0  # complete lines before this offset were checked
         self._longest = max((len(s) for s in self._stops), default=0)
         self._text = ""  # everything decoded so far, released or held
@@ -97,9 +106,17 @@ class TextStream(Generic[Item]):
             line = self._text[self._lines_checked : line_end].rstrip()
             start = self._lines_checked
             self._lines_checked = line_end + 1
-            if any(stop.pattern.fullmatch(line) for stop in self._stop_lines):
+            if any(self._line_stops(stop, line, start, line_end) for stop in self._stop_lines):
                 return max(start - 1, 0)  # drop the newline before it too
         return None
+
+    def _line_stops(self, stop: StopLine, line: str, start: int, end: int) -> bool:
+        if not stop.pattern.fullmatch(line):
+            return False
+        if stop.sources is None:
+            return True
+        written_by = {self._source_of(item) for item, a, b in self._held if a < end and b > start}
+        return bool(written_by & stop.sources)
 
     def _partial_stop_length(self) -> int:
         """Length of the tail held back: it may begin a stop string or a stop line."""

@@ -75,8 +75,13 @@ def test_more_gamma_sends_more_tokens_to_the_base(tiny_pair):
 
 def test_max_tokens_stops_with_length(tiny_pair):
     result = tiny_pair.generate(PROMPT, router="aligned", seed=1, max_tokens=5)
-    assert result.stats.tokens <= 5
     assert result.finish_reason in ("length", "eog")
+    if result.finish_reason == "length":
+        assert result.stats.tokens == 5
+    else:
+        assert result.stats.tokens < 5
+    exact = tiny_pair.stream(PROMPT, router="aligned", seed=1, max_tokens=5, ignore_end=True)
+    assert exact.run().stats.tokens == 5
 
 
 def test_a_stop_string_ends_the_answer_and_is_not_included(tiny_pair):
@@ -190,8 +195,8 @@ def test_same_file_twice_loads_the_weights_once(tiny):
         assert pair.generate(PROMPT, seed=1, max_tokens=4).stats.tokens > 0
 
 
-def test_pair_with_a_larger_padded_vocabulary_uses_the_common_ids(tiny):
-    # the small vocabulary is a prefix-free variant, so it is a mismatch, not padding
+def test_a_vocabulary_missing_real_words_is_not_padding(tiny):
+    # the small vocabulary lacks ordinary words, so it is a mismatch, not padding
     from baco_local.errors import VocabularyMismatchError
 
     with pytest.raises(VocabularyMismatchError):
@@ -229,3 +234,39 @@ def test_lead_lets_the_aligned_model_open_the_answer(tiny_pair):
     result = tiny_pair.generate(PROMPT, router="random", gamma=1.0, seed=2, max_tokens=12, lead=4)
     sources = [t.source for t in result.tokens]
     assert sources[:4] == [ALIGNED] * 4 and BASE in sources[4:]
+
+
+def test_a_closed_pair_refuses_work_instead_of_crashing(tiny):
+    from baco_local.errors import BacoError
+
+    pair = Pair.load(base=tiny.base, aligned=tiny.aligned, n_ctx=512)
+    pair.close()
+    pair.close()  # idempotent
+    with pytest.raises(BacoError, match="closed"):
+        pair.generate(PROMPT, max_tokens=2)
+
+
+def test_a_second_generation_in_the_same_thread_is_an_error_not_a_deadlock(tiny_pair):
+    from baco_local.errors import BacoError
+
+    outer = iter(tiny_pair.stream(PROMPT, seed=1, max_tokens=20))
+    next(outer)
+    with pytest.raises(BacoError, match="still open"):
+        tiny_pair.generate(PROMPT, max_tokens=2)
+    outer.close()
+    assert tiny_pair.generate(PROMPT, seed=1, max_tokens=2).stats.tokens > 0
+
+
+def test_brainstorm_needs_at_least_one_answer(tiny_pair):
+    from baco_local.errors import SettingsError
+
+    with pytest.raises(SettingsError):
+        tiny_pair.brainstorm(PROMPT, n=0)
+
+
+def test_consecutive_user_messages_are_merged_for_the_templates(tiny_pair):
+    twice = [{"role": "user", "content": "The sea"}, {"role": "user", "content": "The sky"}]
+    once = [{"role": "user", "content": "The sea\n\nThe sky"}]
+    a = tiny_pair.generate(twice, seed=4, max_tokens=6)
+    b = tiny_pair.generate(once, seed=4, max_tokens=6)
+    assert [t.id for t in a.tokens] == [t.id for t in b.tokens]

@@ -58,3 +58,14 @@ def test_gemma_preamble_cache_gives_the_same_answer(gemma_path, fresh_home):
             outputs.append([t.id for t in result.tokens])
             loads = pair.loaded._stores[ALIGNED].loads
     assert loads == 1 and outputs[0] == outputs[1]
+
+
+def test_a_failed_load_after_another_prompt_keeps_nothing_stale(tiny, fresh_home):
+    with Pair.load(base=tiny.base, n_ctx=2048) as pair:
+        expected = answer(pair)
+    (saved,) = cache_files(fresh_home)
+    with Pair.load(base=tiny.base, n_ctx=2048) as pair:
+        # a raw answer leaves a short shared prefix (BOS) in the aligned stream
+        pair.generate("The cat", raw=True, seed=1, max_tokens=4)
+        saved.write_bytes(b"broken")
+        assert answer(pair) == expected

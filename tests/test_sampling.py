@@ -136,3 +136,17 @@ def test_repetition_penalty_divides_positive_and_multiplies_negative_logits():
     assert s.penalise(logits, []) is logits  # nothing to penalise: no copy
     assert s.draw(logits, 0.5) == 0
     assert s.draw(logits, 0.5, recent=[0]) == 3  # 2.0 -> 1.0 falls below 1.5
+
+
+def test_the_penalty_path_does_not_modify_the_logits_either():
+    logits = LOGITS.copy()
+    logits.setflags(write=False)
+    s = sampler(repeat_penalty=1.5)
+    s.draw(logits, 0.3, recent=[0, 1])
+    assert np.array_equal(logits, LOGITS)
+
+
+def test_entropy_ignores_tokens_that_can_never_be_drawn():
+    meter = UncertaintyMeter(4)
+    top, p1, h = meter.measure(np.array([0.0, 0.0, -np.inf, -np.inf], dtype=np.float32))
+    assert p1 == pytest.approx(0.5) and h == pytest.approx(math.log(2), rel=1e-6)

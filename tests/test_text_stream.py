@@ -66,3 +66,25 @@ def test_an_unfinished_speaker_line_at_the_end_is_dropped():
     stream = TextStream(stop_lines=(SPEAKER,))
     out = feed_all(stream, [b"Done.", b"\n### Guest:"])
     assert "".join(text for _, text in out) == "Done."
+
+
+def test_a_stop_line_with_sources_applies_only_to_lines_those_sources_wrote():
+    base_only = StopLine(SPEAKER.prefix, SPEAKER.pattern, frozenset({"base"}))
+
+    def run(pieces_and_sources):
+        stream = TextStream(stop_lines=(base_only,), source_of=lambda item: item[1])
+        out = []
+        for i, (piece, source) in enumerate(pieces_and_sources):
+            out.extend(stream.feed((i, source), piece))
+        out.extend(stream.flush())
+        return "".join(text for _, text in out), stream.stopped_by
+
+    heading = [(b"Plan", "aligned"), (b"\n### Notes:", "aligned"), (b"\nMix.", "aligned")]
+    assert run(heading) == ("Plan\n### Notes:\nMix.", None)  # the aligned model's heading
+    invented = [
+        (b"Plan", "aligned"),
+        (b"\n###", "aligned"),
+        (b" Guest:", "base"),
+        (b"\nHi", "base"),
+    ]
+    assert run(invented) == ("Plan", "line")

@@ -89,6 +89,7 @@ class BacoApp(App):
         self.pair_label = f"loading {pair_name}…"
         self.pair_name = pair_name
         self.pair_loading = True
+        self._load_id = 0  # counts load_pair() calls; only the newest one's pair is kept
         self._store_path, self._clock = store_path, clock
         self.store: SessionStore | None = None
         self.mode_screens: dict = {}
@@ -134,23 +135,28 @@ class BacoApp(App):
     # --- the pair ---------------------------------------------------------------------
 
     def load_pair(self, loader: Callable[[], object], what: str) -> None:
+        self._load_id += 1
         self.pair_loading = True
         self.pair_name = what
         self.pair_label = f"loading {what}…"
         self.refresh_status()
-        self._load_in_thread(loader, what)
+        self._load_in_thread(loader, what, self._load_id)
 
-    @work(thread=True, exclusive=True, group="load-pair")
-    def _load_in_thread(self, loader, what: str) -> None:
+    @work(thread=True, group="load-pair")
+    def _load_in_thread(self, loader, what: str, load_id: int) -> None:
         started = time.monotonic()
         try:
             pair = loader()
         except Exception as error:  # noqa: BLE001 - shown as a notification, never a crash
-            self.post_message(PairFailed(error, what))
+            self.post_message(PairFailed(error, what, load_id))
             return
-        self.post_message(PairLoaded(pair, time.monotonic() - started))
+        self.post_message(PairLoaded(pair, time.monotonic() - started, load_id))
 
     def on_pair_loaded(self, message: PairLoaded) -> None:
+        if message.load_id != self._load_id:  # the user chose another pair meanwhile
+            self._close_in_thread(message.pair)
+            return
+        self.stop_all_answers()  # none should run on the old pair while it closes
         old, self.pair = self.pair, message.pair
         self.pair_loading = False
         self.pair_label = message.pair.label
@@ -169,6 +175,8 @@ class BacoApp(App):
         pair.close()
 
     def on_pair_failed(self, message: PairFailed) -> None:
+        if message.load_id != self._load_id:
+            return  # a pair the user no longer wants
         self.pair_loading = False
         self.pair_label = "no pair loaded" if self.pair is None else self.pair.label
         self.notify(

@@ -15,6 +15,7 @@ class PairLoaded(Message):
 
     pair: Any  # baco_local.Pair
     seconds: float
+    load_id: int = 0  # which load_pair() call this answers; an older one is stale
 
 
 @dataclass
@@ -23,6 +24,7 @@ class PairFailed(Message):
 
     error: Exception
     what: str
+    load_id: int = 0
 
 
 @dataclass

@@ -201,10 +201,6 @@ class SessionStore:
         with self._db:
             self._db.executemany("DELETE FROM messages WHERE id = ?", ids)
 
-    def set_system(self, session_id: int, system: str | None) -> None:
-        with self._db:
-            self._db.execute("UPDATE sessions SET system = ? WHERE id = ?", (system, session_id))
-
     def add_vote(
         self,
         session_id: int,

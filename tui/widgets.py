@@ -124,10 +124,6 @@ class MessageView(Vertical, can_focus=True):
     def text(self) -> str:
         return self.sourced.text
 
-    def add_events(self, events_) -> None:
-        self.sourced.extend(events_)
-        self.refresh_body()
-
     def finish(self, title: str, complete: bool = True) -> None:
         self.title, self.complete = title, complete
         self._refresh_title()

@@ -57,7 +57,6 @@ class Model:
         self.bos_id = int(llama.llama_vocab_bos(self.vocab))
         self.eos_id = int(llama.llama_vocab_eos(self.vocab))
         self.add_bos = bool(llama.llama_vocab_get_add_bos(self.vocab))
-        self._piece_buffer = ctypes.create_string_buffer(256)
 
     # --- vocabulary -------------------------------------------------------------
 
@@ -79,7 +78,7 @@ class Model:
 
     def piece(self, token_id: int, *, special: bool = False) -> bytes:
         """One token's bytes as it appears in text (may end inside a UTF-8 character)."""
-        buffer = self._piece_buffer
+        buffer = ctypes.create_string_buffer(64)  # per call: safe from any thread
         n = self._llama.llama_token_to_piece(self.vocab, token_id, buffer, len(buffer), 0, special)
         if n < 0:
             buffer = ctypes.create_string_buffer(-n)

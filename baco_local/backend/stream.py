@@ -93,8 +93,9 @@ class Stream:
         self.rollback(keep)
         self._fixed_end = fixed if 0 < fixed < len(prompt) else 0
         self._store = store if self._fixed_end else None
-        if self._store and keep < self._fixed_end and self._store.load(self, prompt[:fixed]):
-            keep = self._fixed_end
+        if self._store and keep < self._fixed_end:
+            # load() empties the sequence first, so a failed load keeps nothing
+            keep = self._fixed_end if self._store.load(self, prompt[:fixed]) else 0
         self.pending = list(prompt[keep:])
         self._prompt_end = len(prompt)
 

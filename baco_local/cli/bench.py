@@ -20,6 +20,7 @@ def register(commands) -> None:
         "the base alone and each router, from a cold cache; report medians of the repeats.",
     )
     common.add_pair_options(parser)
+    parser.set_defaults(ctx=None)  # the bench picks 2048 unless --ctx is given
     parser.add_argument("--prompt", default=DEFAULT_PROMPT, help="prompt to decode from")
     parser.add_argument(
         "--max-tokens",
@@ -67,7 +68,7 @@ def bench(args) -> int:
             "--repeats must be at least 1 and --max-tokens at least 2.",
             "use e.g. --repeats 3 --max-tokens 128",
         )
-    if args.ctx == common.LoadSettings.n_ctx:
+    if args.ctx is None:
         args.ctx = 2048  # enough for the prompt and the 512-token memory check
     pair = common.load_pair_from(args)
     try:

@@ -81,6 +81,7 @@ def _emit(generation, args) -> bool:
     """Stream one answer to stdout; return True when Ctrl-C stopped it."""
     colour = args.show_source and sys.stdout.isatty()
     interrupted = False
+    shown = 0  # characters of the answer already printed
     events = iter(generation)
     try:
         for event in events:
@@ -91,11 +92,14 @@ def _emit(generation, args) -> bool:
                 text = f"{_BASE_STYLE}{text}{_RESET}" if colour else f"[{text}]"
             sys.stdout.write(text)
             sys.stdout.flush()
+            shown += len(event.text)
     except KeyboardInterrupt:
         interrupted = True
     finally:
         events.close()  # finishes the generation, keeping what it produced
     result = generation.result
+    if not args.json and len(result.text) > shown:
+        sys.stdout.write(result.text[shown:])  # text held back for a stop string
     if args.json:
         sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
     else:

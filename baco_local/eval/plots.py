@@ -126,7 +126,3 @@ def _save(figure, path: Path) -> Path:
     figure.savefig(buffer, format="png", dpi=110)
     write_atomic(path, buffer.getvalue())
     return path
-
-
-def _sign(metric: str) -> float:
-    return 1.0 if ALL_METRICS[metric].higher_is_better else -1.0

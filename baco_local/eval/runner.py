@@ -104,6 +104,7 @@ class Resources:
         from .quality import QualityScorer
 
         self.config = config
+        self.scorer = self.embedder = None
         self.pair = Pair(LoadedPair(config.spec, config.load))
         threads = self.pair.loaded.n_threads
         try:
@@ -116,7 +117,7 @@ class Resources:
                 self.embedder = Embedder(model, n_threads=threads)
                 self.reference_mean = self.embedder.embed(list(config.reference_texts)).mean(0)
         except BaseException:
-            self.pair.close()
+            self.close()  # whatever was opened, contexts before the models they use
             raise
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -129,8 +130,9 @@ class Resources:
         return centre(vectors, self.reference_mean)
 
     def close(self) -> None:
-        self.embedder.close()
-        self.scorer.close()
+        for part in (self.embedder, self.scorer):
+            if part is not None:
+                part.close()
         self.pair.close()
 
 

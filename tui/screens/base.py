@@ -63,7 +63,7 @@ class ModeScreen(Screen):
     def start_answers(self, requests: list[AnswerRequest]) -> Job | None:
         """Run requests in a worker thread; None (and a notice) when no pair is loaded."""
         pair = self.app.pair
-        if pair is None:
+        if pair is None or self.app.pair_loading:  # never start on a pair about to close
             self.notify(self.app.pair_missing(), severity="warning")
             return None
         self.job = Job()

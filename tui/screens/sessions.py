@@ -87,7 +87,3 @@ class SessionsScreen(ModeScreen):
             self.notify(error_text(error), title="Export failed", severity="error", timeout=15)
             return
         self.notify(f"Saved {path}", title="Exported", timeout=8)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
