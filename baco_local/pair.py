@@ -158,7 +158,8 @@ class LoadedPair:
         if load.prompt_cache:
             for role, fmt in self._formats.items():
                 if isinstance(fmt, PromptFormat) and fmt.fixed_prefix:
-                    self._stores[role] = PrefixStore(self.streams[role].model, load.n_ctx)
+                    stream = self.streams[role]
+                    self._stores[role] = PrefixStore(stream.model, stream.n_ctx)
 
     def _model(self, path, load: LoadSettings) -> Model:
         model = Model(path, n_gpu_layers=load.n_gpu_layers, verbose=load.verbose)
@@ -166,7 +167,15 @@ class LoadedPair:
         return model
 
     def _stream(self, model: Model, load: LoadSettings) -> Stream:
-        stream = Stream(model, n_ctx=load.n_ctx, n_batch=load.n_batch, n_threads=self.n_threads)
+        n_ctx = load.n_ctx
+        if model.n_ctx_train and n_ctx > model.n_ctx_train:
+            # Past its training length a model degrades, and the KV cache alone can
+            # exhaust memory (--ctx 1048576 took 21 GB before the kernel killed it).
+            n_ctx = model.n_ctx_train
+            note = f"{model.path.name} was trained for {n_ctx} tokens; using --ctx {n_ctx}."
+            if note not in self.notes:
+                self.notes.append(note)
+        stream = Stream(model, n_ctx=n_ctx, n_batch=load.n_batch, n_threads=self.n_threads)
         self._closers.insert(0, stream.close)  # contexts go before their models
         return stream
 

@@ -366,7 +366,7 @@ def write_tiny_model(
     n_layer: int = 2,
     n_head: int = 4,
     n_ff: int = 128,
-    n_ctx: int = 512,
+    n_ctx: int = 4096,
     logit_scale: float = DEFAULT_LOGIT_SCALE,
 ) -> Path:
     """Write a tiny llama-architecture GGUF model to `path` and return the path.

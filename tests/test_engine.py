@@ -138,7 +138,7 @@ def test_breaking_out_of_a_stream_finishes_it(tiny_pair):
 
 
 def test_the_context_limit_stops_cleanly(tiny):
-    with Pair.load(base=tiny.base, aligned=tiny.aligned, n_ctx=48) as pair:
+    with Pair.load(base=tiny.base, aligned=tiny.aligned, n_ctx=256) as pair:
         n_ctx = pair.loaded.streams[BASE].n_ctx  # llama.cpp may round the size up
         result = pair.generate(PROMPT, router="random", seed=1, max_tokens=5000)
     assert result.finish_reason == "context"

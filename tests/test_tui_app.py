@@ -267,7 +267,7 @@ async def test_regenerate_edit_and_copy(tiny, fresh_home):
 async def test_a_full_context_is_a_notification_not_a_crash(tiny, fresh_home):
     # llama.cpp gives the tiny models a 256-token context at least
     settings = GenerationSettings(seed=1, max_tokens=200)
-    app = make_app(tiny, loader=tiny_loader(tiny, n_ctx=64), settings=settings)
+    app = make_app(tiny, loader=tiny_loader(tiny, n_ctx=256), settings=settings)
     async with app.run_test(size=(80, 24)) as pilot:
         await loaded(pilot)
         chat = app.get_screen("chat")

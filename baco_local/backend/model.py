@@ -7,7 +7,7 @@ import os
 from contextlib import ExitStack
 
 from ..errors import ModelFileError
-from .runtime import _LlamaRuntime, check_gguf_file
+from .runtime import Interruptible, _LlamaRuntime, check_gguf_file
 
 
 class Model:
@@ -41,7 +41,12 @@ class Model:
         params.use_extra_bufts = False
         self.n_gpu_layers = n_gpu_layers
         self._runtime.recent_errors.clear()
-        handle = llama.llama_model_load_from_file(str(self.path).encode(), params)
+        with Interruptible() as interrupt:
+            progress = llama.llama_progress_callback(interrupt.progress)  # kept alive here
+            params.progress_callback = progress
+            handle = llama.llama_model_load_from_file(str(self.path).encode(), params)
+            if interrupt.requested and handle:
+                llama.llama_model_free(handle)
         if not handle:
             detail = "; ".join(self._runtime.recent_errors) or "llama.cpp gave no reason"
             raise ModelFileError(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
+import signal
 import sys
 import threading
 from collections import deque
@@ -48,6 +50,10 @@ class _LlamaRuntime:
             return cls._instance
 
     def _on_log(self, level: int, text: bytes, _user_data) -> None:
+        with contextlib.suppress(BaseException):  # nothing may cross back into C
+            self._record(level, text)
+
+    def _record(self, level: int, text: bytes) -> None:
         message = text.decode("utf-8", errors="replace") if text else ""
         if level == _LOG_LEVEL_CONT:
             level = self._last_level
@@ -56,6 +62,37 @@ class _LlamaRuntime:
             self.recent_errors.append(message.strip())
         if self.verbose:
             sys.stderr.write(message)
+
+
+class Interruptible:
+    """Ctrl-C during a long native call (loading weights, making a context).
+
+    A KeyboardInterrupt raised inside a ctypes callback is lost (Python prints
+    "Exception ignored" and the load goes on). So, in the main thread, SIGINT only sets
+    a flag here; `progress()` (llama.cpp's load progress callback) then returns False to
+    abort the load, and leaving the block raises KeyboardInterrupt.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> Interruptible:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def _on_sigint(self, _signum, _frame) -> None:
+        self.requested = True
+
+    def progress(self, _fraction: float, _user_data) -> bool:
+        return not self.requested  # False aborts the load
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        if self.requested and exc[0] is None:
+            raise KeyboardInterrupt
 
 
 def gpu_available() -> bool:

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import Cancelled, ModelFileError, PromptError
 from .model import Model
+from .runtime import Interruptible
 
 
 class Stream:
@@ -44,7 +45,10 @@ class Stream:
             else llama.LLAMA_FLASH_ATTN_TYPE_DISABLED
         )
         model._runtime.recent_errors.clear()
-        ctx = llama.llama_init_from_model(model.handle, params)
+        with Interruptible() as interrupt:
+            ctx = llama.llama_init_from_model(model.handle, params)
+            if interrupt.requested and ctx:
+                llama.llama_free(ctx)
         if not ctx:
             detail = "; ".join(model._runtime.recent_errors) or "out of memory?"
             raise ModelFileError(
