@@ -14,7 +14,7 @@ from collections import deque
 import numpy as np
 
 from .routers import ALIGNED, BASE, RouterSpec, Signals
-from .sampling import Mixture, Sampler
+from .sampling import Mixture, Sampler, penalise
 from .settings import GenerationSettings
 from .token_roles import Role, TokenRoles
 from .uncertainty import UncertaintyMeter
@@ -34,9 +34,15 @@ class Drawer:
         self._mixture = None
         if router.name == "ensemble":
             self._mixture = Mixture(n_vocab, settings.gamma, settings.temperature)
-            # the mixture is already at the sampling temperature: pick at 1 (or greedily)
-            at_one = settings.with_changes(temperature=0 if settings.temperature == 0 else 1)
+            # the mixture is already at the sampling temperature: pick at 1 (or greedily);
+            # the repetition penalty applies to each model's logits before mixing, as it
+            # does to a routed model's, not to the mixture's log-probabilities
+            at_one = settings.with_changes(
+                temperature=0 if settings.temperature == 0 else 1, repeat_penalty=1.0
+            )
             self._mixture_sampler = Sampler(n_vocab, at_one)
+            self._penalty = settings.repeat_penalty
+            self._penalised_rows = tuple(np.empty(n_vocab, dtype=np.float32) for _ in range(2))
         self._recent: deque[int] = deque(maxlen=settings.repeat_last_n or 1)
         self._penalise = settings.repeat_last_n > 0 and settings.repeat_penalty != 1
         sample_seed, route_seed = np.random.SeedSequence(settings.seed).spawn(2)
@@ -55,10 +61,14 @@ class Drawer:
     def draw_mixture(self, logits_base: np.ndarray, logits_aligned: np.ndarray) -> int:
         """One token from the ensemble baseline's mixture of both rows."""
         started = time.perf_counter()
-        n = self.n_vocab
-        log_probs = self._mixture.log_probs(logits_base[:n], logits_aligned[:n])
+        n, recent = self.n_vocab, self._recent_tokens()
+        rows = [
+            penalise(logits[:n], recent, self._penalty, out)
+            for logits, out in zip((logits_base, logits_aligned), self._penalised_rows, strict=True)
+        ]
+        log_probs = self._mixture.log_probs(*rows)
         u = float(self._rng_sample.random())
-        token = self._mixture_sampler.draw(log_probs, u, self._recent_tokens())
+        token = self._mixture_sampler.draw(log_probs, u)
         self.seconds += time.perf_counter() - started
         return token
 

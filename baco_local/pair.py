@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .backend import Model, Stream
-from .errors import PromptError, VocabularyMismatchError
+from .errors import PromptError, SettingsError, VocabularyMismatchError
 from .prompt_cache import PrefixStore
 from .prompt_formats import (
     NAMED_FORMATS,
@@ -137,6 +137,12 @@ class LoadedPair:
             check_same_vocabulary(self.base_model, self.aligned_model)
         self.shared_weights = self.aligned_model is self.base_model
         self.n_vocab = min(self.base_model.n_vocab, self.aligned_model.n_vocab)
+        if spec.in_context and spec.aligned_format not in (None, IN_CONTEXT):
+            raise SettingsError(
+                f"--aligned-format {spec.aligned_format} does not apply: the aligned partner "
+                "is the base model aligned in context, which has its own format.",
+                "drop --aligned-format, or give an aligned model file with --aligned",
+            )
         aligned_format = IN_CONTEXT if spec.in_context else spec.aligned_format
         # A role without a usable format is an error only when a prompt needs formatting:
         # raw completion works on any file.

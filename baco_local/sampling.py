@@ -58,17 +58,8 @@ class Sampler:
         return int(ids[min(index, len(ids) - 1)])
 
     def penalise(self, logits: np.ndarray, recent: Iterable[int]) -> np.ndarray:
-        """The repetition penalty, as llama.cpp applies it: a recent token's logit is
-        divided by the penalty when positive and multiplied when negative. Returns
-        `logits` itself when nothing changes, else a penalised copy in our own buffer."""
-        ids = np.fromiter(set(recent), dtype=np.int64) if self.repeat_penalty != 1 else ()
-        if len(ids) == 0:
-            return logits
-        out = self._penalised
-        np.copyto(out, logits)
-        values = out[ids]
-        out[ids] = np.where(values > 0, values / self.repeat_penalty, values * self.repeat_penalty)
-        return out
+        """This sampler's repetition penalty on `logits` (see `penalise`)."""
+        return penalise(logits, recent, self.repeat_penalty, self._penalised)
 
     def candidates(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return (token ids, unnormalised probabilities), most likely first.
@@ -128,6 +119,21 @@ class Sampler:
             if look == self.n_vocab or weights.sum() >= self.top_p * total:
                 return self._keep_top_p(ids, weights, total)
             look *= 4
+
+
+def penalise(
+    logits: np.ndarray, recent: Iterable[int], penalty: float, out: np.ndarray
+) -> np.ndarray:
+    """The repetition penalty, as llama.cpp applies it: a recent token's logit is divided
+    by the penalty when positive and multiplied when negative. Returns `logits` itself
+    when nothing changes, else a penalised copy written into `out` (same shape)."""
+    ids = np.fromiter(set(recent), dtype=np.int64) if penalty != 1 else ()
+    if len(ids) == 0:
+        return logits
+    np.copyto(out, logits)
+    values = out[ids]
+    out[ids] = np.where(values > 0, values / penalty, values * penalty)
+    return out
 
 
 class Mixture:

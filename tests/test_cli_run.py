@@ -142,3 +142,13 @@ def test_ctrl_c_keeps_what_was_generated_and_exits_130(gemma_path):
     assert process.returncode == 130
     assert len(first + rest) > 20  # what was generated was kept and printed
     assert b"cancelled" in err and b"Traceback" not in err
+
+
+def test_plain_baco_takes_chat_options(monkeypatch):
+    import baco_local.cli.chat as chat
+
+    seen = []
+    monkeypatch.setattr(chat, "run", lambda args: seen.append((args.answers, args.verbose)))
+    assert main(["--answers", "3"]) == 0  # read as `baco chat --answers 3`
+    assert main(["-v"]) == 0
+    assert seen == [(3, False), (5, True)]

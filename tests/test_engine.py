@@ -270,3 +270,17 @@ def test_consecutive_user_messages_are_merged_for_the_templates(tiny_pair):
     a = tiny_pair.generate(twice, seed=4, max_tokens=6)
     b = tiny_pair.generate(once, seed=4, max_tokens=6)
     assert [t.id for t in a.tokens] == [t.id for t in b.tokens]
+
+
+def test_ensemble_with_no_base_weight_is_the_aligned_model_penalty_included(tiny_pair):
+    kw = dict(temperature=0, max_tokens=24, repeat_penalty=1.3, seed=1)
+    aligned = tiny_pair.generate(PROMPT, router="aligned", **kw)
+    mixed = tiny_pair.generate(PROMPT, router="ensemble", gamma=0.0, **kw)
+    assert [t.id for t in mixed.tokens] == [t.id for t in aligned.tokens]
+
+
+def test_aligned_format_does_not_apply_to_the_in_context_partner(tiny):
+    from baco_local.errors import SettingsError
+
+    with pytest.raises(SettingsError, match="does not apply"):
+        Pair.load(base=tiny.base, aligned="in-context", aligned_format="chatml")

@@ -93,7 +93,7 @@ def test_eval_with_the_ensemble_baseline(tiny, prompts, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["-k", "0"], "asks for no answers"),
+        (["-k", "1"], "at least two answers"),
         (["--methods", "p-punk"], "Did you mean"),
         (["--gammas", "x"], "Cannot read --gammas"),
         (["--workers", "0"], "--workers 0"),

@@ -50,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     if not any(a in COMMANDS for a in argv) and not any(
         a in ("-h", "--help", "--version") for a in argv
     ):
-        argv = [*argv, "chat"]  # plain `baco` opens the terminal app
+        # plain `baco` opens the terminal app: `baco --answers 3` is `baco chat --answers 3`
+        globals_ = [a for a in argv if a in ("-v", "--verbose")]
+        argv = [*globals_, "chat", *[a for a in argv if a not in globals_]]
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args) or 0)

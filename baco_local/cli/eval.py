@@ -100,6 +100,10 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     evaluation = evaluation_from(args)
     out = Path(args.out).expanduser() if args.out else plan.default_out_dir(evaluation.config)
+    if out.exists() and not out.is_dir():
+        raise SettingsError(
+            f"--out {out} is a file, not a folder.", "name a folder (it is created if missing)"
+        )
     store = plan.open_store(out)
     todo = [u for u in evaluation.units if u.key(evaluation.identity) not in store]
     _say(plan.describe(evaluation, len(todo), out))
@@ -152,7 +156,11 @@ def evaluation_from(args: argparse.Namespace):
 
 def _check_counts(args) -> None:
     checks = (
-        (args.k >= 1, f"-k {args.k} asks for no answers.", "use -k 2 or more (10 is usual)"),
+        (
+            args.k >= 2,
+            f"-k {args.k}: diversity needs at least two answers per prompt.",
+            "use -k 2 or more (10 is usual)",
+        ),
         (args.limit >= 0, f"--limit {args.limit} is negative.", "use 0 for all prompts"),
         (args.workers >= 1, f"--workers {args.workers} is below 1.", "use --workers 1 or more"),
         (
