@@ -40,7 +40,9 @@ class SessionsScreen(ModeScreen):
         title_width = max(16, self.size.width - (16 + 10 + 8 + 14 + 12))
         for record in sessions:
             size = (
-                f"{record.votes} votes" if record.kind == "compare" else f"{record.messages} msgs"
+                _count(record.votes, "vote")
+                if record.kind == "compare"
+                else _count(record.messages, "msg")
             )
             table.add_row(
                 format_time(record.updated),
@@ -87,3 +89,7 @@ class SessionsScreen(ModeScreen):
             self.notify(error_text(error), title="Export failed", severity="error", timeout=15)
             return
         self.notify(f"Saved {path}", title="Exported", timeout=8)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
