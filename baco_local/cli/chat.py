@@ -35,12 +35,7 @@ def run(args: argparse.Namespace) -> int:
     # Everything that can be checked without loading models is checked before the app opens.
     settings = common.generation_settings_from(args)
     load_settings = common.load_settings_from(args)
-    if args.base is None and args.aligned is not None:
-        raise SettingsError(
-            "--aligned needs --base too.", "give both files, or a catalog pair with --pair NAME"
-        )
-    if args.base is not None and args.pair is not None:
-        raise SettingsError("--pair and --base name two different pairs.", "use one of them")
+    common.check_pair_options(args)
     if not 2 <= args.answers <= 20:
         raise SettingsError(
             f"--answers {args.answers} is out of range.", "use a count from 2 to 20"

@@ -164,9 +164,8 @@ def generation_settings_from(args: argparse.Namespace, **overrides) -> Generatio
     return GenerationSettings(**fields)
 
 
-def load_pair_from(args: argparse.Namespace):
-    """Load the pair the options name: --base/--aligned files, --pair NAME, or the default."""
-    from ..api import Pair
+def check_pair_options(args: argparse.Namespace) -> None:
+    """The pair options name one pair: --base (with --aligned), or --pair, or neither."""
     from ..errors import SettingsError
 
     if args.base is None and args.aligned is not None:
@@ -175,6 +174,13 @@ def load_pair_from(args: argparse.Namespace):
         )
     if args.base is not None and args.pair is not None:
         raise SettingsError("--pair and --base name two different pairs.", "use one of them")
+
+
+def load_pair_from(args: argparse.Namespace):
+    """Load the pair the options name: --base/--aligned files, --pair NAME, or the default."""
+    from ..api import Pair
+
+    check_pair_options(args)
     return Pair.load(
         args.pair,
         base=args.base,

@@ -179,12 +179,7 @@ def _pair_spec(args):
     from ..backend import check_gguf_file
     from ..pair import IN_CONTEXT, PairSpec
 
-    if args.base is None and args.aligned is not None:
-        raise SettingsError(
-            "--aligned needs --base too.", "give both files, or a catalog pair with --pair NAME"
-        )
-    if args.base is not None and args.pair is not None:
-        raise SettingsError("--pair and --base name two different pairs.", "use one of them")
+    common.check_pair_options(args)
     if args.base is None:
         from ..catalog import resolve_pair_spec
 
