@@ -6,11 +6,11 @@ Import what you need; nothing is loaded at import time:
 """
 
 from .api import Pair
+from .core.events import GenerationStats, Result, TokenEvent
+from .core.routers import ROUTERS
+from .core.settings import GenerationSettings, LoadSettings
 from .errors import BacoError
-from .events import GenerationStats, Result, TokenEvent
-from .prompt_formats import Message
-from .routers import ROUTERS
-from .settings import GenerationSettings, LoadSettings
+from .pairs.prompt_formats import Message
 
 __all__ = [
     "BacoError",

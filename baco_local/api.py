@@ -16,14 +16,14 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 
-from .engine import Generation
+from .core.events import Result
+from .core.settings import GenerationSettings, LoadSettings
+from .core.token_roles import TokenRoles
+from .decoding.scheduler import Scheduler
+from .decoding.token_loop import Generation
 from .errors import BacoError, SettingsError
-from .events import Result
-from .pair import LoadedPair, PairSpec
-from .prompt_formats import Message, to_messages
-from .scheduler import Scheduler
-from .settings import GenerationSettings, LoadSettings
-from .token_roles import TokenRoles
+from .pairs.loading import LoadedPair, PairSpec
+from .pairs.prompt_formats import Message, to_messages
 
 Prompt = str | Sequence[Message | Mapping[str, str]]
 
@@ -67,7 +67,7 @@ class Pair:
                 name=name,
             )
         else:
-            from .catalog import resolve_pair_spec
+            from .models.catalog import resolve_pair_spec
 
             spec = resolve_pair_spec(name, base_format=base_format, aligned_format=aligned_format)
         return cls(LoadedPair(spec, settings), prefetch=prefetch)

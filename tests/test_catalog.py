@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from baco_local.catalog import (
+from baco_local.errors import BacoError, ModelFileError
+from baco_local.models.catalog import (
     default_pair_name,
     get_pair,
     load_catalog,
     pair_status,
     resolve_pair_spec,
 )
-from baco_local.catalog_file import CatalogError, find_line, tomllib
-from baco_local.errors import BacoError, ModelFileError
+from baco_local.models.catalog_file import CatalogError, find_line, tomllib
+from baco_local.models.user_catalog import parse_model_ref, toml_document
 from baco_local.paths import config_dir
-from baco_local.user_catalog import parse_model_ref, toml_document
 
 PAIR_NAMES = {
     "gemma-3-270m",
@@ -52,7 +52,7 @@ def catalog_error(text: str) -> CatalogError:
 
 
 def test_builtin_catalog_lists_real_pairs(fresh_home):
-    from baco_local.routers import ROUTERS
+    from baco_local.core.routers import ROUTERS
 
     pairs = load_catalog()
     assert set(pairs) == PAIR_NAMES
@@ -111,7 +111,7 @@ def test_unknown_pair_suggests_the_nearest_names(fresh_home):
 
 
 def test_default_spec_offline_is_demo_base_with_in_context_partner(fresh_home, tiny, monkeypatch):
-    from baco_local import demo_weights
+    from baco_local.models import demo_weights
 
     monkeypatch.setattr(demo_weights, "demo_base_path", lambda: tiny.base)
     spec = resolve_pair_spec(None)
@@ -123,7 +123,7 @@ def test_default_spec_offline_is_demo_base_with_in_context_partner(fresh_home, t
 
 
 def test_named_default_pair_offline_falls_back_too(fresh_home, tiny, monkeypatch):
-    from baco_local import demo_weights
+    from baco_local.models import demo_weights
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(demo_weights, "demo_base_path", lambda: tiny.base)

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from baco_local.cli import main
-from baco_local.routers import ROUTERS
+from baco_local.core.routers import ROUTERS
 
 
 def tiny_args(tiny):

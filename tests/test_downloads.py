@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from hub_server import COMMIT, HubServer
 
-from baco_local import catalog, downloads, hub_cache, hub_transfer
-from baco_local.catalog import pair_status, pull_pair, resolve_pair_spec
-from baco_local.downloads import ChecksumError, DownloadError, HubUnreachableError
+from baco_local.models import catalog, downloads, hub_cache, hub_transfer
+from baco_local.models.catalog import pair_status, pull_pair, resolve_pair_spec
+from baco_local.models.downloads import ChecksumError, DownloadError, HubUnreachableError
 from baco_local.paths import cache_dir, config_dir
 
 BASE_REPO, BASE_FILE = "test-org/tiny-base-GGUF", "tiny-base.gguf"
@@ -220,7 +220,7 @@ def test_a_killed_pull_resumes_in_a_new_process(hub, tiny):
     hub.stall_next_get(BASE_REPO, BASE_FILE, after_bytes=3 * CHUNK)
     script = (
         "import sys\n"
-        "from baco_local import downloads, hub_transfer\n"
+        "from baco_local.models import downloads, hub_transfer\n"
         f"hub_transfer.CHUNK_BYTES = {CHUNK}\n"
         "downloads.download_hub_file(sys.argv[1], sys.argv[2])\n"
     )
@@ -256,7 +256,7 @@ def test_ctrl_c_on_the_command_line_keeps_the_bytes_and_says_how_to_continue(hub
     hub.stall_next_get(BASE_REPO, BASE_FILE, after_bytes=2 * CHUNK)
     script = (
         "import sys\n"
-        "from baco_local import hub_transfer\n"
+        "from baco_local.models import hub_transfer\n"
         "from baco_local.cli import main\n"
         f"hub_transfer.CHUNK_BYTES = {CHUNK}\n"
         "sys.exit(main(['models', 'pull', 'tiny']))\n"
@@ -523,7 +523,7 @@ def test_no_disk_space_stops_before_downloading(hub, monkeypatch):
 def test_default_pair_uses_the_real_aligned_file_once_it_is_cached(hub, tiny, monkeypatch):
     """gemma-3-270m's aligned entry pointed at the local hub: once pulled, the offline
     default uses it instead of the in-context partner."""
-    from baco_local import demo_weights
+    from baco_local.models import demo_weights
 
     monkeypatch.setattr(demo_weights, "demo_base_path", lambda: tiny.base)
     before = resolve_pair_spec(None)

@@ -3,7 +3,7 @@
 import pytest
 
 from baco_local import Pair
-from baco_local.routers import ALIGNED, BASE, ROUTERS
+from baco_local.core.routers import ALIGNED, BASE, ROUTERS
 
 PROMPT = "The cat"
 

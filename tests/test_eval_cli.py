@@ -7,7 +7,7 @@ import json
 import pytest
 
 from baco_local.cli import main
-from baco_local.routers import ROUTERS
+from baco_local.core.routers import ROUTERS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

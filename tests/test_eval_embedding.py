@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from baco_local.backend import Model
-from baco_local.embedding import Embedder
+from baco_local.eval.embedding import Embedder
 from baco_local.eval.metrics_semantic import centre, cosine_matrix
 
 

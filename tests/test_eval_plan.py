@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from baco_local.core.routers import ROUTERS
+from baco_local.core.settings import GenerationSettings
 from baco_local.errors import BacoError, SettingsError
 from baco_local.eval import methods, tasks
 from baco_local.eval.runner import WorkUnit, decode_vectors, encode_vectors
 from baco_local.eval.store import RecordStore
-from baco_local.routers import ROUTERS
-from baco_local.settings import GenerationSettings
 
 NOVELTYBENCH = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "noveltybench-curated.jsonl"

@@ -8,9 +8,9 @@ import pytest
 from baco_local import Pair
 from baco_local.backend import Stream
 from baco_local.cli import main
-from baco_local.prompt_formats import to_messages
-from baco_local.reference import reference_tokens
-from baco_local.settings import GenerationSettings
+from baco_local.core.settings import GenerationSettings
+from baco_local.decoding.reference import reference_tokens
+from baco_local.pairs.prompt_formats import to_messages
 
 ROUTERS = ("p-punc", "h-punc", "p-fc", "nudging", "random", "ensemble", "aligned", "base")
 

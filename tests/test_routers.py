@@ -4,9 +4,9 @@ import math
 
 import pytest
 
+from baco_local.core.routers import ALIGNED, BASE, MIX, ROUTERS, Signals, get_router
+from baco_local.core.token_roles import Role
 from baco_local.errors import SettingsError
-from baco_local.routers import ALIGNED, BASE, MIX, ROUTERS, Signals, get_router
-from baco_local.token_roles import Role
 
 
 def signals(top1=0.5, entropy=1.0, role=Role.CONTENT, uniform=0.5):

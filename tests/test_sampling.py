@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from baco_local.sampling import Mixture, Sampler
-from baco_local.settings import GenerationSettings
-from baco_local.uncertainty import UncertaintyMeter
+from baco_local.core.sampling import Mixture, Sampler
+from baco_local.core.settings import GenerationSettings
+from baco_local.core.uncertainty import UncertaintyMeter
 
 # probabilities 0.5, 0.25, 0.125, 0.125 at temperature 1
 LOGITS = np.log(np.array([0.5, 0.25, 0.125, 0.125], dtype=np.float32))

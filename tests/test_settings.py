@@ -2,8 +2,8 @@
 
 import pytest
 
+from baco_local.core.settings import GenerationSettings, LoadSettings
 from baco_local.errors import SettingsError
-from baco_local.settings import GenerationSettings, LoadSettings
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 import re
 
-from baco_local.text_stream import StopLine, TextStream
+from baco_local.core.text_stream import StopLine, TextStream
 
 SPEAKER = StopLine("### ", re.compile(r"### [A-Z][a-z]+:"))
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from baco_local.token_roles import FUNCTION_WORDS, Role, TokenRoles, classify_piece
+from baco_local.core.token_roles import FUNCTION_WORDS, Role, TokenRoles, classify_piece
 
 
 @pytest.mark.parametrize(

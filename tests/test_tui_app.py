@@ -8,7 +8,7 @@ import pytest
 from textual.color import Color
 
 from baco_local import GenerationSettings, Pair
-from baco_local.routers import ROUTERS
+from baco_local.core.routers import ROUTERS
 from tui.app import BacoApp
 from tui.store import SessionStore
 from tui.widgets import SOURCE_STYLES, AnswerCard, MessageView, PromptInput

@@ -153,7 +153,7 @@ async def test_help_opens_and_closes_and_q_quits(tiny, fresh_home):
 
 @pytest.mark.asyncio
 async def test_models_screen_lists_the_catalog(tiny, fresh_home):
-    catalog = pytest.importorskip("baco_local.catalog")
+    catalog = pytest.importorskip("baco_local.models.catalog")
     if not hasattr(catalog, "load_catalog"):
         pytest.skip("the catalog is not in this version")
     app = make_app(tiny)
@@ -168,8 +168,8 @@ async def test_models_screen_lists_the_catalog(tiny, fresh_home):
 
 @pytest.mark.asyncio
 async def test_models_screen_switches_the_pair_with_its_router(tiny, fresh_home):
-    from baco_local.catalog import add_user_pair
-    from baco_local.settings import LoadSettings
+    from baco_local.core.settings import LoadSettings
+    from baco_local.models.catalog import add_user_pair
 
     add_user_pair(
         "tiny-pair", str(tiny.base), str(tiny.aligned), router="p", gamma=0.3, check=False

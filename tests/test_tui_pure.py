@@ -9,9 +9,9 @@ import sqlite3
 
 import pytest
 
+from baco_local.core.routers import ROUTERS
+from baco_local.core.settings import GenerationSettings
 from baco_local.errors import BacoError, SettingsError
-from baco_local.routers import ROUTERS
-from baco_local.settings import GenerationSettings
 from tui.dial import describe_dial, next_router, nudge_diversity, nudge_gamma, towards_base
 from tui.diversity import (
     distinct_n,

@@ -18,9 +18,9 @@ from textual.app import App
 from textual.binding import Binding
 from textual.screen import ModalScreen
 
+from baco_local.core.routers import get_router
+from baco_local.core.settings import GenerationSettings, LoadSettings
 from baco_local.errors import BacoError
-from baco_local.routers import get_router
-from baco_local.settings import GenerationSettings, LoadSettings
 
 from .dial import describe_dial, next_router, nudge_gamma
 from .messages import PairFailed, PairLoaded

@@ -8,9 +8,9 @@ its gamma range on middling signals and sees which end chose the base.
 
 from __future__ import annotations
 
-from baco_local.routers import BASE, ROUTERS, SOURCES, RouterSpec, Signals, get_router
-from baco_local.settings import GenerationSettings
-from baco_local.token_roles import Role
+from baco_local.core.routers import BASE, ROUTERS, SOURCES, RouterSpec, Signals, get_router
+from baco_local.core.settings import GenerationSettings
+from baco_local.core.token_roles import Role
 
 
 def next_router(name: str, step: int = 1) -> str:

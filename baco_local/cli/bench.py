@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import sys
 
+from ..core.settings import GenerationSettings
 from ..errors import SettingsError
-from ..settings import GenerationSettings
 from . import common
 
 
 def register(commands) -> None:
-    from ..bench import DEFAULT_PROMPT
+    from ..bench.speed import DEFAULT_PROMPT
 
     parser = commands.add_parser(
         "bench",
@@ -55,8 +55,8 @@ def register(commands) -> None:
 
 
 def bench(args) -> int:
-    from ..bench import run_bench
-    from ..routers import get_router
+    from ..bench.speed import run_bench
+    from ..core.routers import get_router
 
     routers = tuple(r.strip() for r in args.routers.split(",") if r.strip())
     for name in routers:

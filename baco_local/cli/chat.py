@@ -64,7 +64,7 @@ def _pair_name(args: argparse.Namespace) -> str:
     if args.base:
         return Path(args.base).name
     try:
-        from ..catalog import default_pair_name
+        from ..models.catalog import default_pair_name
 
         return default_pair_name()
     except ImportError:

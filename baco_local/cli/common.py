@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..routers import DEFAULT_ROUTER
-from ..settings import GenerationSettings, LoadSettings  # noqa: F401 (LoadSettings re-exported)
+from ..core.routers import DEFAULT_ROUTER
+from ..core.settings import GenerationSettings, LoadSettings  # noqa: F401 (LoadSettings re-exported)
 
 _DEFAULTS = GenerationSettings()
 

@@ -177,11 +177,11 @@ def _check_counts(args) -> None:
 def _pair_spec(args):
     """The pair to load, resolved now (each worker process loads it by itself)."""
     from ..backend import check_gguf_file
-    from ..pair import IN_CONTEXT, PairSpec
+    from ..pairs.loading import IN_CONTEXT, PairSpec
 
     common.check_pair_options(args)
     if args.base is None:
-        from ..catalog import resolve_pair_spec
+        from ..models.catalog import resolve_pair_spec
 
         return resolve_pair_spec(
             args.pair, base_format=args.base_format, aligned_format=args.aligned_format
@@ -198,7 +198,7 @@ def _pair_spec(args):
 
 
 def _load_settings(args):
-    from ..settings import LoadSettings
+    from ..core.settings import LoadSettings
 
     base = common.load_settings_from(args)
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)

@@ -97,7 +97,7 @@ def _pair_row(pair, status, default: str) -> dict:
 
 
 def show_list(args) -> int:
-    from ..catalog import default_pair_name, load_catalog, pair_status
+    from ..models.catalog import default_pair_name, load_catalog, pair_status
 
     default = default_pair_name()
     rows = [_pair_row(p, pair_status(p), default) for p in load_catalog().values()]
@@ -109,7 +109,7 @@ def show_list(args) -> int:
 
 
 def _print_table(rows: list[dict]) -> None:
-    from ..downloads import format_size
+    from ..models.downloads import format_size
 
     width = max(len(row["name"]) for row in rows) + 2
     print(f"  {'NAME':<{width}}{'SIZE':>9}  {'STATE':<15}{'LICENSE':<12}DESCRIPTION")
@@ -146,8 +146,8 @@ def _partial_state(row: dict) -> str:
 
 
 def pull_pair(args) -> int:
-    from ..catalog import default_pair_name, get_pair, pair_status, pull_pair
-    from ..downloads import stderr_progress
+    from ..models.catalog import default_pair_name, get_pair, pair_status, pull_pair
+    from ..models.downloads import stderr_progress
 
     name = args.name or default_pair_name()
     try:
@@ -165,8 +165,8 @@ def pull_pair(args) -> int:
 
 
 def show_paths(args) -> int:
-    from ..catalog import default_pair_name, get_pair, pair_status
     from ..errors import BacoError
+    from ..models.catalog import default_pair_name, get_pair, pair_status
 
     pair = get_pair(args.name or default_pair_name())
     status = pair_status(pair)
@@ -181,8 +181,8 @@ def show_paths(args) -> int:
 
 
 def add_pair(args) -> int:
-    from ..catalog import add_user_pair, pair_status, user_catalog_path
-    from ..downloads import stderr_progress
+    from ..models.catalog import add_user_pair, pair_status, user_catalog_path
+    from ..models.downloads import stderr_progress
 
     pair = add_user_pair(
         args.name,
@@ -203,7 +203,7 @@ def add_pair(args) -> int:
 
 
 def remove_pair(args) -> int:
-    from ..catalog import get_pair, remove_pair_files, remove_user_pair
+    from ..models.catalog import get_pair, remove_pair_files, remove_user_pair
 
     pair = get_pair(args.name)
     if args.files:

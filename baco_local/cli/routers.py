@@ -18,8 +18,8 @@ def register(commands) -> None:
 
 
 def show(args) -> int:
-    from ..prompt_formats import format_names
-    from ..routers import DEFAULT_ROUTER, ROUTERS
+    from ..core.routers import DEFAULT_ROUTER, ROUTERS
+    from ..pairs.prompt_formats import format_names
 
     if args.formats:
         rows = [{"name": n, "description": d} for n, d in format_names()]

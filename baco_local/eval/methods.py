@@ -22,9 +22,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ..core.routers import ROUTERS
+from ..core.settings import GenerationSettings
 from ..errors import BacoError, SettingsError, unknown_name_error
-from ..routers import ROUTERS
-from ..settings import GenerationSettings
 
 BE_ORIGINAL = (
     "Be original. Avoid the first answer that comes to mind and the most common one: "

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..pair import PairSpec
-from ..settings import LoadSettings
+from ..core.settings import LoadSettings
+from ..pairs.loading import PairSpec
 from .methods import Point
 from .runner import ResourceConfig, WorkUnit
 from .store import RecordStore, write_atomic

@@ -18,9 +18,9 @@ import math
 import numpy as np
 
 from ..backend import Stream
+from ..core.routers import ALIGNED
 from ..errors import PromptError
-from ..prompt_formats import Message
-from ..routers import ALIGNED
+from ..pairs.prompt_formats import Message
 
 RUBRIC_SCORES = (1, 2, 3, 4, 5)
 # Bump when the rubric or the scoring changes: stored results are then scored again.

@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..pair import PairSpec
-from ..settings import GenerationSettings, LoadSettings
+from ..core.settings import GenerationSettings, LoadSettings
+from ..pairs.loading import PairSpec
 from .methods import Point
 from .quality import QUALITY_VERSION
 
@@ -99,8 +99,8 @@ class Resources:
 
     def __init__(self, config: ResourceConfig):
         from ..api import Pair
-        from ..embedding import Embedder
-        from ..pair import LoadedPair
+        from ..pairs.loading import LoadedPair
+        from .embedding import Embedder
         from .quality import QualityScorer
 
         self.config = config

@@ -16,7 +16,7 @@ from .base import ModeScreen
 def _catalog():
     """The catalog module, or None while it is not available."""
     try:
-        from baco_local import catalog
+        from baco_local.models import catalog
     except ImportError:
         return None
     return catalog if hasattr(catalog, "load_catalog") else None

@@ -9,9 +9,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static
 
+from baco_local.core.routers import ROUTERS
+from baco_local.core.settings import GenerationSettings
 from baco_local.errors import SettingsError
-from baco_local.routers import ROUTERS
-from baco_local.settings import GenerationSettings
 
 from ..bars import KeyBar
 

@@ -22,9 +22,9 @@ import sys
 import time
 from dataclasses import dataclass
 
-from .prompt_formats import to_messages
-from .reference import reference_tokens
-from .settings import GenerationSettings
+from ..core.settings import GenerationSettings
+from ..decoding.reference import reference_tokens
+from ..pairs.prompt_formats import to_messages
 
 DEFAULT_PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 ALONE = ("aligned", "base")

@@ -17,7 +17,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from .errors import BacoError, nearest_names
+from ..errors import BacoError, nearest_names
 
 PAIR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 PAIR_FIELDS = ("description", "base", "aligned", "router", "gamma", "demo_base")
@@ -286,7 +286,7 @@ def _unknown_key(source: _Source, key: str, valid, pair, role) -> CatalogError:
 
 
 def _router(name: str, source: _Source, pair: str) -> str:
-    from .routers import ROUTERS
+    from ..core.routers import ROUTERS
 
     if name not in ROUTERS:
         close = nearest_names(name, ROUTERS)
@@ -301,7 +301,7 @@ def _router(name: str, source: _Source, pair: str) -> str:
 
 
 def _gamma(get: _Getter, router: str) -> float | None:
-    from .routers import ROUTERS
+    from ..core.routers import ROUTERS
 
     gamma = get("gamma", float)
     try:
@@ -312,7 +312,7 @@ def _gamma(get: _Getter, router: str) -> float | None:
 
 
 def _known_format(name: str) -> bool:
-    from .prompt_formats import NAMED_FORMATS
+    from ..pairs.prompt_formats import NAMED_FORMATS
 
     return name == "template" or name in NAMED_FORMATS or name.endswith((".jinja", ".j2"))
 

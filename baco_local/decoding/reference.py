@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import time
 
-from .drawing import Drawer
-from .pair import LoadedPair
-from .prompt_formats import Message
-from .routers import ALIGNED, BASE, MIX, get_router
-from .settings import GenerationSettings
-from .token_roles import TokenRoles
+from ..core.drawing import Drawer
+from ..core.routers import ALIGNED, BASE, MIX, get_router
+from ..core.settings import GenerationSettings
+from ..core.token_roles import TokenRoles
+from ..pairs.loading import LoadedPair
+from ..pairs.prompt_formats import Message
 
 
 def reference_tokens(

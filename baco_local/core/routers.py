@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import SettingsError, unknown_name_error
+from ..errors import SettingsError, unknown_name_error
 from .token_roles import Role
 
 BASE = "base"

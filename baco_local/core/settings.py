@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from .errors import SettingsError
+from ..errors import SettingsError
 from .routers import DEFAULT_ROUTER, get_router
 
 

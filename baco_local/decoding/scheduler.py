@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable
 from concurrent import futures
 
-from .backend import Stream
+from ..backend import Stream
 
 # Up to this many pending tokens, two streams decode faster side by side (one token
 # barely speeds up with more threads: 93 -> 100 tok/s from 1 to 2 threads on Gemma 3

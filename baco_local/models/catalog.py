@@ -14,6 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..errors import BacoError, ModelFileError, unknown_name_error
+from ..pairs.loading import IN_CONTEXT, PairSpec
+from ..paths import config_dir
 from .catalog_file import CatalogData, read_catalog
 from .downloads import (
     ChecksumError,
@@ -29,10 +32,7 @@ from .downloads import (
     stderr_progress,
     verify_file,
 )
-from .errors import BacoError, ModelFileError, unknown_name_error
 from .hub_cache import discard_partial_downloads, partial_bytes
-from .pair import IN_CONTEXT, PairSpec
-from .paths import config_dir
 
 BUILTIN = "builtin"
 USER = "user"
@@ -104,9 +104,9 @@ class PairStatus:
 
 def builtin_catalog_path() -> Path:
     """models.toml shipped with baco-local (inside the package, or at the project top)."""
-    here = Path(__file__).resolve().parent
-    packaged = here / "models.toml"
-    return packaged if packaged.is_file() else here.parent / "models.toml"
+    package = Path(__file__).resolve().parent.parent  # baco_local/
+    packaged = package / "models.toml"
+    return packaged if packaged.is_file() else package.parent / "models.toml"
 
 
 def user_catalog_path() -> Path:

@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import PromptError, unknown_name_error
-from .text_stream import StopLine
+from ..core.text_stream import StopLine
+from ..errors import PromptError, unknown_name_error
 
 ROLES = ("system", "user", "assistant")
 

@@ -13,11 +13,11 @@ import math
 import re
 from pathlib import Path
 
+from ..errors import BacoError, ModelFileError, PromptError, unknown_name_error
+from ..files import write_atomic
+from ..pairs.loading import IN_CONTEXT
 from .catalog_file import PAIR_NAME, CatalogData, CatalogError, parse_pair, read_toml
 from .downloads import Progress, download_hub_file
-from .errors import BacoError, ModelFileError, PromptError, unknown_name_error
-from .files import write_atomic
-from .pair import IN_CONTEXT
 
 _HUB_REF = re.compile(
     r"^(?P<repo>[\w.-]+/[\w.-]+?)(?:@(?P<revision>[\w.-]+))?/(?P<file>[^@]+\.gguf)$"
@@ -102,8 +102,8 @@ def _describe(base: dict, aligned: dict | None) -> str:
 
 def _check_pair(name, base: dict, aligned: dict | None, progress) -> None:
     """Fetch hub files, then compare vocabularies; records the exact sizes fetched."""
-    from .backend import Model
-    from .pair import check_same_vocabulary
+    from ..backend import Model
+    from ..pairs.loading import check_same_vocabulary
 
     paths = [_fetch(name, fields, progress) for fields in (base, aligned) if fields is not None]
     models = []

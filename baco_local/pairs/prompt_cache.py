@@ -19,8 +19,8 @@ import hashlib
 import os
 from pathlib import Path
 
-from .files import replacing
-from .paths import cache_dir
+from ..files import replacing
+from ..paths import cache_dir
 
 KEEP_FILES = 8
 

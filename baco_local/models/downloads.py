@@ -25,9 +25,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import BacoError
-from .files import write_atomic
-from .paths import cache_dir
+from ..errors import BacoError
+from ..files import write_atomic
+from ..paths import cache_dir
 
 # progress(filename, done_bytes, total_bytes); total is 0 when unknown.
 Progress = Callable[[str, int, int], None]

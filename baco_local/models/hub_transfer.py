@@ -21,6 +21,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+from ..files import write_atomic
 from .downloads import (
     ChecksumError,
     DownloadError,
@@ -30,7 +31,6 @@ from .downloads import (
     is_transport_error,
     mark_verified,
 )
-from .files import write_atomic
 from .hub_cache import (
     CacheSlot,
     PartialFile,

@@ -17,16 +17,16 @@ import threading
 import time
 from collections.abc import Iterator
 
-from .drawing import Drawer
-from .errors import Cancelled, PromptError
-from .events import GenerationStats, Result, TokenEvent
-from .pair import LoadedPair, Prompt
-from .prompt_formats import Message
-from .routers import ALIGNED, BASE, MIX, Signals, get_router
+from ..core.drawing import Drawer
+from ..core.events import GenerationStats, Result, TokenEvent
+from ..core.routers import ALIGNED, BASE, MIX, Signals, get_router
+from ..core.settings import GenerationSettings
+from ..core.text_stream import StopLine, TextStream
+from ..core.token_roles import TokenRoles
+from ..errors import Cancelled, PromptError
+from ..pairs.loading import LoadedPair, Prompt
+from ..pairs.prompt_formats import Message
 from .scheduler import Scheduler
-from .settings import GenerationSettings
-from .text_stream import StopLine, TextStream
-from .token_roles import TokenRoles
 
 
 class Generation:

