@@ -19,8 +19,9 @@ import pytest
 from hub_server import COMMIT, HubServer
 
 from baco_local.models import catalog, downloads, hub_cache, hub_transfer
+from baco_local.models import storage as hub_storage
 from baco_local.models.catalog import pair_status, pull_pair, resolve_pair_spec
-from baco_local.models.downloads import ChecksumError, DownloadError, HubUnreachableError
+from baco_local.models.storage import ChecksumError, DownloadError, HubUnreachableError
 from baco_local.paths import cache_dir, config_dir
 
 BASE_REPO, BASE_FILE = "test-org/tiny-base-GGUF", "tiny-base.gguf"
@@ -86,7 +87,7 @@ def hub(fresh_home, tiny, monkeypatch):
 
 def leftovers() -> list[str]:
     """Every file in the hub cache that is a blob or a partial download (with its sidecar)."""
-    root = downloads.hub_cache_dir()
+    root = hub_storage.hub_cache_dir()
     found = []
     for path in root.rglob("*") if root.exists() else []:
         if path.parent.name == "blobs" and path.is_file():
@@ -96,7 +97,7 @@ def leftovers() -> list[str]:
 
 def partial_path(repo: str, sha: str) -> Path:
     storage = "models--" + repo.replace("/", "--")
-    return downloads.hub_cache_dir() / storage / "blobs" / f"{sha}.incomplete"
+    return hub_storage.hub_cache_dir() / storage / "blobs" / f"{sha}.incomplete"
 
 
 def stop_when(filename: str, at_least: int):
@@ -151,9 +152,9 @@ def test_huggingface_hub_finds_the_files_baco_downloaded(hub, tiny):
     from huggingface_hub import scan_cache_dir, try_to_load_from_cache
 
     spec = pull_pair("tiny")
-    found = try_to_load_from_cache(BASE_REPO, BASE_FILE, cache_dir=downloads.hub_cache_dir())
+    found = try_to_load_from_cache(BASE_REPO, BASE_FILE, cache_dir=hub_storage.hub_cache_dir())
     assert found == spec.base
-    scan = scan_cache_dir(downloads.hub_cache_dir())
+    scan = scan_cache_dir(hub_storage.hub_cache_dir())
     assert {repo.repo_id for repo in scan.repos} == {BASE_REPO, ALIGNED_REPO}
     assert not scan.warnings and not getattr(scan, "incomplete_files", ())  # 2.x reports them
 
@@ -201,7 +202,7 @@ def test_a_stopped_pull_keeps_its_bytes_and_the_next_pull_asks_only_for_the_rest
     # huggingface_hub's own cache scan reports it as an incomplete download (2.x)
     from huggingface_hub import scan_cache_dir
 
-    incomplete = getattr(scan_cache_dir(downloads.hub_cache_dir()), "incomplete_files", None)
+    incomplete = getattr(scan_cache_dir(hub_storage.hub_cache_dir()), "incomplete_files", None)
     assert incomplete is None or {item.file_path for item in incomplete} == {partial}
 
     seen = []
@@ -211,7 +212,7 @@ def test_a_stopped_pull_keeps_its_bytes_and_the_next_pull_asks_only_for_the_rest
     assert hub.gets(BASE_FILE) == [None]  # the finished file was not fetched again
     assert seen[0] == (ALIGNED_FILE, kept, len(aligned))  # progress starts where it stopped
     assert not partial.exists() and not any(n.endswith(".json") for n in leftovers())
-    assert downloads.is_verified(Path(spec.aligned), hub.sha(ALIGNED_FILE))
+    assert hub_storage.is_verified(Path(spec.aligned), hub.sha(ALIGNED_FILE))
 
 
 def test_a_killed_pull_resumes_in_a_new_process(hub, tiny):
@@ -244,7 +245,7 @@ def test_a_killed_pull_resumes_in_a_new_process(hub, tiny):
         hub.release.set()
         child.communicate()
     assert child.returncode == -signal.SIGKILL
-    assert downloads.cached_hub_file(BASE_REPO, BASE_FILE) is None  # not "downloaded"
+    assert hub_storage.cached_hub_file(BASE_REPO, BASE_FILE) is None  # not "downloaded"
 
     path = downloads.download_hub_file(BASE_REPO, BASE_FILE)
     assert path.read_bytes() == data
@@ -311,7 +312,7 @@ def test_a_server_that_ignores_range_restarts_the_file_cleanly(hub, tiny):
     assert hub.gets(ALIGNED_FILE) == [None, f"bytes={3 * CHUNK}-"]  # answered with a 200
     assert seen[:3] == [3 * CHUNK, 0, CHUNK]  # progress went back to the start
     assert seen[-1] == len(data)
-    assert downloads.is_verified(Path(spec.aligned), hub.sha(ALIGNED_FILE))
+    assert hub_storage.is_verified(Path(spec.aligned), hub.sha(ALIGNED_FILE))
 
 
 def test_a_complete_partial_is_placed_without_asking_for_bytes(hub, tiny):
@@ -405,8 +406,8 @@ def test_a_full_disk_mid_download_keeps_the_bytes_for_the_next_pull(hub, tiny, m
 
 def test_a_second_process_on_the_same_file_is_told_to_wait(hub, monkeypatch):
     monkeypatch.setattr(hub_transfer, "LOCK_WAIT_S", 0.1)
-    storage = downloads.hub_cache_dir() / "models--test-org--tiny-base-GGUF"
-    lock = downloads.hub_cache_dir() / ".locks" / storage.name / f"{hub.sha(BASE_FILE)}.lock"
+    storage = hub_storage.hub_cache_dir() / "models--test-org--tiny-base-GGUF"
+    lock = hub_storage.hub_cache_dir() / ".locks" / storage.name / f"{hub.sha(BASE_FILE)}.lock"
     lock.parent.mkdir(parents=True)
     script = (  # another process holds the lock huggingface_hub and baco share
         "import sys\n"
@@ -512,7 +513,7 @@ def test_no_disk_space_stops_before_downloading(hub, monkeypatch):
     class Usage:
         free = 1000
 
-    monkeypatch.setattr(downloads.shutil, "disk_usage", lambda path: Usage)
+    monkeypatch.setattr(hub_storage.shutil, "disk_usage", lambda path: Usage)
     with pytest.raises(DownloadError) as caught:
         pull_pair("tiny")
     assert "Not enough disk space" in caught.value.message
@@ -549,33 +550,33 @@ def test_default_pair_uses_the_real_aligned_file_once_it_is_cached(hub, tiny, mo
 def test_verify_hashes_once_then_trusts_the_unchanged_file(fresh_home, tmp_path, monkeypatch):
     path = tmp_path / "model.gguf"
     path.write_bytes(b"GGUF" + bytes(1000))
-    sha = downloads.sha256_of(path)
-    downloads.verify_file(path, size_bytes=1004, sha256=sha, what="the file")
+    sha = hub_storage.sha256_of(path)
+    hub_storage.verify_file(path, size_bytes=1004, sha256=sha, what="the file")
     (marker_file,) = (cache_dir() / "verified").glob(f"{sha}-*.json")
     marker = json.loads(marker_file.read_text())
     assert marker["size"] == 1004 and marker["path"] == str(path.resolve())
-    monkeypatch.setattr(downloads, "sha256_of", lambda path: pytest.fail("hashed again"))
-    downloads.verify_file(path, size_bytes=1004, sha256=sha, what="the file")
+    monkeypatch.setattr(hub_storage, "sha256_of", lambda path: pytest.fail("hashed again"))
+    hub_storage.verify_file(path, size_bytes=1004, sha256=sha, what="the file")
 
 
 def test_verify_rehashes_a_file_touched_since(fresh_home, tmp_path):
     path = tmp_path / "model.gguf"
     path.write_bytes(b"GGUF" + bytes(1000))
-    sha = downloads.sha256_of(path)
-    downloads.verify_file(path, size_bytes=None, sha256=sha, what="the file")
+    sha = hub_storage.sha256_of(path)
+    hub_storage.verify_file(path, size_bytes=None, sha256=sha, what="the file")
     path.write_bytes(b"GGUF" + bytes(999) + b"x")  # same size, new content and mtime
     os.utime(path, ns=(1, 1))
     with pytest.raises(ChecksumError) as caught:
-        downloads.verify_file(path, size_bytes=1004, sha256=sha, what="the file")
+        hub_storage.verify_file(path, size_bytes=1004, sha256=sha, what="the file")
     assert "the file does not match its checksum" in caught.value.message
 
 
 def test_verify_rejects_a_wrong_size_without_hashing(fresh_home, tmp_path, monkeypatch):
     path = tmp_path / "model.gguf"
     path.write_bytes(b"GGUF")
-    monkeypatch.setattr(downloads, "sha256_of", lambda path: pytest.fail("hashed"))
+    monkeypatch.setattr(hub_storage, "sha256_of", lambda path: pytest.fail("hashed"))
     with pytest.raises(ChecksumError) as caught:
-        downloads.verify_file(path, size_bytes=5, sha256="0" * 64, what="the file")
+        hub_storage.verify_file(path, size_bytes=5, sha256="0" * 64, what="the file")
     assert "4 bytes, but the catalog says 5" in caught.value.message
 
 
@@ -583,8 +584,8 @@ def test_free_space_check_names_sizes(tmp_path, monkeypatch):
     class Usage:
         free = 100_000_000
 
-    monkeypatch.setattr(downloads.shutil, "disk_usage", lambda path: Usage)
-    downloads.check_free_space(30_000_000, tmp_path / "not" / "yet")  # fits, with 64 MiB spare
+    monkeypatch.setattr(hub_storage.shutil, "disk_usage", lambda path: Usage)
+    hub_storage.check_free_space(30_000_000, tmp_path / "not" / "yet")  # fits, with 64 MiB spare
     with pytest.raises(DownloadError) as caught:
-        downloads.check_free_space(40_000_000, tmp_path)  # 40 MB + 67 MB margin > 100 MB
+        hub_storage.check_free_space(40_000_000, tmp_path)  # 40 MB + 67 MB margin > 100 MB
     assert "needs 40 MB, 100 MB is free" in caught.value.message

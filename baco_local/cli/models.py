@@ -109,7 +109,7 @@ def show_list(args) -> int:
 
 
 def _print_table(rows: list[dict]) -> None:
-    from ..models.downloads import format_size
+    from ..models.storage import format_size
 
     width = max(len(row["name"]) for row in rows) + 2
     print(f"  {'NAME':<{width}}{'SIZE':>9}  {'STATE':<15}{'LICENSE':<12}DESCRIPTION")
@@ -181,7 +181,8 @@ def show_paths(args) -> int:
 
 
 def add_pair(args) -> int:
-    from ..models.catalog import add_user_pair, pair_status, user_catalog_path
+    from ..models.catalog import add_user_pair, pair_status
+    from ..models.catalog_file import user_catalog_path
     from ..models.downloads import stderr_progress
 
     pair = add_user_pair(

@@ -16,23 +16,26 @@ from pathlib import Path
 
 from ..errors import BacoError, ModelFileError, unknown_name_error
 from ..pairs.loading import IN_CONTEXT, PairSpec
-from ..paths import config_dir
-from .catalog_file import CatalogData, read_catalog
-from .downloads import (
+from .catalog_file import (
+    CatalogData,
+    builtin_catalog_path,
+    read_catalog,
+    user_catalog_path,
+)
+from .downloads import download_hub_file, stderr_progress
+from .hub_cache import discard_partial_downloads, partial_bytes
+from .storage import (
     ChecksumError,
     HubUnreachableError,
     Progress,
     cached_hub_file,
     check_free_space,
-    download_hub_file,
     format_size,
     hub_cache_dir,
     hub_offline,
     remove_cached_file,
-    stderr_progress,
     verify_file,
 )
-from .hub_cache import discard_partial_downloads, partial_bytes
 
 BUILTIN = "builtin"
 USER = "user"
@@ -100,17 +103,6 @@ class PairStatus:
 
 
 # --- reading -----------------------------------------------------------------
-
-
-def builtin_catalog_path() -> Path:
-    """models.toml shipped with baco-local (inside the package, or at the project top)."""
-    package = Path(__file__).resolve().parent.parent  # baco_local/
-    packaged = package / "models.toml"
-    return packaged if packaged.is_file() else package.parent / "models.toml"
-
-
-def user_catalog_path() -> Path:
-    return config_dir() / "models.toml"
 
 
 def _load() -> CatalogData:

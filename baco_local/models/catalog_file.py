@@ -18,6 +18,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from ..errors import BacoError, nearest_names
+from ..paths import config_dir
 
 PAIR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 PAIR_FIELDS = ("description", "base", "aligned", "router", "gamma", "demo_base")
@@ -35,6 +36,17 @@ ENTRY_FIELDS = (
 )
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _FORMAT_HINT = "template, transcript, chatml, gemma, llama3, tulu, in-context, or a .jinja file"
+
+
+def builtin_catalog_path() -> Path:
+    """models.toml shipped with baco-local (inside the package, or at the project top)."""
+    package = Path(__file__).resolve().parent.parent  # baco_local/
+    packaged = package / "models.toml"
+    return packaged if packaged.is_file() else package.parent / "models.toml"
+
+
+def user_catalog_path() -> Path:
+    return config_dir() / "models.toml"
 
 
 class CatalogError(BacoError):

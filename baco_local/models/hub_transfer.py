@@ -22,15 +22,6 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from ..files import write_atomic
-from .downloads import (
-    ChecksumError,
-    DownloadError,
-    Progress,
-    check_free_space,
-    format_size,
-    is_transport_error,
-    mark_verified,
-)
 from .hub_cache import (
     CacheSlot,
     PartialFile,
@@ -38,6 +29,15 @@ from .hub_cache import (
     discard_partial,
     partial_downloads,
     repo_storage,
+)
+from .storage import (
+    ChecksumError,
+    DownloadError,
+    Progress,
+    check_free_space,
+    format_size,
+    is_transport_error,
+    mark_verified,
 )
 
 CHUNK_BYTES = 1 << 20  # bytes per read and write: the most a crash can lose

@@ -16,8 +16,16 @@ from pathlib import Path
 from ..errors import BacoError, ModelFileError, PromptError, unknown_name_error
 from ..files import write_atomic
 from ..pairs.loading import IN_CONTEXT
-from .catalog_file import PAIR_NAME, CatalogData, CatalogError, parse_pair, read_toml
-from .downloads import Progress, download_hub_file
+from .catalog_file import (
+    PAIR_NAME,
+    CatalogData,
+    CatalogError,
+    parse_pair,
+    read_toml,
+    user_catalog_path,
+)
+from .downloads import download_hub_file
+from .storage import Progress
 
 _HUB_REF = re.compile(
     r"^(?P<repo>[\w.-]+/[\w.-]+?)(?:@(?P<revision>[\w.-]+))?/(?P<file>[^@]+\.gguf)$"
@@ -27,12 +35,6 @@ _HEADER = (
     "# The fields are those of baco-local's own models.toml. `baco models add` and\n"
     "# `baco models rm` rewrite this file (comments are not kept).\n"
 )
-
-
-def user_catalog_file() -> Path:
-    from .catalog import user_catalog_path
-
-    return user_catalog_path()
 
 
 def parse_model_ref(text: str, role: str) -> dict:
@@ -84,7 +86,7 @@ def add_pair(
         table["gamma"] = gamma
     table["base"] = base_fields
     table["aligned"] = IN_CONTEXT if in_context else aligned_fields
-    data, source = read_toml(user_catalog_file(), required=False)
+    data, source = read_toml(user_catalog_path(), required=False)
     parse_pair(name, table, source)  # the same checks as reading the file back
     if check:
         _check_pair(name, base_fields, aligned_fields, progress)
@@ -162,10 +164,10 @@ def _write(data: dict) -> None:
         text = toml_document(data)
     except (TypeError, ValueError) as error:
         raise CatalogError(
-            f"Cannot rewrite {user_catalog_file()}: {error}.",
+            f"Cannot rewrite {user_catalog_path()}: {error}.",
             "edit the file by hand (it uses a TOML feature `baco models` does not write)",
         ) from None
-    write_atomic(user_catalog_file(), text)
+    write_atomic(user_catalog_path(), text)
 
 
 def toml_document(data: dict) -> str:
