@@ -23,6 +23,7 @@ from baco_local.core.settings import GenerationSettings, LoadSettings
 from baco_local.errors import BacoError
 
 from .dial import describe_dial, next_router, nudge_gamma
+from .host import error_text
 from .messages import PairFailed, PairLoaded
 from .store import SessionStore
 
@@ -298,13 +299,6 @@ class BacoApp(App):
             return
         await self.action_mode(session.kind)
         await self.get_screen(session.kind).load_session(session, self.store.messages(session_id))
-
-
-def error_text(error: Exception) -> str:
-    """A readable line for any error: a BacoError's message and hint, else its type."""
-    if isinstance(error, BacoError):
-        return str(error)
-    return f"unexpected {type(error).__name__}: {error}"
 
 
 def _default_loader(load_settings: LoadSettings) -> Callable[[], object]:

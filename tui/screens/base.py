@@ -9,12 +9,13 @@ from textual.screen import Screen
 from textual.widgets import LoadingIndicator
 
 from ..bars import KeyBar, StatusBar
+from ..host import HostedMixin
 from ..messages import AnswerDone, JobFinished, TokensArrived
 from ..streaming import AnswerRequest, Job, run_answers
 from ..widgets import MessageView, PromptInput, legend
 
 
-class ModeScreen(Screen):
+class ModeScreen(HostedMixin, Screen):
     MODE_TITLE = ""
 
     def __init__(self):
@@ -33,7 +34,7 @@ class ModeScreen(Screen):
 
     @property
     def store(self):
-        return self.app.store
+        return self.host.store
 
     # --- status -----------------------------------------------------------------------
 
@@ -42,16 +43,16 @@ class ModeScreen(Screen):
         self.apply_show_sources()
 
     def refresh_status(self) -> None:
-        parts = self.app.status_parts(self.MODE_TITLE, self.last_stats)
+        parts = self.host.status_parts(self.MODE_TITLE, self.last_stats)
         for bar in self.query(StatusBar):  # none before the screen is first shown
             bar.show(parts)
         for indicator in self.query("#pair-loading"):
-            indicator.display = self.app.pair_loading
+            indicator.display = self.host.pair_loading
 
     def apply_show_sources(self) -> None:
         for view in self.query(MessageView):
-            view.set_show_sources(self.app.show_sources)
-        self.show_legend(self.app.show_sources)
+            view.set_show_sources(self.host.show_sources)
+        self.show_legend(self.host.show_sources)
 
     def show_legend(self, show_sources: bool) -> None:
         """The colour key sits in the prompt box's frame, where it costs no line."""
@@ -62,9 +63,9 @@ class ModeScreen(Screen):
 
     def start_answers(self, requests: list[AnswerRequest]) -> Job | None:
         """Run requests in a worker thread; None (and a notice) when no pair is loaded."""
-        pair = self.app.pair
-        if pair is None or self.app.pair_loading:  # never start on a pair about to close
-            self.notify(self.app.pair_missing(), severity="warning")
+        pair = self.host.pair
+        if pair is None or self.host.pair_loading:  # never start on a pair about to close
+            self.notify(self.host.pair_missing(), severity="warning")
             return None
         self.job = Job()
         self._run(pair, self.job, requests)

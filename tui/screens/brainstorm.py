@@ -12,6 +12,7 @@ from textual.widgets import Static
 from ..dial import describe_dial, nudge_diversity
 from ..diversity import measure_diversity
 from ..export import describe_answer
+from ..host import error_text
 from ..messages import AnswerDone, AnswerFailed
 from ..streaming import AnswerRequest
 from ..widgets import AnswerCard, DiversityMeter, PromptInput
@@ -62,26 +63,26 @@ class BrainstormScreen(ModeScreen):
         text = message.text.strip()
         if not text or self._busy():
             return
-        if self.app.pair is None:
-            self.notify(self.app.pair_missing(), severity="warning")
+        if self.host.pair is None:
+            self.notify(self.host.pair_missing(), severity="warning")
             return
         await self.action_new_set()
         self.prompt_text = text
         self.session_id = self.store.create_session(
-            "brainstorm", text, self.app.pair_label, self.app.system
+            "brainstorm", text, self.host.pair_label, self.host.system
         )
         self.store.add_message(self.session_id, "user", text)
         await self.draw_round()
 
     async def draw_round(self) -> None:
         """Replace the cards that are not favourites with N new answers."""
-        if self.app.pair is None:
-            self.notify(self.app.pair_missing(), severity="warning")
+        if self.host.pair is None:
+            self.notify(self.host.pair_missing(), severity="warning")
             return
-        settings, n = self.app.settings, self.app.brainstorm_n
+        settings, n = self.host.settings, self.host.brainstorm_n
         if self.next_seed is None:
             self.next_seed = (
-                settings.seed if settings.seed is not None else self.app.random.randrange(2**31)
+                settings.seed if settings.seed is not None else self.host.random.randrange(2**31)
             )
         seeds = [self.next_seed + i for i in range(n)]
         self.next_seed += n
@@ -89,7 +90,7 @@ class BrainstormScreen(ModeScreen):
             AnswerRequest(
                 [{"role": "user", "content": self.prompt_text}],
                 settings.with_changes(seed=seed),
-                self.app.system,
+                self.host.system,
             )
             for seed in seeds
         ]
@@ -97,7 +98,7 @@ class BrainstormScreen(ModeScreen):
         kept = len(self.cards)
         self.round_cards = []
         for i, seed in enumerate(seeds):
-            card = AnswerCard(kept + i + 1, seed, show_sources=self.app.show_sources)
+            card = AnswerCard(kept + i + 1, seed, show_sources=self.host.show_sources)
             card.details = describe_dial(settings)
             card.record_id = self.store.add_message(
                 self.session_id, "assistant", "", meta={"seed": seed}, complete=False
@@ -143,8 +144,6 @@ class BrainstormScreen(ModeScreen):
         self.refresh_diversity()
 
     def on_answer_failed(self, message: AnswerFailed) -> None:
-        from ..app import error_text
-
         card = self._card(message)
         if card is not None:
             card.details = "failed"
@@ -171,7 +170,7 @@ class BrainstormScreen(ModeScreen):
 
     async def action_nudge(self, steps: int) -> None:
         """Move gamma one step towards the base (more different) or aligned (more alike)."""
-        before = self.app.settings
+        before = self.host.settings
         after = nudge_diversity(before, steps)
         if after == before:
             self.notify(
@@ -180,7 +179,7 @@ class BrainstormScreen(ModeScreen):
                 timeout=4,
             )
             return
-        self.app.set_settings(after)
+        self.host.set_settings(after)
         if self.prompt_text is not None and not self._busy():
             await self.draw_round()
 
@@ -216,7 +215,7 @@ class BrainstormScreen(ModeScreen):
                 details=describe_answer(record.meta).replace(f" · seed {seed}", ""),
                 complete=record.complete,
                 favourite=record.favourite,
-                show_sources=self.app.show_sources,
+                show_sources=self.host.show_sources,
             )
             card.record_id = record.id
             cards.append(card)

@@ -8,6 +8,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from ..export import describe_answer
+from ..host import error_text
 from ..messages import AnswerDone, AnswerFailed
 from ..streaming import AnswerRequest
 from ..widgets import MessageView, PromptInput
@@ -74,8 +75,8 @@ class ChatScreen(ModeScreen):
         if self.job is not None:
             self.notify("An answer is still coming: Esc stops it.", severity="warning")
             return
-        if self.app.pair is None:
-            self.notify(self.app.pair_missing(), severity="warning")
+        if self.host.pair is None:
+            self.notify(self.host.pair_missing(), severity="warning")
             return
         message.input.clear()
         self._ensure_session(text)
@@ -87,15 +88,15 @@ class ChatScreen(ModeScreen):
     def _ensure_session(self, title: str) -> None:
         if self.session_id is None:
             self.session_id = self.store.create_session(
-                "chat", title, self.app.pair_label, self.app.system
+                "chat", title, self.host.pair_label, self.host.system
             )
 
     def _answer(self, settings=None) -> None:
-        settings = settings or self.app.settings
-        request = AnswerRequest(self.conversation(), settings, self.app.system)
+        settings = settings or self.host.settings
+        request = AnswerRequest(self.conversation(), settings, self.host.system)
         if self.start_answers([request]) is None:
             return
-        view = MessageView("assistant", complete=False, show_sources=self.app.show_sources)
+        view = MessageView("assistant", complete=False, show_sources=self.host.show_sources)
         view.record_id = self.store.add_message(self.session_id, "assistant", "", complete=False)
         self.answer_view = view
         self._mount(view)
@@ -132,8 +133,6 @@ class ChatScreen(ModeScreen):
         view.finish(describe_answer(meta))
 
     def on_answer_failed(self, message: AnswerFailed) -> None:
-        from ..app import error_text
-
         view = self.answer_view
         if not self.is_current(message) or view is None:
             return
@@ -173,7 +172,7 @@ class ChatScreen(ModeScreen):
         views = self.views
         if self._busy() or not views:
             return
-        settings = self.app.settings
+        settings = self.host.settings
         if views[-1].role == "assistant":
             seed = self.store.messages_meta(views[-1].record_id).get("seed")
             if settings.seed is not None and seed is not None:
@@ -214,12 +213,12 @@ class ChatScreen(ModeScreen):
         """Show a stored chat and continue it."""
         await self.action_new_chat()
         self.session_id = session.id
-        self.app.system = session.system
+        self.host.system = session.system
         for record in messages:
             if record.role == "assistant" and not record.content:
                 continue
             runs = record.segments if record.role == "assistant" else [("user", record.content)]
             title = describe_answer(record.meta) + ("" if record.complete else " · interrupted")
-            view = MessageView(record.role, runs, title=title, show_sources=self.app.show_sources)
+            view = MessageView(record.role, runs, title=title, show_sources=self.host.show_sources)
             view.record_id = record.id
             self._mount(view)

@@ -10,6 +10,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
 from ..export import describe_answer
+from ..host import error_text
 from ..messages import AnswerDone, AnswerFailed
 from ..streaming import AnswerRequest
 from ..tally import ALIGNED, COLLABORATION, TIE, tally
@@ -58,24 +59,24 @@ class CompareScreen(ModeScreen):
         if self.job is not None or self.query_one(VotePanel).asking:
             self.notify("Finish this comparison first (vote, or Esc to stop).", severity="warning")
             return
-        if self.app.pair is None:
-            self.notify(self.app.pair_missing(), severity="warning")
+        if self.host.pair is None:
+            self.notify(self.host.pair_missing(), severity="warning")
             return
-        settings = self.app.settings
-        seed = settings.seed if settings.seed is not None else self.app.random.randrange(2**31)
+        settings = self.host.settings
+        seed = settings.seed if settings.seed is not None else self.host.random.randrange(2**31)
         arms = [COLLABORATION, ALIGNED]
-        self.app.random.shuffle(arms)
+        self.host.random.shuffle(arms)
         arm_settings = {
             COLLABORATION: settings.with_changes(seed=seed),
             ALIGNED: settings.with_changes(router="aligned", seed=seed),
         }
         messages = [{"role": "user", "content": text}]
-        requests = [AnswerRequest(messages, arm_settings[arm], self.app.system) for arm in arms]
+        requests = [AnswerRequest(messages, arm_settings[arm], self.host.system) for arm in arms]
         if self.start_answers(requests) is None:
             return
         if self.session_id is None:
             self.session_id = self.store.create_session(
-                "compare", text, self.app.pair_label, self.app.system
+                "compare", text, self.host.pair_label, self.host.system
             )
         self.store.add_message(self.session_id, "user", text)
         self.revealed = False
@@ -123,8 +124,6 @@ class CompareScreen(ModeScreen):
         view.finish(f"Answer {slot}")  # no router, no % base: that would give it away
 
     def on_answer_failed(self, message: AnswerFailed) -> None:
-        from ..app import error_text
-
         self.notify(
             error_text(message.error), title="Could not answer", severity="error", timeout=15
         )
@@ -173,8 +172,8 @@ class CompareScreen(ModeScreen):
 
     def apply_show_sources(self) -> None:
         for view in self.query(MessageView):
-            view.set_show_sources(self.revealed and self.app.show_sources)
-        self.show_legend(self.app.show_sources)
+            view.set_show_sources(self.revealed and self.host.show_sources)
+        self.show_legend(self.host.show_sources)
 
     def refresh_summary(self) -> None:
         votes = self.store.votes() if self.store is not None else []

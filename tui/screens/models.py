@@ -8,6 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, ProgressBar, Static
 
+from ..host import error_text
 from ..messages import PullDone, PullProgress
 from ..widgets import cut
 from .base import ModeScreen
@@ -76,7 +77,7 @@ class ModelsScreen(ModeScreen):
         catalog = _catalog()
         if catalog is None:
             note.update(
-                f"Active pair: {self.app.pair_label}\nThe catalog is not available in this "
+                f"Active pair: {self.host.pair_label}\nThe catalog is not available in this "
                 "version; start with `baco chat --base FILE --aligned FILE` to use other files."
             )
             return
@@ -84,13 +85,11 @@ class ModelsScreen(ModeScreen):
             pairs = catalog.load_catalog()
             self.statuses = {name: catalog.pair_status(pair) for name, pair in pairs.items()}
         except Exception as error:  # noqa: BLE001 - a broken catalog file is a notice
-            from ..app import error_text
-
             note.update(f"The catalog could not be read: {error_text(error)}")
             return
         self.pairs, self.default_name = pairs, catalog.default_pair_name()
         for name, pair in pairs.items():
-            mark = "●" if name == self.app.pair_name else ""
+            mark = "●" if name == self.host.pair_name else ""
             status = status_label(self.statuses[name])
             # the description gets what the other columns leave (2 cells of padding each)
             room = max(16, self.size.width - (1 + 14 + 24 + 8 + 2))
@@ -102,9 +101,9 @@ class ModelsScreen(ModeScreen):
         status = self.statuses.get(name)
         detail = getattr(status, "note", "") if status is not None else ""
         self.query_one("#models-note", Static).update(
-            f"Active: {self.app.pair_label}\n{name}: {detail or status_label(status)}"
+            f"Active: {self.host.pair_label}\n{name}: {detail or status_label(status)}"
             if name
-            else f"Active: {self.app.pair_label}"
+            else f"Active: {self.host.pair_label}"
         )
 
     def on_data_table_row_highlighted(self) -> None:
@@ -134,7 +133,7 @@ class ModelsScreen(ModeScreen):
 
     def _use(self, name: str) -> None:
         """Load the pair in the background, with the router the catalog recommends for it."""
-        load_settings = self.app.load_settings
+        load_settings = self.host.load_settings
         # The default pair loads by no name: that way it never downloads (demo weights).
         load_name = None if name == self.default_name else name
 
@@ -143,8 +142,8 @@ class ModelsScreen(ModeScreen):
 
             return Pair.load(load_name, settings=load_settings)
 
-        self.app.router_from_pair = True  # a new pair comes with its recommended router
-        self.app.switch_pair(load, name)
+        self.host.router_from_pair = True  # a new pair comes with its recommended router
+        self.host.switch_pair(load, name)
         self.notify(f"Loading {name}…", timeout=3)
 
     def action_pull(self, then_use: bool = False) -> None:
@@ -182,8 +181,6 @@ class ModelsScreen(ModeScreen):
         self.query_one("#pull-label", Static).update(f"{message.filename}: {mb:.1f} MB")
 
     def on_pull_done(self, message: PullDone) -> None:
-        from ..app import error_text
-
         self.pulling = None
         self.query_one(ProgressBar).display = False
         self.query_one("#pull-label", Static).update("")

@@ -10,9 +10,10 @@ from textual.widgets import Markdown
 
 from ..bars import KeyBar
 from ..export import session_markdown
+from ..host import HostedMixin
 
 
-class SessionViewScreen(ModalScreen):
+class SessionViewScreen(HostedMixin, ModalScreen):
     BINDINGS = [Binding("escape", "dismiss", "Close")]
 
     def __init__(self, session_id: int):
@@ -20,7 +21,7 @@ class SessionViewScreen(ModalScreen):
         self.session_id = session_id
 
     def compose(self) -> ComposeResult:
-        store = self.app.store
+        store = self.host.store
         text = session_markdown(
             store.session(self.session_id),
             store.messages(self.session_id),

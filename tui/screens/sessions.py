@@ -7,6 +7,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from ..export import export_session, format_time
+from ..host import error_text
 from ..widgets import cut
 from .base import ModeScreen
 
@@ -69,16 +70,14 @@ class SessionsScreen(ModeScreen):
         return int(row_key.value)
 
     async def on_data_table_row_selected(self, message: DataTable.RowSelected) -> None:
-        await self.app.open_session(int(message.row_key.value))
+        await self.host.open_session(int(message.row_key.value))
 
     async def action_open(self) -> None:
         session_id = self.selected_id()
         if session_id is not None:
-            await self.app.open_session(session_id)
+            await self.host.open_session(session_id)
 
     def action_export(self, fmt: str) -> None:
-        from ..app import error_text
-
         session_id = self.selected_id()
         if session_id is None:
             self.notify("There is no session to export yet.", severity="warning")

@@ -14,6 +14,7 @@ from baco_local.core.settings import GenerationSettings
 from baco_local.errors import SettingsError
 
 from ..bars import KeyBar
+from ..host import HostedMixin
 
 # (field, label, kind): kind parses the typed text; "" means "not set" where allowed.
 FIELDS = (
@@ -51,7 +52,7 @@ def parse_fields(
     return settings.with_changes(**changes)
 
 
-class SettingsScreen(ModalScreen):
+class SettingsScreen(HostedMixin, ModalScreen):
     AUTO_FOCUS = "#field-router"
     BINDINGS = [
         Binding("escape", "dismiss", "Cancel"),
@@ -115,7 +116,7 @@ class SettingsScreen(ModalScreen):
             error.update(Text.assemble((problem.message, "bold red"), "\n", problem.hint or ""))
             return
         system = self.query_one("#field-system", Input).value.strip() or None
-        self.app.apply_settings_panel(settings, system, n)
+        self.host.apply_settings_panel(settings, system, n)
         self.dismiss()
 
 
