@@ -12,7 +12,10 @@ with Pair.load(base="base.gguf", aligned="instruct.gguf") as pair:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import os
+import random
 import threading
 from collections.abc import Mapping, Sequence
 
@@ -124,19 +127,47 @@ class Pair:
         """Generate one whole answer."""
         return self.stream(prompt, settings, **kw).run()
 
+    def stream_answers(
+        self,
+        prompt: Prompt,
+        n: int,
+        settings: GenerationSettings | None = None,
+        *,
+        system: str | None = None,
+        raw: bool = False,
+        ignore_end: bool = False,
+        **changes,
+    ) -> Answers:
+        """Start n answers to one prompt (seeds seed, seed+1, ...); iterate the result for
+        TokenEvents (`event.answer` says whose), then read `.results` (n Results, in order).
+        """
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise SettingsError(
+                f"n must be a whole number of answers >= 1 (got {n!r}).", "ask for n=5"
+            )
+        settings = (settings or self.default_settings).with_changes(**changes)
+        if settings.seed is None:
+            settings = settings.with_changes(seed=random.SystemRandom().randrange(2**31))
+        starts = [
+            functools.partial(
+                self.stream,
+                prompt,
+                settings.with_changes(seed=settings.seed + i),
+                system=system,
+                raw=raw,
+                ignore_end=ignore_end,
+            )
+            for i in range(n)
+        ]
+        return Answers(starts)
+
     def brainstorm(
         self, prompt: Prompt, n: int = 5, settings: GenerationSettings | None = None, **kw
     ) -> list[Result]:
-        """n answers to one prompt, seeds seed, seed+1, ... (the prompt is read once)."""
+        """n answers to one prompt, seeds seed, seed+1, ... (see stream_answers)."""
         if not isinstance(n, int) or n < 1:
             raise SettingsError(f"brainstorm needs n >= 1 answers (got {n}).", "ask for n=5")
-        first = self.generate(prompt, settings, **kw)
-        seed = first.settings.seed
-        rest = [
-            self.generate(prompt, first.settings.with_changes(seed=seed + i), **_no_seed(kw))
-            for i in range(1, n)
-        ]
-        return [first, *rest]
+        return self.stream_answers(prompt, n, settings, **kw).run()
 
     def close(self) -> None:
         """Free the models (waits for a running generation to end). Idempotent."""
@@ -154,8 +185,44 @@ class Pair:
         self.close()
 
 
-def _no_seed(kw: dict) -> dict:
-    return {k: v for k, v in kw.items() if k != "seed"}
+class Answers:
+    """Several answers to one prompt, generated as one job. Iterate for TokenEvents
+    (each with its answer's index); `.results` holds the Results once done (None
+    before); `cancel()` stops them all, keeping what each produced (answers not yet
+    started are left out)."""
+
+    def __init__(self, starts):
+        self._starts = starts
+        self._current = None
+        self._cancelled = threading.Event()
+        self.results: list[Result] | None = None
+
+    def __iter__(self):
+        if self.results is not None:
+            for result in self.results:
+                yield from result.tokens
+            return
+        results = []
+        for index, start in enumerate(self._starts):
+            if self._cancelled.is_set() and results:
+                break
+            generation = self._current = start()
+            if self._cancelled.is_set():
+                generation.cancel()
+            for event in generation:
+                yield dataclasses.replace(event, answer=index)
+            results.append(generation.result)
+        self.results = results
+
+    def run(self) -> list[Result]:
+        for _ in self:
+            pass
+        return self.results
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+        if self._current is not None:
+            self._current.cancel()
 
 
 class _Gate:

@@ -18,6 +18,8 @@ class TokenEvent:
         would have continued the other model's word: the switch then waits a token).
     top1_prob, entropy: the base model's signals at this step, when they were computed
         (routers that read the base, at word starts); None otherwise.
+    answer: which answer the token belongs to, when several are generated together
+        (0 for a single answer).
     """
 
     index: int
@@ -28,6 +30,7 @@ class TokenEvent:
     decision: str | None = None
     top1_prob: float | None = None
     entropy: float | None = None
+    answer: int = 0
 
 
 @dataclass(frozen=True)

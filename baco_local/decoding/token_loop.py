@@ -11,6 +11,7 @@ Read `Generation._steps` top to bottom: it is the whole method. Around it:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import random
 import threading
@@ -307,13 +308,4 @@ def _known(x: float) -> float | None:
 
 
 def _with_text(event: TokenEvent, text: str) -> TokenEvent:
-    return TokenEvent(
-        event.index,
-        event.id,
-        text,
-        event.source,
-        event.routed,
-        event.decision,
-        event.top1_prob,
-        event.entropy,
-    )
+    return dataclasses.replace(event, text=text)
