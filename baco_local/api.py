@@ -12,16 +12,15 @@ with Pair.load(base="base.gguf", aligned="instruct.gguf") as pair:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import functools
 import os
 import random
 import threading
 from collections.abc import Mapping, Sequence
 
 from .core.events import Result
+from .core.routers import ALIGNED
 from .core.settings import GenerationSettings, LoadSettings
-from .core.token_roles import TokenRoles
+from .decoding.batch_loop import BatchLoop
 from .decoding.scheduler import Scheduler
 from .decoding.token_loop import Generation
 from .errors import BacoError, SettingsError
@@ -37,8 +36,7 @@ class Pair:
     def __init__(self, loaded: LoadedPair, *, prefetch: bool = True):
         self.loaded = loaded
         self.prefetch = prefetch
-        model = loaded.aligned_model
-        self.roles = TokenRoles(loaded.n_vocab, model.piece, model.is_control)
+        self.roles = loaded.roles[ALIGNED]
         self.scheduler = Scheduler(loaded.n_threads)
         self._gate = _Gate()
 
@@ -85,11 +83,14 @@ class Pair:
 
     @property
     def default_settings(self) -> GenerationSettings:
-        """Defaults for this pair: the catalog's recommended router and gamma, if any."""
+        """Defaults for this pair: the catalog's recommended router, gamma and lead, if any."""
         spec = self.loaded.spec
-        if spec.router is None:
-            return GenerationSettings()
-        return GenerationSettings(router=spec.router, gamma=spec.gamma)
+        settings = GenerationSettings()
+        if spec.router is not None:
+            settings = settings.with_changes(router=spec.router, gamma=spec.gamma)
+        if spec.lead is not None:
+            settings = settings.with_changes(lead=spec.lead)
+        return settings
 
     def stream(
         self,
@@ -111,6 +112,9 @@ class Pair:
         settings = (settings or self.default_settings).with_changes(**changes)
         messages = to_messages(prompt, system)
         with self._gate.held():  # formatting reads the models: not while closing
+            if self.loaded.word_level:  # two vocabularies: the word loop, one answer
+                settings = _with_seed(settings)
+                return _Locked(self._batch(messages, [settings], raw, ignore_end), self._gate)
             generation = Generation(
                 self.loaded,
                 messages,
@@ -122,6 +126,17 @@ class Pair:
                 ignore_end=ignore_end,
             )
         return _Locked(generation, self._gate)
+
+    def _batch(self, messages, settings: list[GenerationSettings], raw, ignore_end, first=0):
+        return BatchLoop(
+            self.loaded,
+            messages,
+            settings,
+            raw=raw,
+            scheduler=self.scheduler,
+            ignore_end=ignore_end,
+            first_index=first,
+        )
 
     def generate(self, prompt: Prompt, settings: GenerationSettings | None = None, **kw) -> Result:
         """Generate one whole answer."""
@@ -145,21 +160,25 @@ class Pair:
             raise SettingsError(
                 f"n must be a whole number of answers >= 1 (got {n!r}).", "ask for n=5"
             )
-        settings = (settings or self.default_settings).with_changes(**changes)
-        if settings.seed is None:
-            settings = settings.with_changes(seed=random.SystemRandom().randrange(2**31))
-        starts = [
-            functools.partial(
-                self.stream,
-                prompt,
-                settings.with_changes(seed=settings.seed + i),
-                system=system,
-                raw=raw,
-                ignore_end=ignore_end,
+        settings = _with_seed((settings or self.default_settings).with_changes(**changes))
+        every = [settings.with_changes(seed=settings.seed + i) for i in range(n)]
+        if n == 1 and not self.loaded.word_level:  # one answer replays as stream() does
+            return Answers(
+                lambda: [
+                    self.stream(prompt, settings, system=system, raw=raw, ignore_end=ignore_end)
+                ]
             )
-            for i in range(n)
-        ]
-        return Answers(starts)
+        messages = to_messages(prompt, system)
+
+        def groups():
+            done = 0
+            while done < n:
+                with self._gate.held():
+                    batch = self._batch(messages, every[done:], raw, ignore_end, first=done)
+                done += len(batch.answers)
+                yield _Locked(batch, self._gate)
+
+        return Answers(groups)
 
     def brainstorm(
         self, prompt: Prompt, n: int = 5, settings: GenerationSettings | None = None, **kw
@@ -186,13 +205,14 @@ class Pair:
 
 
 class Answers:
-    """Several answers to one prompt, generated as one job. Iterate for TokenEvents
-    (each with its answer's index); `.results` holds the Results once done (None
-    before); `cancel()` stops them all, keeping what each produced (answers not yet
+    """Several answers to one prompt, generated as one job (in groups of at most
+    LoadSettings.n_parallel answers, decoded together). Iterate for TokenEvents (each
+    with its answer's index); `.results` holds the Results once done (None before);
+    `cancel()` stops them all, keeping what each produced (answers of a group not yet
     started are left out)."""
 
-    def __init__(self, starts):
-        self._starts = starts
+    def __init__(self, groups):
+        self._groups = groups
         self._current = None
         self._cancelled = threading.Event()
         self.results: list[Result] | None = None
@@ -203,15 +223,14 @@ class Answers:
                 yield from result.tokens
             return
         results = []
-        for index, start in enumerate(self._starts):
+        for group in self._groups():
             if self._cancelled.is_set() and results:
                 break
-            generation = self._current = start()
+            self._current = group
             if self._cancelled.is_set():
-                generation.cancel()
-            for event in generation:
-                yield dataclasses.replace(event, answer=index)
-            results.append(generation.result)
+                group.cancel()
+            yield from group
+            results.extend(_results_of(group))
         self.results = results
 
     def run(self) -> list[Result]:
@@ -223,6 +242,17 @@ class Answers:
         self._cancelled.set()
         if self._current is not None:
             self._current.cancel()
+
+
+def _results_of(group) -> list[Result]:
+    results = getattr(group.generation, "results", None)
+    return list(results) if results is not None else [group.result]
+
+
+def _with_seed(settings: GenerationSettings) -> GenerationSettings:
+    if settings.seed is not None:
+        return settings
+    return settings.with_changes(seed=random.SystemRandom().randrange(2**31))
 
 
 class _Gate:

@@ -79,12 +79,13 @@ def test_add_in_context_partner(fresh_home, tiny, capsys):
     assert out.splitlines()[1] == "in-context"
 
 
-def test_add_refuses_a_pair_with_two_vocabularies(fresh_home, tiny, capsys):
-    code, _, err = run_cli(
-        capsys, "models", "add", "bad", "--base", str(tiny.base), "--aligned", str(tiny.other_vocab)
+def test_add_takes_a_pair_with_two_vocabularies(fresh_home, tiny, capsys):
+    code, out, err = run_cli(
+        capsys, "models", "add", "two", "--base", str(tiny.base), "--aligned", str(tiny.other_vocab)
     )
-    assert code == 2 and "do not share one vocabulary" in err
-    assert not (config_dir() / "models.toml").exists()  # nothing saved
+    assert code == 0, err
+    assert "(cross-tokenizer)" in out  # collaborates word by word, and says so
+    assert "[pairs.two]" in (config_dir() / "models.toml").read_text()
 
 
 def test_add_needs_a_format_for_an_aligned_model_without_template(fresh_home, tiny, capsys):

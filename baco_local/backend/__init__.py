@@ -1,12 +1,14 @@
 """The one package that talks to llama.cpp (through llama-cpp-python's C bindings).
 
-Two types:
+Three types:
 - `Model` (model.py): the weights and vocabulary of one GGUF file, loaded once and
   shareable.
 - `Stream` (stream.py): one context (one KV cache) reading one token sequence over a
   `Model`. The decode loop pushes tokens to a stream and asks it to catch up when it
   needs the stream's next-token logits; until then pushed tokens wait, so a model whose
   logits are not needed costs only its transformer body, never its output layer.
+- `Sequences` (sequences.py): n answers in one stream's context, from one prompt read
+  once, decoded together (one batch row per token, logits only where needed).
 runtime.py holds the process-wide part: backend init, the log callback, file checks.
 
 Logits are exposed as a zero-copy float32 view of llama.cpp's output row
@@ -18,6 +20,7 @@ Native handles are owned by an ExitStack and released by `close()`.
 
 from .model import Model
 from .runtime import check_gguf_file, gpu_available
+from .sequences import Sequences
 from .stream import Stream
 
-__all__ = ["Model", "Stream", "check_gguf_file", "gpu_available"]
+__all__ = ["Model", "Sequences", "Stream", "check_gguf_file", "gpu_available"]

@@ -97,6 +97,15 @@ class Model:
         """The token's entry in the vocabulary (e.g. b'\\xe2\\x96\\x81the'), for comparisons."""
         return self._llama.llama_vocab_get_text(self.vocab, token_id) or b""
 
+    @property
+    def adds_space_prefix(self) -> bool:
+        """True when the tokenizer puts a space before its input (SentencePiece's
+        add_space_prefix): "a" then comes back as " a"."""
+        if not hasattr(self, "_adds_space"):
+            pieces = b"".join(self.piece(t) for t in self.tokenize("a", special=False))
+            self._adds_space = pieces == b" a"
+        return self._adds_space
+
     def is_eog(self, token_id: int) -> bool:
         return bool(self._llama.llama_vocab_is_eog(self.vocab, token_id))
 

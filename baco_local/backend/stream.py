@@ -20,7 +20,14 @@ class Stream:
     """
 
     def __init__(
-        self, model: Model, *, n_ctx: int, n_batch: int, n_threads: int, n_outputs: int = 1
+        self,
+        model: Model,
+        *,
+        n_ctx: int,
+        n_batch: int,
+        n_threads: int,
+        n_outputs: int = 1,
+        n_seq_max: int = 1,
     ):
         llama = model._llama
         self.model = model
@@ -29,11 +36,16 @@ class Stream:
         params = llama.llama_context_default_params()
         params.n_ctx = n_ctx
         params.n_batch = params.n_ubatch = min(n_batch, n_ctx)
-        params.n_seq_max = 1
-        # One logits row per decode (the decode loop), or a few rows (scoring): never an
-        # n_batch x n_vocab buffer.
-        params.n_outputs_max = max(1, min(n_outputs, params.n_batch))
+        # Several answers may share this context (`Sequences`): one KV buffer for all of
+        # them (unified), so a shared prompt is stored once and copied by reference. With
+        # one sequence in use, results and speed are those of n_seq_max = 1 (measured).
+        params.n_seq_max = max(1, n_seq_max)
+        params.kv_unified = True
+        # One logits row per decode (the decode loop), one per sequence (batched answers)
+        # or a few rows (scoring): never an n_batch x n_vocab buffer.
+        params.n_outputs_max = max(1, min(max(n_outputs, n_seq_max), params.n_batch))
         self.n_outputs = params.n_outputs_max
+        self.n_seq_max = params.n_seq_max
         params.n_threads = params.n_threads_batch = n_threads
         params.no_perf = True
         params.swa_full = True  # keep every position so rolling back always works

@@ -17,7 +17,7 @@ Order of operations (documented because samplers differ):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -52,10 +52,50 @@ class Sampler:
         logits = self.penalise(logits, recent)
         if self.temperature == 0:
             return int(np.argmax(logits))
-        ids, weights = self.candidates(logits)
-        cumulative = np.cumsum(weights)
-        index = int(np.searchsorted(cumulative, u * cumulative[-1], side="right"))
-        return int(ids[min(index, len(ids) - 1)])
+        return _pick(*self.candidates(logits), u)
+
+    def draw_rows(
+        self, rows: np.ndarray, us: Sequence[float], recents: Sequence[Iterable[int]]
+    ) -> list[int]:
+        """One token per row, the same as draw(rows[i], us[i], recents[i]) for each i.
+
+        rows: shape (k, n_vocab), float32, not modified. The work over the vocabulary
+        (penalty, maxima, the min-p or top-k cut) is done on all rows at once; only the
+        few survivors of each row are then sorted and picked from, row by row.
+        """
+        rows = self._penalise_rows(rows, recents)
+        if self.temperature == 0:
+            return [int(i) for i in np.argmax(rows, axis=1)]
+        if self.log_min_p == -math.inf and not self.top_k:  # no cut to share
+            return [_pick(*self.candidates(row), u) for row, u in zip(rows, us, strict=True)]
+        tops = rows.max(axis=1)
+        if self.log_min_p > -math.inf:
+            cut = [np.float32(float(top) + self.temperature * self.log_min_p) for top in tops]
+        else:
+            cut = np.partition(rows, self.n_vocab - self.top_k, axis=1)[
+                :, self.n_vocab - self.top_k
+            ]
+        row_of, ids = np.nonzero(rows >= np.asarray(cut, dtype=np.float32)[:, None])
+        bounds = np.searchsorted(row_of, np.arange(len(rows) + 1))
+        tokens = []
+        for seq, u in enumerate(us):
+            row = rows[seq]
+            kept, weights = self._sorted_weights(
+                row, ids[bounds[seq] : bounds[seq + 1]], float(tops[seq])
+            )
+            if self.top_k and len(kept) > self.top_k:
+                kept, weights = kept[: self.top_k], weights[: self.top_k]
+            tokens.append(_pick(*self._keep_top_p(kept, weights, weights.sum()), u))
+        return tokens
+
+    def _penalise_rows(self, rows: np.ndarray, recents: Sequence[Iterable[int]]) -> np.ndarray:
+        recents = [set(r) for r in recents] if self.repeat_penalty != 1 else []
+        if not any(recents):
+            return rows
+        out = np.array(rows, dtype=np.float32, copy=True)
+        for seq, recent in enumerate(recents):
+            penalise(rows[seq], recent, self.repeat_penalty, out[seq])
+        return out
 
     def penalise(self, logits: np.ndarray, recent: Iterable[int]) -> np.ndarray:
         """This sampler's repetition penalty on `logits` (see `penalise`)."""
@@ -121,6 +161,13 @@ class Sampler:
             look *= 4
 
 
+def _pick(ids: np.ndarray, weights: np.ndarray, u: float) -> int:
+    """Inverse-CDF pick: the first candidate whose cumulative weight passes u * total."""
+    cumulative = np.cumsum(weights)
+    index = int(np.searchsorted(cumulative, u * cumulative[-1], side="right"))
+    return int(ids[min(index, len(ids) - 1)])
+
+
 def penalise(
     logits: np.ndarray, recent: Iterable[int], penalty: float, out: np.ndarray
 ) -> np.ndarray:
@@ -166,6 +213,32 @@ class Mixture:
         np.add(self._weighted[0], self._weighted[1], out=self._mixed)
         with np.errstate(divide="ignore"):  # a token no model can write gets -inf
             return np.log(self._mixed, out=self._mixed)
+
+    def log_probs_rows(self, rows_base: np.ndarray, rows_aligned: np.ndarray) -> np.ndarray:
+        """log_probs for k pairs of rows at once: inputs (k, n_vocab) float32, not
+        modified; returns (k, n_vocab) float32, a new array. `base_shares` then reads
+        the shares of the tokens drawn from it."""
+        self._weighted_rows_kept = tuple(
+            self._weighted_rows(rows, weight)
+            for rows, weight in zip((rows_base, rows_aligned), self.weights, strict=True)
+        )
+        mixed = self._weighted_rows_kept[0] + self._weighted_rows_kept[1]
+        with np.errstate(divide="ignore"):
+            return np.log(mixed, out=mixed)
+
+    def base_shares(self, tokens: Sequence[int]) -> list[float]:
+        """For each row i of the last log_probs_rows, the base's share of tokens[i]."""
+        index = (np.arange(len(tokens)), np.asarray(tokens))
+        base, aligned = (w[index].astype(np.float64) for w in self._weighted_rows_kept)
+        total = base + aligned
+        return [float(b / s) if s > 0 else 0.0 for b, s in zip(base, total, strict=True)]
+
+    def _weighted_rows(self, rows: np.ndarray, weight: float) -> np.ndarray:
+        weighted = rows * self.inverse_temperature
+        weighted -= weighted.max(axis=1, keepdims=True)
+        np.exp(weighted, out=weighted)
+        weighted *= (weight / weighted.sum(axis=1, dtype=np.float64))[:, None].astype(np.float32)
+        return weighted
 
     def base_share(self, token_id: int) -> float:
         """Share of the last mixture's probability of token_id that came from the base."""

@@ -129,6 +129,9 @@ class LoadSettings:
     n_batch: tokens per llama_decode call when reading a prompt.
     verbose: let llama.cpp's own log through to stderr.
     prompt_cache: keep the in-context preamble's cache on disk for the next process.
+    n_parallel: answers to one prompt decoded together at most (brainstorm, -n, eval);
+        more are generated in groups of this size. They share the context: a group
+        holds the prompt once plus each answer's tokens.
     """
 
     n_ctx: int = 4096
@@ -137,6 +140,7 @@ class LoadSettings:
     n_batch: int = 256
     verbose: bool = False
     prompt_cache: bool = True
+    n_parallel: int = 8
 
     def __post_init__(self) -> None:
         _require(
@@ -154,6 +158,11 @@ class LoadSettings:
             or (isinstance(self.n_gpu_layers, int) and self.n_gpu_layers >= -1),
             f"n_gpu_layers {self.n_gpu_layers} is not valid.",
             "use 0 for CPU only, -1 or leave it out for all layers on the GPU",
+        )
+        _require(
+            isinstance(self.n_parallel, int) and 1 <= self.n_parallel <= 256,
+            f"parallel answers {self.n_parallel} is out of range.",
+            "use --parallel with a value between 1 and 256, e.g. 8",
         )
         _require(
             isinstance(self.n_batch, int) and 1 <= self.n_batch <= 8192,

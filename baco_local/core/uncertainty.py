@@ -35,3 +35,16 @@ class UncertaintyMeter:
             weighted = float(np.dot(exp, np.where(exp > 0, shifted, 0)))
         entropy = math.log(total) - weighted / total
         return top_id, 1.0 / total, max(entropy, 0.0)
+
+
+def measure_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """UncertaintyMeter.measure for k rows at once: shape (k, n_vocab) float32, not
+    modified. Returns (top-1 ids (k,), top-1 probabilities (k,), entropies in nats (k,))."""
+    top_ids = np.argmax(rows, axis=1)
+    shifted = rows - rows[np.arange(len(rows)), top_ids][:, None]
+    exp = np.exp(shifted)
+    totals = exp.sum(axis=1, dtype=np.float32).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        weighted = np.einsum("ij,ij->i", exp, np.where(exp > 0, shifted, 0)).astype(np.float64)
+    entropy = np.maximum(np.log(totals) - weighted / totals, 0.0)
+    return top_ids, 1.0 / totals, entropy

@@ -1,14 +1,19 @@
-"""Bring streams up to date: lazily, and two at a time in two threads.
+"""Bring streams up to date: lazily, and two at a time when that is faster here.
 
 A stream's pushed tokens wait until the decode loop needs its logits. When two streams
-must catch up a few tokens at the same step, the first catches up in the calling thread
-and the second in a helper thread, each on half the threads (ctypes releases the GIL
-during llama_decode, and each stream owns its own context, so they never share native
-state). `begin` returns as soon as the first stream is ready, so the loop can route on
-the base model's logits while the other model is still decoding; `wait` blocks for one
-stream, and `settle` for all, before a stream is touched again.
+must catch up a few tokens at the same step, there are two plans (`thread_plan`):
+- side by side: the first catches up in the calling thread and the second in a helper
+  thread, each on half the threads (ctypes releases the GIL during llama_decode, and
+  each stream owns its own context, so they never share native state); `begin` returns
+  as soon as the first stream is ready, so the loop can route on the base model's
+  logits while the other model is still decoding;
+- one after the other: the first catches up with every thread, and the second only
+  when the step asks for it (`wait`), also with every thread.
+A ThreadPlanner times the steps under each plan and keeps the faster one. `wait`
+blocks for one stream, and `settle` for all, before a stream is touched again.
 
 A stream that catches up alone, or a long batch such as a prompt, gets every thread.
+`run_side_by_side` offers the same choice to the batched loop's two model batches.
 """
 
 from __future__ import annotations
@@ -19,11 +24,11 @@ from collections.abc import Iterable
 from concurrent import futures
 
 from ..backend import Stream
+from .thread_plan import ONE_AFTER_THE_OTHER, ThreadPlanner
 
-# Up to this many pending tokens, two streams decode faster side by side (one token
-# barely speeds up with more threads: 93 -> 100 tok/s from 1 to 2 threads on Gemma 3
-# 270M here); a longer batch (a prompt) scales with threads (550 -> 940 tok/s), so two
-# prompts go one after the other with every thread each.
+# Two streams with more pending tokens than this (a prompt) go one after the other with
+# every thread each: a long batch scales with threads (550 -> 940 tok/s on Gemma 3 270M
+# on one 2-core host). For fewer, the planner decides.
 _SIDE_BY_SIDE_MAX = 4
 
 
@@ -36,6 +41,8 @@ class Scheduler:
 
     def __init__(self, n_threads: int):
         self.n_threads = max(1, n_threads)
+        self.planner = ThreadPlanner(self.n_threads)
+        self._step: tuple[str, float] | None = None  # (plan, start) of the step being timed
         self._pool: futures.ThreadPoolExecutor | None = None
         self._in_flight: dict[Stream, futures.Future] = {}
         self._busy_lock = threading.Lock()
@@ -47,7 +54,12 @@ class Scheduler:
     def begin(self, streams: Iterable[Stream]) -> None:
         """Start catching up the given streams; return once the first one is ready."""
         todo = [s for s in dict.fromkeys(streams) if s.pending and s not in self._in_flight]
-        if len(todo) == 2 and self.n_threads >= 2 and _small(todo):
+        if len(todo) == 2 and _small(todo):
+            plan = self.planner.choose("token")
+            self._step = (plan, time.perf_counter())
+            if plan == ONE_AFTER_THE_OTHER:
+                self.wait(todo[0])  # the second waits until (unless) the step needs it
+                return
             first, second = todo
             half = self.n_threads // 2
             first.set_threads(self.n_threads - half)
@@ -87,6 +99,51 @@ class Scheduler:
             stream.set_threads(self.n_threads)
             self._timed(stream)
 
+    def end_step(self) -> None:
+        """The loop chose its token: the step's time goes to the planner (when it had a
+        choice to make)."""
+        if self._step is not None:
+            plan, started = self._step
+            self._step = None
+            self.planner.record("token", plan, time.perf_counter() - started)
+
+    def run_side_by_side(self, first, second, kind: str = "batch") -> None:
+        """Run two decode jobs (callables taking a thread count), side by side or one
+        after the other as the planner says; times them for it. Errors propagate."""
+        plan = self.planner.choose(kind)
+        started = time.perf_counter()
+        if plan == ONE_AFTER_THE_OTHER:
+            self._busy(first, self.n_threads)
+            self._busy(second, self.n_threads)
+        else:
+            half = self.n_threads // 2
+            if self._pool is None:
+                self._pool = futures.ThreadPoolExecutor(1, thread_name_prefix="baco-decode")
+            helper = self._pool.submit(self._busy, second, half)
+            try:
+                self._busy(first, self.n_threads - half)
+            finally:
+                futures.wait([helper])
+            helper.result()
+        self.planner.record(kind, plan, time.perf_counter() - started)
+
+    def run_alone(self, job) -> None:
+        """Run one decode job with every thread."""
+        self._busy(job, self.n_threads)
+
+    def _busy(self, job, n_threads: int) -> None:
+        with self._busy_lock:
+            self._running += 1
+            if self._running == 1:
+                self._busy_since = time.perf_counter()
+        try:
+            job(n_threads)
+        finally:
+            with self._busy_lock:
+                self._running -= 1
+                if self._running == 0:
+                    self.seconds += time.perf_counter() - self._busy_since
+
     def settle(self) -> None:
         """Wait for every decode still running in the helper thread; re-raise its error."""
         error = None
@@ -98,17 +155,7 @@ class Scheduler:
             raise error
 
     def _timed(self, stream: Stream) -> None:
-        with self._busy_lock:
-            self._running += 1
-            if self._running == 1:
-                self._busy_since = time.perf_counter()
-        try:
-            stream.catch_up(self.stop_event)
-        finally:
-            with self._busy_lock:
-                self._running -= 1
-                if self._running == 0:
-                    self.seconds += time.perf_counter() - self._busy_since
+        self._busy(lambda _threads: stream.catch_up(self.stop_event), 0)
 
     def close(self) -> None:
         for pending in self._in_flight.values():

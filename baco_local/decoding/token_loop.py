@@ -22,11 +22,11 @@ from ..core.drawing import Drawer
 from ..core.events import GenerationStats, Result, TokenEvent
 from ..core.routers import ALIGNED, BASE, MIX, Signals, get_router
 from ..core.settings import GenerationSettings
-from ..core.text_stream import StopLine, TextStream
 from ..core.token_roles import TokenRoles
-from ..errors import Cancelled, PromptError
-from ..pairs.loading import LoadedPair, Prompt
+from ..errors import Cancelled
+from ..pairs.loading import LoadedPair
 from ..pairs.prompt_formats import Message
+from .prompts import prepare_prompts, text_stream_for
 from .scheduler import Scheduler
 
 
@@ -65,29 +65,13 @@ class Generation:
         self.streams = pair.streams
         self._cancel = threading.Event()
         self.result: Result | None = None
-        self._prompts = self._format_prompts(messages, raw)
+        self._prompts = prepare_prompts(pair, messages, raw, settings.max_tokens)
         self._ignore_end = ignore_end
         self._end_ids = frozenset() if raw else pair.end_token_ids()
-        self._text = self._text_stream(raw, ignore_end)
+        self._text = text_stream_for(pair, settings, raw, ignore_end)
         self._drawer = Drawer(pair.n_vocab, settings, self.router)
         self._events: list[TokenEvent] = []
         self._accepted = 0  # tokens accepted so far (some may still be held back)
-
-    def _text_stream(self, raw: bool, ignore_end: bool) -> TextStream:
-        if ignore_end:
-            return TextStream()
-        if raw:
-            return TextStream(tuple(self.settings.stop))
-        formats = {BASE: self.pair.base_format, ALIGNED: self.pair.aligned_format}
-        stops = tuple(self.settings.stop) + tuple(s for f in formats.values() for s in f.stop)
-        # A format's stop lines (a transcript's invented speakers) apply to lines that
-        # its own role helped write: an instruct model's "### Notes:" heading stays.
-        owners: dict[StopLine, set[str]] = {}
-        for role, fmt in formats.items():
-            for line in fmt.stop_lines:
-                owners.setdefault(line, set()).add(role)
-        lines = tuple(line._replace(sources=frozenset(r)) for line, r in owners.items())
-        return TextStream(stops, lines, source_of=lambda event: event.source)
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -150,6 +134,9 @@ class Generation:
             self.scheduler.begin(self._likely_needed(owner))
             # Route at a word start, then draw the token from the chosen model.
             token, source, decision, signals = self._choose(owner)
+            # The step's decodes are over (the scheduler times them to pick its plan).
+            self.scheduler.settle()
+            self.scheduler.end_step()
             # An end-of-turn token ends the answer; it is not shown.
             if self._is_end(token):
                 yield "eog"
@@ -164,7 +151,6 @@ class Generation:
             if max(base.n_past, aligned.n_past) + 1 > min(base.n_ctx, aligned.n_ctx):
                 yield "context"
                 return
-            self.scheduler.settle()
             base.push(token)
             aligned.push(token)
             self._drawer.accept(token)
@@ -264,20 +250,6 @@ class Generation:
         return [_with_text(event, text) for event, text in ready]
 
     # --- prompts and the result --------------------------------------------------------
-
-    def _format_prompts(self, messages, raw: bool) -> dict[str, Prompt]:
-        """Each role's prompt, checked against the context size before any work."""
-        prompts = {}
-        for role in (BASE, ALIGNED):
-            prompts[role] = self.pair.prepare(role, messages, raw=raw)
-            size, n_ctx = len(prompts[role].tokens), self.streams[role].n_ctx
-            if size >= n_ctx:
-                raise PromptError(
-                    f"The prompt for the {role} model is {size} tokens but the context "
-                    f"holds {n_ctx}.",
-                    f"shorten the prompt or raise --ctx above {size + self.settings.max_tokens}",
-                )
-        return prompts
 
     def _finish(self, finish: str, started: float, first_token_at: float | None) -> None:
         end = time.perf_counter()

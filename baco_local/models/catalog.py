@@ -72,6 +72,8 @@ class CatalogPair:
     gamma: float | None
     origin: str  # "builtin" or "user"
     demo_base: bool = False  # runs offline on the demo weights until downloaded
+    lead: int | None = None  # the recommended aligned lead (None: the settings' default)
+    cross_tokenizer: bool = False  # the two vocabularies differ: word-level collaboration
 
     @property
     def in_context(self) -> bool:
@@ -164,6 +166,8 @@ def pair_status(pair: CatalogPair) -> PairStatus:
     demo = not downloaded and pair.demo_base and (base is not None or demo_available())
     in_context_now = pair.in_context or (demo and aligned is None)
     label = f"{pair.name} (base + in-context aligned)" if in_context_now else pair.name
+    if pair.cross_tokenizer and not in_context_now:
+        label += " (cross-tokenizer)"
     return PairStatus(
         downloaded=downloaded,
         base_path=base,
@@ -284,6 +288,7 @@ def _spec(pair: CatalogPair, base: Path, aligned: Path | None) -> PairSpec:
         name=pair.name,
         router=pair.router,
         gamma=pair.gamma,
+        lead=pair.lead if aligned is not None else None,
     )
 
 

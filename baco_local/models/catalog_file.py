@@ -21,7 +21,16 @@ from ..errors import BacoError, nearest_names
 from ..paths import config_dir
 
 PAIR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
-PAIR_FIELDS = ("description", "base", "aligned", "router", "gamma", "demo_base")
+PAIR_FIELDS = (
+    "description",
+    "base",
+    "aligned",
+    "router",
+    "gamma",
+    "lead",
+    "demo_base",
+    "cross_tokenizer",
+)
 ENTRY_FIELDS = (
     "repo",
     "file",
@@ -181,7 +190,9 @@ def parse_pair(name: str, raw, source: _Source) -> dict:
         "aligned": aligned_fields,
         "router": router,
         "gamma": _gamma(get, router),
+        "lead": _lead(get),
         "demo_base": bool(get("demo_base", bool)),
+        "cross_tokenizer": bool(get("cross_tokenizer", bool)),
     }
 
 
@@ -310,6 +321,13 @@ def _router(name: str, source: _Source, pair: str) -> str:
             key="router",
         )
     return name
+
+
+def _lead(get: _Getter) -> int | None:
+    lead = get("lead", int)
+    if lead is not None and not 0 <= lead <= 1024:
+        raise get.wrong("lead", "use a count of tokens from 0 to 1024, e.g. 3")
+    return lead
 
 
 def _gamma(get: _Getter, router: str) -> float | None:

@@ -88,8 +88,8 @@ def add_pair(
     table["aligned"] = IN_CONTEXT if in_context else aligned_fields
     data, source = read_toml(user_catalog_path(), required=False)
     parse_pair(name, table, source)  # the same checks as reading the file back
-    if check:
-        _check_pair(name, base_fields, aligned_fields, progress)
+    if check and _check_pair(name, base_fields, aligned_fields, progress):
+        table["cross_tokenizer"] = True
     data.setdefault("pairs", {})[name] = table
     _write(data)
 
@@ -102,25 +102,27 @@ def _describe(base: dict, aligned: dict | None) -> str:
     return f"{short(base)} + {partner} (added by you)"
 
 
-def _check_pair(name, base: dict, aligned: dict | None, progress) -> None:
-    """Fetch hub files, then compare vocabularies; records the exact sizes fetched."""
+def _check_pair(name, base: dict, aligned: dict | None, progress) -> bool:
+    """Fetch hub files, read both vocabularies, check the aligned format; records the
+    exact sizes fetched. True when the vocabularies differ (a word-level pair)."""
     from ..backend import Model
-    from ..pairs.loading import check_same_vocabulary
+    from ..pairs.loading import vocabulary_difference
 
     paths = [_fetch(name, fields, progress) for fields in (base, aligned) if fields is not None]
     models = []
     try:
         for path in paths:
             models.append(Model(path, vocab_only=True))
-        if len(models) == 2:
-            check_same_vocabulary(models[0], models[1])
-            if "format" not in aligned and models[1].chat_template() is None:
-                raise PromptError(
-                    f"The aligned model {paths[1].name} has no chat template, so baco cannot "
-                    "tell how to format a conversation for it.",
-                    "name its format with --aligned-format (chatml, gemma, llama3, tulu, "
-                    "transcript, or a .jinja file)",
-                )
+        if len(models) < 2:
+            return False
+        if "format" not in aligned and models[1].chat_template() is None:
+            raise PromptError(
+                f"The aligned model {paths[1].name} has no chat template, so baco cannot "
+                "tell how to format a conversation for it.",
+                "name its format with --aligned-format (chatml, gemma, llama3, tulu, "
+                "transcript, or a .jinja file)",
+            )
+        return vocabulary_difference(models[0], models[1]) is not None
     finally:
         for model in models:
             model.close()

@@ -1,9 +1,11 @@
 """A loaded base/aligned pair: two models (or one, shared), their formats, their streams.
 
-Loading checks that both models share one vocabulary, picks each role's prompt format
-(never silently: a model without a chat template needs a named format), and opens one
-stream (context) per role. When both roles use the same file (the in-context aligned
-partner, or the same path twice) the weights are loaded once.
+Loading compares the two vocabularies: a pair that shares one collaborates token by
+token; a pair whose vocabularies differ collaborates word by word, through text, and
+says so in its label ("cross-tokenizer"). It picks each role's prompt format (never
+silently: a model without a chat template needs a named format), and opens one stream
+(context) per role. When both roles use the same file (the in-context aligned partner,
+or the same path twice) the weights are loaded once.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import NamedTuple
 from ..backend import Model, Stream
 from ..core.routers import ALIGNED, BASE
 from ..core.settings import LoadSettings
+from ..core.token_roles import TokenRoles
 from ..errors import PromptError, SettingsError, VocabularyMismatchError
 from .prompt_cache import PrefixStore
 from .prompt_formats import (
@@ -48,31 +51,42 @@ class PairSpec:
     base_format: str | None = None  # None: "transcript"
     aligned_format: str | None = None  # None: the GGUF's chat template (an error if none)
     name: str | None = None  # catalog name, shown in labels
-    router: str | None = None  # the catalog's recommended router and gamma for this pair
+    router: str | None = None  # the catalog's recommended router, gamma and lead
     gamma: float | None = None
+    lead: int | None = None
 
     @property
     def in_context(self) -> bool:
         return str(self.aligned) == IN_CONTEXT
 
 
-def check_same_vocabulary(base: Model, aligned: Model) -> None:
-    """Raise VocabularyMismatchError unless both models have the same token texts.
+def vocabulary_difference(base: Model, aligned: Model) -> int | None:
+    """The first token id at which the two vocabularies differ, or None when they are one.
 
     Vocabularies may differ in size only by padding tokens at the end (unused, reserved
     or control tokens); ids below the smaller size must have identical texts.
     """
+    if base.n_vocab != aligned.n_vocab and abs(base.n_vocab - aligned.n_vocab) > 1024:
+        return min(base.n_vocab, aligned.n_vocab)  # not padding: no need to look further
     common = min(base.n_vocab, aligned.n_vocab)
     for token_id in range(common):
         if base.token_text(token_id) != aligned.token_text(token_id):
-            _mismatch(base, aligned, token_id)
+            return token_id
     larger = base if base.n_vocab > aligned.n_vocab else aligned
     for token_id in range(common, larger.n_vocab):
         text = larger.token_text(token_id)
         padding = larger.is_control(token_id) or text.startswith(_PADDING_PREFIXES)
         # an end-of-turn token out of the other model's range could never be drawn
         if not padding or larger.is_eog(token_id):
-            _mismatch(base, aligned, token_id)
+            return token_id
+    return None
+
+
+def check_same_vocabulary(base: Model, aligned: Model) -> None:
+    """Raise VocabularyMismatchError unless both models have the same token texts."""
+    token_id = vocabulary_difference(base, aligned)
+    if token_id is not None:
+        _mismatch(base, aligned, token_id)
 
 
 def _mismatch(base: Model, aligned: Model, token_id: int) -> None:
@@ -85,8 +99,8 @@ def _mismatch(base: Model, aligned: Model, token_id: int) -> None:
         f"The models do not share one vocabulary: token {token_id} is {show(base)} in "
         f"{base.path} ({base.n_vocab} tokens) but {show(aligned)} in {aligned.path} "
         f"({aligned.n_vocab} tokens).",
-        "pair a base model with its own instruct version (same family and tokenizer), "
-        "or use --aligned in-context to align the base model in context",
+        "pair a base model with its own instruct version (same family and tokenizer) for "
+        "token-level routing; other pairs collaborate word by word",
     )
 
 
@@ -130,13 +144,27 @@ class LoadedPair:
 
     def _open(self, spec: PairSpec, load: LoadSettings) -> None:
         self.base_model = self._model(spec.base, load)
+        self.word_level = False  # True: the vocabularies differ, words pass as text
         if spec.in_context or _same_file(spec.base, spec.aligned):
             self.aligned_model = self.base_model
         else:
             self.aligned_model = self._model(spec.aligned, load)
-            check_same_vocabulary(self.base_model, self.aligned_model)
+            difference = vocabulary_difference(self.base_model, self.aligned_model)
+            self.word_level = difference is not None
         self.shared_weights = self.aligned_model is self.base_model
         self.n_vocab = min(self.base_model.n_vocab, self.aligned_model.n_vocab)
+        self.roles = {
+            BASE: TokenRoles(
+                self.base_model.n_vocab, self.base_model.piece, self.base_model.is_control
+            )
+        }
+        self.roles[ALIGNED] = (
+            self.roles[BASE]
+            if not self.word_level
+            else TokenRoles(
+                self.aligned_model.n_vocab, self.aligned_model.piece, self.aligned_model.is_control
+            )
+        )
         if spec.in_context and spec.aligned_format not in (None, IN_CONTEXT):
             raise SettingsError(
                 f"--aligned-format {spec.aligned_format} does not apply: the aligned partner "
@@ -181,7 +209,13 @@ class LoadedPair:
             note = f"{model.path.name} was trained for {n_ctx} tokens; using --ctx {n_ctx}."
             if note not in self.notes:
                 self.notes.append(note)
-        stream = Stream(model, n_ctx=n_ctx, n_batch=load.n_batch, n_threads=self.n_threads)
+        stream = Stream(
+            model,
+            n_ctx=n_ctx,
+            n_batch=load.n_batch,
+            n_threads=self.n_threads,
+            n_seq_max=load.n_parallel,
+        )
         self._closers.insert(0, stream.close)  # contexts go before their models
         return stream
 
@@ -191,9 +225,9 @@ class LoadedPair:
         name = self.spec.name or _short(self.base_model.path)
         if self.spec.in_context:
             return f"{name} (base + in-context aligned)"
-        if self.spec.name:
-            return name
-        return f"{_short(self.base_model.path)} + {_short(self.aligned_model.path)}"
+        if not self.spec.name:
+            name = f"{_short(self.base_model.path)} + {_short(self.aligned_model.path)}"
+        return f"{name} (cross-tokenizer)" if self.word_level else name
 
     def prepare(self, role: str, messages, *, raw: bool = False) -> Prompt:
         """Format and tokenize the conversation for `role` (raw: the text unchanged)."""
@@ -238,15 +272,30 @@ class LoadedPair:
         return self.prompt_format(ALIGNED)
 
     def end_token_ids(self) -> frozenset[int]:
-        """Token ids that end an answer: the formats' end-of-turn markers (EOG is checked live)."""
-        ids = set()
-        for role, fmt in ((BASE, self.base_format), (ALIGNED, self.aligned_format)):
-            model = self.streams[role].model
-            for marker in fmt.end_markers:
-                found = model.tokenize(marker, add_bos=False, special=True)
-                if len(found) == 1 and model.is_control(found[0]):
-                    ids.add(found[0])
-        return frozenset(ids)
+        """Token ids that end an answer: the formats' end-of-turn markers (EOG is checked
+        live). For a pair with one vocabulary, both roles' markers together."""
+        by_role = self.end_token_ids_by_role()
+        return by_role[BASE] | by_role[ALIGNED]
+
+    def end_token_ids_by_role(self) -> dict[str, frozenset[int]]:
+        """Each role's end-of-turn marker ids, in its own vocabulary (on a pair with one
+        vocabulary, both formats' markers count for both roles)."""
+        ids: dict[str, set[int]] = {BASE: set(), ALIGNED: set()}
+        for fmt in (self.base_format, self.aligned_format):
+            for role in (BASE, ALIGNED):
+                model = self.streams[role].model
+                for marker in fmt.end_markers:
+                    found = model.tokenize(marker, add_bos=False, special=True)
+                    if len(found) == 1 and model.is_control(found[0]):
+                        ids[role].add(found[0])
+        if not self.word_level:
+            shared = ids[BASE] | ids[ALIGNED]
+            return {BASE: frozenset(shared), ALIGNED: frozenset(shared)}
+        return {role: frozenset(found) for role, found in ids.items()}
+
+    def prefix_store(self, role: str):
+        """The role's PrefixStore (its fixed preamble kept on disk), or None."""
+        return self._stores.get(role)
 
     def close(self) -> None:
         closers, self._closers = self._closers, []

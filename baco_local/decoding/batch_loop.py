@@ -1,0 +1,441 @@
+"""The batched loop: k answers to one prompt, one batch per model per step.
+
+Each answer follows a rule, written once for one answer: `token_rule` for pairs that
+share a vocabulary, `word_rule` for pairs that do not. A rule is a generator that asks
+for what it needs and gets the answer back:
+
+    Measure()            -> (top-1 id, top-1 probability, entropy) of the base model
+    Draw(source, u, recent) -> a token drawn from that model's logits (MIX: (token, credit))
+    Want(sources)        -> nothing; a hint that these models should be decoded for it at
+                            the next decode, because it will soon ask for them
+
+The loop serves every request it can with the logits at hand, all answers' requests
+of one kind at once (one (k, n_vocab) array per model: measuring and sampling work on
+rows in numpy). When every answer waits for logits, it decodes: one batch per model
+holding each waiting answer's pending tokens, with logits only for their last tokens,
+and the two models side by side or one after the other (the scheduler's planner picks).
+An answer that ends leaves the batch and frees its cells.
+
+Read `BatchLoop._run` top to bottom: it is the whole loop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
+
+from ..backend import Sequences
+from ..core.events import Result, TokenEvent
+from ..core.handover import complete_utf8, join_text, space_prefix_tokenizer
+from ..core.routers import ALIGNED, BASE, MIX, get_router
+from ..core.sampling import Mixture, Sampler, penalise
+from ..core.settings import GenerationSettings
+from ..core.uncertainty import measure_rows
+from ..errors import Cancelled, PromptError
+from ..pairs.loading import LoadedPair
+from ..pairs.prompt_formats import Message
+from .answer import AnswerState
+from .prompts import prepare_prompts, text_stream_for
+from .scheduler import Scheduler
+from .thread_plan import ONE_AFTER_THE_OTHER
+
+
+class Measure(NamedTuple):
+    """The base model's top-1 id, top-1 probability and entropy at this answer's step."""
+
+
+class Draw(NamedTuple):
+    """A token from `source`'s logits (BASE, ALIGNED, or MIX for the ensemble)."""
+
+    source: str
+    u: float
+    recent: Sequence[int] = ()
+
+
+class Want(NamedTuple):
+    """Decode these models for me at the next decode (a hint; answered with None)."""
+
+    sources: tuple[str, ...]
+
+
+class HandoverStats:
+    """What passing words between two tokenizers cost (word-level pairs only)."""
+
+    def __init__(self):
+        self.handovers = 0
+        self.rollbacks = 0  # hand-overs that replaced tokens the model already held
+        self.cache_rollbacks = 0  # ... among them, tokens already in its KV cache
+        self.seconds = 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "handovers": self.handovers,
+            "rollbacks": self.rollbacks,
+            "cache_rollbacks": self.cache_rollbacks,
+            "rollback_share": round(self.rollbacks / self.handovers, 4) if self.handovers else 0,
+            "seconds": round(self.seconds, 4),
+        }
+
+
+class LoopContext:
+    """What every answer's rule shares: the pair, its sequences, and helpers per role."""
+
+    def __init__(self, pair: LoadedPair, settings: GenerationSettings, ignore_end: bool):
+        self.pair = pair
+        self.settings = settings
+        self.router = get_router(settings.router)
+        self.ignore_end = ignore_end
+        self.word_level = pair.word_level
+        self.models = {BASE: pair.base_model, ALIGNED: pair.aligned_model}
+        self.roles = pair.roles
+        self.views: dict[str, Sequences] = {}
+        self.prompt_length: dict[str, int] = {}
+        self.end_ids = pair.end_token_ids_by_role()
+        self.synced: dict[str, list[int]] = {}  # answer bytes each role has read, per answer
+        self.handover = HandoverStats()
+        self._tokenize = {
+            role: space_prefix_tokenizer(
+                lambda text, m=model: m.tokenize(text.decode("utf-8"), special=False),
+                model.adds_space_prefix,
+            )
+            for role, model in self.models.items()
+        }
+
+    # --- reading the sequences ---------------------------------------------------------
+
+    def answer_tokens(self, role: str, seq: int) -> list[int]:
+        return self.views[role].tokens(seq)[self.prompt_length[role] :]
+
+    def recent(self, role: str, seq: int) -> list[int]:
+        """The tokens the repetition penalty looks back at, in `role`'s vocabulary."""
+        s = self.settings
+        if s.repeat_penalty == 1 or s.repeat_last_n == 0:
+            return []
+        return self.answer_tokens(role, seq)[-s.repeat_last_n :]
+
+    def piece(self, role: str, token: int) -> bytes:
+        return self.models[role].piece(token)
+
+    def ends(self, role: str, token: int) -> bool:
+        """An end-of-turn token of that model (any control token, on word-level pairs:
+        none of them can pass to the other model as text)."""
+        if self.ignore_end:
+            return False
+        model = self.models[role]
+        return (
+            token in self.end_ids[role]
+            or model.is_eog(token)
+            or (self.word_level and model.is_control(token))
+        )
+
+    def full(self, role: str, extra: int) -> bool:
+        """True when `extra` more tokens would not fit that model's context."""
+        view = self.views[role]
+        return view.cells_used() + extra > view.stream.n_ctx
+
+    # --- changing them -----------------------------------------------------------------
+
+    def push(self, role: str, seq: int, token: int, answer: AnswerState) -> None:
+        """`role` wrote `token`: it holds the answer's text up to here."""
+        self.views[role].push(seq, [token])
+        if role in self.synced:
+            self.synced[role][seq] = len(answer.text_bytes)
+
+    def hand_over(self, role: str, seq: int, answer: AnswerState) -> bool:
+        """`role` reads the text the other model wrote since it last read; False when
+        that does not fit its context."""
+        new = bytes(answer.text_bytes[self.synced[role][seq] :])
+        if not new or not complete_utf8(answer.text_bytes):
+            return True
+        started = time.perf_counter()
+        view, start = self.views[role], self.prompt_length[role]
+        held = self.answer_tokens(role, seq)
+        join = join_text(
+            held, self.models[role].piece, self.roles[role].starts_word, new, self._tokenize[role]
+        )
+        if self.full(role, start + join.keep + len(join.push) - view.length(seq)):
+            return False
+        dropped = join.rolls_back(len(held))
+        evaluated_before = view.length(seq) - view.pending_count(seq)
+        self.handover.handovers += 1
+        self.handover.rollbacks += dropped > 0
+        self.handover.cache_rollbacks += start + join.keep < evaluated_before
+        view.truncate(seq, start + join.keep)
+        view.push(seq, join.push)
+        self.synced[role][seq] = len(answer.text_bytes)
+        self.handover.seconds += time.perf_counter() - started
+        return True
+
+
+class BatchLoop:
+    """k answers to one prompt, generated together. Iterate for TokenEvents (each with
+    its `answer` index); then read `.results`. `cancel()` (any thread) stops them all,
+    keeping what each produced."""
+
+    def __init__(
+        self,
+        pair: LoadedPair,
+        messages: tuple[Message, ...],
+        settings: list[GenerationSettings],
+        *,
+        raw: bool = False,
+        scheduler: Scheduler,
+        ignore_end: bool = False,
+        first_index: int = 0,
+    ):
+        from .token_rule import token_rule
+        from .word_rule import word_rule
+
+        self.pair = pair
+        self.scheduler = scheduler
+        self.settings = settings[0]
+        self.context = LoopContext(pair, settings[0], ignore_end)
+        self._prompts = prepare_prompts(pair, messages, raw, settings[0].max_tokens)
+        settings = settings[: self._group_size(len(settings), settings[0].max_tokens)]
+        self.answers = [
+            AnswerState(first_index + seq, seq, s, text_stream_for(pair, s, raw, ignore_end))
+            for seq, s in enumerate(settings)
+        ]
+        self._rule = word_rule if pair.word_level else token_rule
+        self._cancel = threading.Event()
+        self.results: list[Result] | None = None
+        self._samplers = {
+            role: Sampler(model.n_vocab if pair.word_level else pair.n_vocab, settings[0])
+            for role, model in self.context.models.items()
+        }
+        self._mixture = None
+        if self.context.router.name == "ensemble":
+            s = settings[0]
+            self._mixture = Mixture(pair.n_vocab, s.gamma, s.temperature)
+            at_one = s.with_changes(temperature=0 if s.temperature == 0 else 1, repeat_penalty=1.0)
+            self._mixture_sampler = Sampler(pair.n_vocab, at_one)
+
+    def _group_size(self, n: int, max_tokens: int) -> int:
+        """How many answers to decode together: at most n_parallel, and as many as the
+        context holds with the prompt once and each answer at full length (on a word
+        level pair the base may need more tokens than the aligned count: 1.5x)."""
+        k = min(n, self.pair.load_settings.n_parallel)
+        for role, prompt in self._prompts.items():
+            per_answer = max_tokens * (3 if self.pair.word_level and role == BASE else 2) // 2
+            room = self.pair.streams[role].n_ctx - len(prompt.tokens)
+            k = min(k, max(1, room // max(per_answer, 1)))
+        return k
+
+    @property
+    def result(self) -> Result | None:
+        """The first answer's result (for a single answer)."""
+        return self.results[0] if self.results else None
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def run(self) -> list[Result]:
+        for _ in self:
+            pass
+        return self.results
+
+    def __iter__(self) -> Iterator[TokenEvent]:
+        if self.results is not None:
+            for result in self.results:
+                yield from result.tokens
+            return
+        yield from self._run()
+
+    # --- the loop ----------------------------------------------------------------------
+
+    def _run(self) -> Iterator[TokenEvent]:
+        started = time.perf_counter()
+        ctx, k = self.context, len(self.answers)
+        self._waiting: dict[int, object] = {}
+        self._wants: dict[int, tuple[str, ...]] = {}
+        self._rules = {}
+        try:
+            # Each model reads the prompt once, in its own format, for all k answers.
+            for role in (BASE, ALIGNED):
+                self._start(role, k)
+            # Every answer starts its rule and runs until it asks for something.
+            for answer in self.answers:
+                self._rules[answer.seq] = self._rule(ctx, answer)
+                self._advance(answer, first=True)
+            while self._waiting and not self._cancel.is_set():
+                # Serve what the logits at hand can answer, all answers at once.
+                self._serve()
+                yield from self._take_ready()
+                # Everyone left waits for logits: one batch per model.
+                if self._waiting:
+                    self._decode()
+        except Cancelled:
+            pass  # stopped while the prompt was being read
+        except PromptError:  # the shared context filled up (rules check before pushing)
+            for seq in list(self._waiting):
+                self.answers[seq].end("context")
+        finally:
+            self._close(started)
+        yield from self._take_ready()
+
+    def _start(self, role: str, k: int) -> None:
+        stream = self.pair.streams[role]
+        view = Sequences(stream, k)
+        prompt = self._prompts[role]
+        self.scheduler.run_alone(
+            lambda threads: (
+                stream.set_threads(threads),
+                view.start(
+                    prompt.tokens,
+                    fixed=prompt.fixed,
+                    store=self.pair.prefix_store(role),
+                    stop=self._cancel,
+                ),
+            )
+        )
+        self.context.views[role] = view
+        self.context.prompt_length[role] = len(prompt.tokens)
+        self.context.synced[role] = [0] * k
+
+    def _serve(self) -> None:
+        """Answer every request the current logits can answer; repeat until none can."""
+        while True:
+            ready = [seq for seq, request in self._waiting.items() if self._servable(seq, request)]
+            if not ready:
+                return
+            replies = {}
+            for kind in (Measure, Draw):
+                group = [seq for seq in ready if isinstance(self._waiting[seq], kind)]
+                if kind is Measure and group:
+                    replies.update(self._measure(group))
+                elif group:
+                    for source in (BASE, ALIGNED, MIX):
+                        seqs = [seq for seq in group if self._waiting[seq].source == source]
+                        if seqs:
+                            replies.update(self._draw(source, seqs))
+            for seq, reply in replies.items():
+                self._advance(self.answers[seq], reply)
+
+    def _servable(self, seq: int, request) -> bool:
+        views = self.context.views
+        if isinstance(request, Measure):
+            return views[BASE].ready(seq)
+        if request.source == MIX:
+            return views[BASE].ready(seq) and views[ALIGNED].ready(seq)
+        return views[request.source].ready(seq)
+
+    def _measure(self, seqs: list[int]) -> dict[int, tuple[int, float, float]]:
+        top_ids, top1, entropy = measure_rows(self._rows(BASE, seqs))
+        return {
+            seq: (int(top_ids[i]), float(top1[i]), float(entropy[i])) for i, seq in enumerate(seqs)
+        }
+
+    def _draw(self, source: str, seqs: list[int]) -> dict[int, object]:
+        requests = [self._waiting[seq] for seq in seqs]
+        us = [r.u for r in requests]
+        recents = [r.recent for r in requests]
+        if source != MIX:
+            tokens = self._samplers[source].draw_rows(self._rows(source, seqs), us, recents)
+            return dict(zip(seqs, tokens, strict=True))
+        # The ensemble baseline: each model's rows, penalised, mixed, then drawn from.
+        penalty = self.settings.repeat_penalty
+        mixed_in = []
+        for role in (BASE, ALIGNED):
+            rows = self._rows(role, seqs).copy()
+            for i, recent in enumerate(recents):
+                penalise(rows[i], recent, penalty, rows[i])
+            mixed_in.append(rows)
+        log_probs = self._mixture.log_probs_rows(*mixed_in)
+        tokens = self._mixture_sampler.draw_rows(log_probs, us, [()] * len(seqs))
+        shares = self._mixture.base_shares(tokens)
+        credits = [BASE if share >= 0.5 else ALIGNED for share in shares]
+        return dict(zip(seqs, zip(tokens, credits, strict=True), strict=True))
+
+    def _rows(self, role: str, seqs: list[int]):
+        """The logits rows of these answers, cut to the pair's shared vocabulary (a same
+        vocabulary pair may differ in padding tokens at the end)."""
+        rows = self.context.views[role].rows(seqs)
+        return rows if self.pair.word_level else rows[:, : self.pair.n_vocab]
+
+    def _decode(self) -> None:
+        """One batch per model, with every waiting answer's pending tokens."""
+        views = self.context.views
+        needed: dict[str, set[int]] = {BASE: set(), ALIGNED: set()}
+        for seq, request in self._waiting.items():
+            for role in _sources_of(request):
+                if not views[role].ready(seq):
+                    needed[role].add(seq)
+            for role in self._wants.get(seq, ()):
+                if views[role].pending_count(seq):
+                    needed[role].add(seq)
+        self._wants.clear()
+        if self.scheduler.planner.best("batch") == ONE_AFTER_THE_OTHER:
+            # Decoding ahead pays only when it runs beside the other model's decode.
+            needed = self._strictly_needed()
+        jobs = [self._decode_job(role, sorted(seqs)) for role, seqs in needed.items() if seqs]
+        if len(jobs) == 2:
+            self.scheduler.run_side_by_side(*jobs, kind="batch")
+        elif jobs:
+            self.scheduler.run_alone(jobs[0])
+
+    def _strictly_needed(self) -> dict[str, set[int]]:
+        views = self.context.views
+        needed: dict[str, set[int]] = {BASE: set(), ALIGNED: set()}
+        for seq, request in self._waiting.items():
+            for role in _sources_of(request):
+                if not views[role].ready(seq):
+                    needed[role].add(seq)
+        return needed
+
+    def _decode_job(self, role: str, seqs: list[int]):
+        stream, view = self.pair.streams[role], self.context.views[role]
+
+        def job(threads: int) -> None:
+            stream.set_threads(threads)
+            view.decode(seqs, stop=self._cancel)
+
+        return job
+
+    def _advance(self, answer: AnswerState, reply=None, first: bool = False) -> None:
+        """Send the rule its reply; run it to its next request (hints are noted, not
+        waited for) or to its end."""
+        rule, seq = self._rules[answer.seq], answer.seq
+        try:
+            request = next(rule) if first else rule.send(reply)
+            while isinstance(request, Want):
+                self._wants[seq] = request.sources
+                request = next(rule)
+        except StopIteration as stop:
+            self._waiting.pop(seq, None)
+            answer.end(stop.value)
+            for view in self.context.views.values():
+                view.drop(seq)
+            return
+        self._waiting[seq] = request
+
+    def _take_ready(self) -> Iterator[TokenEvent]:
+        for answer in self.answers:
+            yield from answer.take_ready()
+
+    def _close(self, started: float) -> None:
+        for seq in list(self._waiting):
+            self._rules[seq].close()
+        self._waiting.clear()
+        for answer in self.answers:
+            answer.end("cancelled")  # only those still running: end() keeps a finish
+        for view in self.context.views.values():
+            view.close()
+        prompt_tokens = {role: len(p.tokens) for role, p in self._prompts.items()}
+        notes = tuple(self.pair.notes)
+        self.results = [
+            answer.result(self.pair.label, notes, started, prompt_tokens) for answer in self.answers
+        ]
+
+
+def _sources_of(request) -> tuple[str, ...]:
+    """The models whose logits a request reads."""
+    if isinstance(request, Measure):
+        return (BASE,)
+    return (BASE, ALIGNED) if request.source == MIX else (request.source,)
+
+
+def starts_whole_word(ctx: LoopContext, role: str, token: int, answer: AnswerState) -> bool:
+    """True when `token` begins a new word and the text so far ends a whole character."""
+    return ctx.roles[role].starts_word(token) and complete_utf8(answer.text_bytes)

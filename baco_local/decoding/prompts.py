@@ -1,0 +1,49 @@
+"""What every loop does before its first token: each role's prompt, checked against its
+context, and the answer's text stream with the stop strings of both formats."""
+
+from __future__ import annotations
+
+from ..core.routers import ALIGNED, BASE
+from ..core.settings import GenerationSettings
+from ..core.text_stream import StopLine, TextStream
+from ..errors import PromptError
+from ..pairs.loading import LoadedPair, Prompt
+from ..pairs.prompt_formats import Message
+
+
+def prepare_prompts(
+    pair: LoadedPair, messages: tuple[Message, ...], raw: bool, max_tokens: int
+) -> dict[str, Prompt]:
+    """Each role's prompt, checked against the context size before any work."""
+    prompts = {}
+    for role in (BASE, ALIGNED):
+        prompts[role] = pair.prepare(role, messages, raw=raw)
+        size, n_ctx = len(prompts[role].tokens), pair.streams[role].n_ctx
+        if size >= n_ctx:
+            raise PromptError(
+                f"The prompt for the {role} model is {size} tokens but the context holds {n_ctx}.",
+                f"shorten the prompt or raise --ctx above {size + max_tokens}",
+            )
+    return prompts
+
+
+def text_stream_for(
+    pair: LoadedPair, settings: GenerationSettings, raw: bool, ignore_end: bool
+) -> TextStream:
+    """The answer's text stream: the user's stop strings, and each format's stops.
+
+    A format's stop lines (a transcript's invented speakers) apply to lines that its
+    own role helped write: an instruct model's "### Notes:" heading stays.
+    """
+    if ignore_end:
+        return TextStream()
+    if raw:
+        return TextStream(tuple(settings.stop))
+    formats = {BASE: pair.base_format, ALIGNED: pair.aligned_format}
+    stops = tuple(settings.stop) + tuple(s for f in formats.values() for s in f.stop)
+    owners: dict[StopLine, set[str]] = {}
+    for role, fmt in formats.items():
+        for line in fmt.stop_lines:
+            owners.setdefault(line, set()).add(role)
+    lines = tuple(line._replace(sources=frozenset(r)) for line, r in owners.items())
+    return TextStream(stops, lines, source_of=lambda event: event.source)
