@@ -216,6 +216,7 @@ class Answers:
         self._current = None
         self._cancelled = threading.Event()
         self.results: list[Result] | None = None
+        self.histories: list[dict[str, list[int]]] = []  # each model's tokens, per answer
 
     def __iter__(self):
         if self.results is not None:
@@ -231,6 +232,8 @@ class Answers:
                 group.cancel()
             yield from group
             results.extend(_results_of(group))
+            for answer in getattr(group.generation, "answers", ()):
+                self.histories.append(answer.histories)
         self.results = results
 
     def run(self) -> list[Result]:

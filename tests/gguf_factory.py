@@ -38,7 +38,9 @@ the next-token distributions are; at the default the top-1 probability of a samp
 64-token generation ranges over about 0.14-0.83 (5th-95th percentile, median 0.35).
 
 ``vocab="other"`` has the same size as the standard vocabulary but a different text at
-id :data:`OTHER_VOCAB_DIFF_ID`; ``vocab="small"`` drops some words (fewer tokens).
+id :data:`OTHER_VOCAB_DIFF_ID`; ``vocab="small"`` drops some words (fewer tokens);
+``vocab="merging"`` adds :data:`MERGED_PIECES` (a word and its punctuation as one
+token), a tokenizer that merges across the join when text is handed over word by word.
 """
 
 from __future__ import annotations
@@ -115,7 +117,13 @@ LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _OTHER_REPLACED = SPM_SPACE + "dog"
 OTHER_VOCAB_DIFF_TEXT = SPM_SPACE + "dot"
 
-VOCABS = ("standard", "other", "small")
+# Added by the "merging" vocabulary: a word and the punctuation after it as one token,
+# so that text handed over word by word ("▁cat" then ".") re-tokenizes across the join.
+MERGED_PIECES = tuple(
+    SPM_SPACE + w + p for w in (*FUNCTION_WORDS, *CONTENT_WORDS) for p in (".", ",", ";", "?", "!")
+)
+
+VOCABS = ("standard", "other", "small", "merging")
 
 
 def _word_pieces(words: list[str]) -> list[str]:
@@ -161,13 +169,15 @@ def normal_pieces(words: list[str] | None = None) -> list[str]:
 
 
 def build_vocab(vocab: str = "standard") -> tuple[list[str], list[float], list[int]]:
-    """Token texts, scores and types of the named vocabulary ("standard", "other", "small")."""
+    """Token texts, scores and types of the named vocabulary (see VOCABS)."""
     if vocab not in VOCABS:
         raise ValueError(f"unknown vocab {vocab!r}; expected one of {VOCABS}")
     words = [*FUNCTION_WORDS, *CONTENT_WORDS]
     if vocab == "small":
         words = [w for w in words if w not in SMALL_VOCAB_DROPPED]
     pieces = normal_pieces(words)
+    if vocab == "merging":
+        pieces = pieces + list(MERGED_PIECES)
     if vocab == "other":
         pieces[pieces.index(_OTHER_REPLACED)] = OTHER_VOCAB_DIFF_TEXT
 

@@ -51,7 +51,7 @@ def test_score_token_ids_takes_single_tokens_with_and_without_space():
 
 @pytest.fixture(scope="module")
 def tiny_scorer(tiny_pair):
-    scorer = quality.QualityScorer(tiny_pair.loaded, n_threads=2)
+    scorer = quality.QualityScorer.for_pair(tiny_pair.loaded, n_threads=2)
     yield scorer
     scorer.close()
 
@@ -72,7 +72,7 @@ def test_gemma_prefers_fluent_text_over_word_salad(gemma_path):
     from baco_local import Pair
 
     with Pair.load(base=gemma_path, aligned="in-context", n_ctx=2048, n_threads=2) as pair:
-        scorer = quality.QualityScorer(pair.loaded, n_threads=2)
+        scorer = quality.QualityScorer.for_pair(pair.loaded, n_threads=2)
         try:
             prompt = "Suggest a name for a bakery."
             fluent = scorer.loglik(prompt, "How about Morning Crumb? It sounds warm and fresh.")

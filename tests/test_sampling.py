@@ -150,3 +150,58 @@ def test_entropy_ignores_tokens_that_can_never_be_drawn():
     meter = UncertaintyMeter(4)
     top, p1, h = meter.measure(np.array([0.0, 0.0, -np.inf, -np.inf], dtype=np.float32))
     assert p1 == pytest.approx(0.5) and h == pytest.approx(math.log(2), rel=1e-6)
+
+
+# --- many rows at once (the batched loop) ------------------------------------------------
+
+ROW_SETTINGS = [
+    dict(),  # the defaults: top-k 40, min-p 0.05, top-p 0.95, penalty 1.1
+    dict(min_p=0.0, top_k=5, top_p=0.9),
+    dict(min_p=0.1, top_k=0, top_p=1.0),
+    dict(min_p=0.0, top_k=0, top_p=0.8),
+    dict(temperature=0.0),
+    dict(repeat_penalty=1.5, top_k=0),
+]
+
+
+@pytest.mark.parametrize("changes", ROW_SETTINGS)
+def test_drawing_rows_at_once_is_drawing_each_row_alone(changes):
+    rng = np.random.default_rng(7)
+    rows = rng.normal(0, 3, size=(6, 300)).astype(np.float32)
+    kept = rows.copy()
+    settings = GenerationSettings(**changes)
+    s = Sampler(300, settings)
+    us = list(rng.random(6))
+    recents = [list(rng.integers(0, 300, size=8)) for _ in range(6)]
+    together = s.draw_rows(rows, us, recents)
+    alone = [s.draw(rows[i], us[i], recents[i]) for i in range(6)]
+    assert together == alone
+    assert np.array_equal(rows, kept)  # the borrowed rows are never written
+
+
+def test_measuring_rows_at_once_is_measuring_each_row_alone():
+    from baco_local.core.uncertainty import measure_rows
+
+    rng = np.random.default_rng(3)
+    rows = rng.normal(0, 4, size=(5, 1000)).astype(np.float32)
+    rows[2, 10] = -np.inf  # a token no model can write
+    meter = UncertaintyMeter(1000)
+    top_ids, top1, entropy = measure_rows(rows)
+    for i in range(5):
+        t, p, h = meter.measure(rows[i])
+        assert top_ids[i] == t
+        assert top1[i] == pytest.approx(p, rel=1e-5)
+        assert entropy[i] == pytest.approx(h, rel=1e-4, abs=1e-5)
+
+
+def test_mixing_rows_at_once_is_mixing_each_pair_alone():
+    rng = np.random.default_rng(5)
+    base = rng.normal(0, 2, size=(3, 50)).astype(np.float32)
+    aligned = rng.normal(0, 2, size=(3, 50)).astype(np.float32)
+    rows = Mixture(50, 0.3, 0.8)
+    together = rows.log_probs_rows(base, aligned)
+    shares = rows.base_shares([4, 9, 17])
+    for i, token in enumerate((4, 9, 17)):
+        alone = Mixture(50, 0.3, 0.8)
+        assert np.allclose(together[i], alone.log_probs(base[i], aligned[i]), atol=1e-5)
+        assert shares[i] == pytest.approx(alone.base_share(token), rel=1e-5)

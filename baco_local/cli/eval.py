@@ -81,6 +81,13 @@ def _add_output_options(how) -> None:
         help="an embedding GGUF for semantic metrics (default: the aligned model, mean-pooled)",
     )
     how.add_argument(
+        "--judge",
+        metavar="PATH|aligned",
+        default="aligned",
+        help="the model that rates quality: a GGUF instruct model with a chat template, or "
+        "'aligned' (the pair's aligned model; default). Use one judge to compare pairs",
+    )
+    how.add_argument(
         "--same-above",
         type=float,
         default=0.8,
@@ -128,7 +135,9 @@ def evaluation_from(args: argparse.Namespace):
     _check_counts(args)
     shared = common.generation_settings_from(args, router="aligned", seed=None)
     gammas = _numbers(args.gammas, "--gammas") if args.gammas else None
+    spec = _pair_spec(args)
     items = methods.parse_methods(args.methods) if args.methods else methods.default_methods()
+    items = _for_the_pair(items, spec, explicit=bool(args.methods))
     points = methods.build_points(items, shared, gammas)
     names = (
         _split(args.tasks) if args.tasks else ([] if args.prompts else list(tasks.BUILTIN_TASKS))
@@ -142,16 +151,34 @@ def evaluation_from(args: argparse.Namespace):
         for p in tasks.builtin_prompts(task)[:REFERENCE_PROMPTS_PER_TASK]
     ]
     return plan.make_evaluation(
-        _pair_spec(args),
+        spec,
         _load_settings(args),
         prompts,
         points,
         k=args.k,
         seed=0 if args.seed is None else args.seed,
         embedding=_embedding_path(args.embedding),
+        judge=None if args.judge == "aligned" else _embedding_path(args.judge),
         threshold=args.same_above,
         reference_texts=tuple(reference),
     )
+
+
+def _for_the_pair(items: list[str], spec, explicit: bool) -> list[str]:
+    """The ensemble baseline needs one vocabulary: on a cross-tokenizer pair it is left
+    out of the default methods (and refused when asked for by name)."""
+    from ..pairs.loading import spec_is_cross_tokenizer
+
+    asked = [item for item in items if item.partition("@")[0] == "ensemble"]
+    if not asked or not spec_is_cross_tokenizer(spec):
+        return items
+    if explicit:
+        raise SettingsError(
+            "The ensemble baseline needs one vocabulary; this pair's models have two.",
+            "leave ensemble out of --methods (random is the nearest baseline)",
+        )
+    _say("note: ensemble is left out: it needs one vocabulary, this pair has two")
+    return [item for item in items if item not in asked]
 
 
 def _check_counts(args) -> None:

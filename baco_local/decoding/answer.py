@@ -39,6 +39,7 @@ class AnswerState:
         self.finish: str | None = None
         self.first_token_at: float | None = None
         self.text_bytes = bytearray()  # every accepted piece, for the word loop's checks
+        self.histories: dict[str, list[int]] = {}  # each model's answer tokens, at the end
 
     # --- randomness: two streams, so routing never shifts the sampler's draws ---------
 

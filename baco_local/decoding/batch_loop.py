@@ -33,7 +33,7 @@ from ..core.routers import ALIGNED, BASE, MIX, get_router
 from ..core.sampling import Mixture, Sampler, penalise
 from ..core.settings import GenerationSettings
 from ..core.uncertainty import measure_rows
-from ..errors import Cancelled, PromptError
+from ..errors import Cancelled, PromptError, SettingsError
 from ..pairs.loading import LoadedPair
 from ..pairs.prompt_formats import Message
 from .answer import AnswerState
@@ -137,11 +137,13 @@ class LoopContext:
 
     # --- changing them -----------------------------------------------------------------
 
-    def push(self, role: str, seq: int, token: int, answer: AnswerState) -> None:
-        """`role` wrote `token`: it holds the answer's text up to here."""
+    def push(self, role: str, seq: int, token: int) -> None:
+        """`role` reads `token` (at its next decode)."""
         self.views[role].push(seq, [token])
-        if role in self.synced:
-            self.synced[role][seq] = len(answer.text_bytes)
+
+    def has_read_all(self, role: str, seq: int, answer: AnswerState) -> None:
+        """`role` holds the whole answer so far (it wrote the last of it)."""
+        self.synced[role][seq] = len(answer.text_bytes)
 
     def hand_over(self, role: str, seq: int, answer: AnswerState) -> bool:
         """`role` reads the text the other model wrote since it last read; False when
@@ -188,6 +190,13 @@ class BatchLoop:
         from .token_rule import token_rule
         from .word_rule import word_rule
 
+        if pair.word_level and settings[0].router == "ensemble":
+            raise SettingsError(
+                "The ensemble baseline mixes the two models' next-token distributions, "
+                "which needs one vocabulary; this pair's models have two.",
+                "pick another router; `random` is the baseline that mixes the models "
+                "without reading them (a model per word, at random)",
+            )
         self.pair = pair
         self.scheduler = scheduler
         self.settings = settings[0]
@@ -405,10 +414,15 @@ class BatchLoop:
         except StopIteration as stop:
             self._waiting.pop(seq, None)
             answer.end(stop.value)
-            for view in self.context.views.values():
-                view.drop(seq)
+            self._drop(answer)
             return
         self._waiting[seq] = request
+
+    def _drop(self, answer: AnswerState) -> None:
+        """The answer is over: keep each model's tokens of it, free its cells."""
+        for role, view in self.context.views.items():
+            answer.histories[role] = self.context.answer_tokens(role, answer.seq)
+            view.drop(answer.seq)
 
     def _take_ready(self) -> Iterator[TokenEvent]:
         for answer in self.answers:
@@ -419,7 +433,10 @@ class BatchLoop:
             self._rules[seq].close()
         self._waiting.clear()
         for answer in self.answers:
-            answer.end("cancelled")  # only those still running: end() keeps a finish
+            if answer.finish is None:
+                answer.end("cancelled")
+                if self.context.views:
+                    self._drop(answer)
         for view in self.context.views.values():
             view.close()
         prompt_tokens = {role: len(p.tokens) for role, p in self._prompts.items()}

@@ -67,7 +67,7 @@ def token_rule(ctx: LoopContext, answer: AnswerState):
         if ctx.full(BASE, 1) or ctx.full(ALIGNED, 1):
             return "context"
         for role in (BASE, ALIGNED):
-            ctx.push(role, seq, token, answer)
+            ctx.push(role, seq, token)
     return "length"
 
 

@@ -48,7 +48,7 @@ def word_rule(ctx: LoopContext, answer: AnswerState):
                     and not ctx.ends(ALIGNED, candidate)
                     and not ctx.full(ALIGNED, 1)
                 ):
-                    ctx.push(ALIGNED, seq, candidate, answer)  # read it while the base reads
+                    ctx.push(ALIGNED, seq, candidate)  # read it while the base reads
                     pushed = True
                 yield Want((BASE, ALIGNED))
                 top_id, top1, entropy = yield Measure()
@@ -75,7 +75,7 @@ def word_rule(ctx: LoopContext, answer: AnswerState):
             if not (first and pushed):
                 if ctx.full(writer, 1):
                     return "context"
-                ctx.push(writer, seq, token, answer)
+                ctx.push(writer, seq, token)
             answer.accept(
                 token,
                 ctx.piece(writer, token),
@@ -83,8 +83,7 @@ def word_rule(ctx: LoopContext, answer: AnswerState):
                 decision if first else None,
                 signals if first else None,
             )
-            if first and pushed:
-                ctx.synced[writer][seq] = len(answer.text_bytes)
+            ctx.has_read_all(writer, seq, answer)
             first = False
             if answer.stopped:
                 return "stop"

@@ -66,8 +66,9 @@ def make_evaluation(
     embedding: str | None = None,
     threshold: float = 0.8,
     reference_texts: tuple[str, ...] = (),
+    judge: str | None = None,
 ) -> Evaluation:
-    config = ResourceConfig(spec, load, embedding, tuple(reference_texts))
+    config = ResourceConfig(spec, load, embedding, tuple(reference_texts), judge)
     return Evaluation(config, tuple(prompts), tuple(points), k, seed, threshold)
 
 
@@ -133,6 +134,7 @@ def _info(evaluation: Evaluation, records: list[dict], seconds: float) -> dict:
         "seed": evaluation.seed,
         "threshold": evaluation.threshold,
         "embedding": config.embedding or "aligned model, mean-pooled, centred",
+        "judge": config.judge or "the pair's aligned model",
         "units": len(records),
         "seconds": round(seconds, 1),
         "compute_seconds": round(sum(r["seconds"] for r in records), 1),

@@ -1,14 +1,15 @@
-"""Quality of one answer, read from the pair's aligned model: two numbers.
+"""Quality of one answer, read from a judge model (the pair's aligned model unless
+`baco eval --judge` names another): two numbers.
 
 - `judge`: the aligned model is asked to rate the answer on a fixed 1-5 rubric; the
   score is the expectation of the rating under its next-token distribution restricted
   to the rubric's digit tokens, sum_s s * p(s) / sum_s p(s), not parsed text. Higher is
   better; always in [1, 5].
-- `loglik`: the aligned model's mean log-probability (nats) of the answer's tokens given
-  the prompt in the aligned format. Higher is better (more fluent, more expected).
+- `loglik`: the judge's mean log-probability (nats) of the answer's tokens given the
+  prompt in its format. Higher is better (more fluent, more expected).
 
 The pure parts (`rubric_expectation`, `mean_logprob`) take numpy arrays; `QualityScorer`
-runs them on a llama.cpp stream of its own over the aligned model.
+runs them on a llama.cpp stream of its own over the judge model.
 """
 
 from __future__ import annotations
@@ -82,21 +83,71 @@ def score_token_ids(tokenize) -> list[list[int]]:
 
 
 class QualityScorer:
-    """Scores answers with the aligned model of a loaded pair, on a context of its own."""
+    """Scores answers with one model (the judge) on a context of its own.
 
-    def __init__(self, loaded, *, n_threads: int, n_ctx: int | None = None):
-        self.loaded = loaded
-        model = loaded.aligned_model
+    By default the judge is the pair's aligned model (`for_pair`); `for_file` loads
+    another GGUF, so that two pairs can be compared by the same judge.
+    """
+
+    def __init__(self, model, fmt, tokenize_prompt, *, n_ctx: int, n_batch: int, n_threads: int):
         self.model = model
-        self.format = loaded.aligned_format
-        n_ctx = n_ctx or loaded.load_settings.n_ctx
-        n_batch = loaded.load_settings.n_batch
+        self.format = fmt
+        self._tokenize_prompt = tokenize_prompt
+        self._owned = []
         self.stream = Stream(model, n_ctx=n_ctx, n_batch=n_batch, n_threads=n_threads, n_outputs=32)
         self.score_ids = score_token_ids(lambda t: model.tokenize(t, add_bos=False))
 
+    @classmethod
+    def for_pair(cls, loaded, *, n_threads: int, n_ctx: int | None = None) -> QualityScorer:
+        """The pair's aligned model, in its own prompt format."""
+        load = loaded.load_settings
+        return cls(
+            loaded.aligned_model,
+            loaded.aligned_format,
+            lambda text: loaded.tokenize_prompt(ALIGNED, text),
+            n_ctx=n_ctx or load.n_ctx,
+            n_batch=load.n_batch,
+            n_threads=n_threads,
+        )
+
+    @classmethod
+    def for_file(cls, path, *, n_ctx: int, n_batch: int, n_threads: int) -> QualityScorer:
+        """Another GGUF as the judge: an instruct model with a chat template."""
+        from ..backend import Model
+        from ..pairs.prompt_formats import template_format
+
+        model = Model(path)
+        try:
+            template = model.chat_template()
+            if template is None:
+                raise PromptError(
+                    f"The judge {model.path.name} has no chat template, so baco cannot ask "
+                    "it for a rating.",
+                    "judge with an instruct model that has one (or with 'aligned')",
+                )
+            bos = model.token_id_text(model.bos_id) if model.bos_id >= 0 else ""
+            eos = model.token_id_text(model.eos_id) if model.eos_id >= 0 else ""
+            fmt = template_format(template, bos_token=bos, eos_token=eos)
+
+            def tokenize_prompt(text: str) -> list[int]:
+                tokens = model.tokenize(text, add_bos=False, special=True)
+                if model.add_bos and model.bos_id >= 0 and tokens[:1] != [model.bos_id]:
+                    tokens.insert(0, model.bos_id)
+                return tokens
+
+            n_ctx = min(n_ctx, model.n_ctx_train or n_ctx)
+            scorer = cls(
+                model, fmt, tokenize_prompt, n_ctx=n_ctx, n_batch=n_batch, n_threads=n_threads
+            )
+        except BaseException:
+            model.close()
+            raise
+        scorer._owned.append(model)
+        return scorer
+
     def _prompt_tokens(self, text: str, suffix: str = "") -> list[int]:
         rendered = self.format.render((Message("user", text),)) + suffix
-        return self.loaded.tokenize_prompt(ALIGNED, rendered)
+        return self._tokenize_prompt(rendered)
 
     def loglik(self, prompt: str, answer: str) -> float:
         """Mean log-probability per answer token; nan when the answer is empty or too long."""
@@ -117,7 +168,9 @@ class QualityScorer:
             return math.nan
         self.stream.start(tokens)
         self.stream.catch_up()
-        return rubric_expectation(self.stream.logits()[: self.loaded.n_vocab], self.score_ids)
+        return rubric_expectation(self.stream.logits(), self.score_ids)
 
     def close(self) -> None:
         self.stream.close()
+        for model in self._owned:
+            model.close()

@@ -146,6 +146,7 @@ def terminal_report(results: dict) -> str:
         [
             f"{results['pair']}: {results['prompts']} prompts x k={results['k']} "
             f"({', '.join(results['tasks'])}); {_timing(results)}",
+            f"quality judge: {results.get('judge', 'the pair' + chr(39) + 's aligned model')}",
             text_table(*metric_rows(results)),
             f"(+ higher is better, - lower is better: {directions})",
             "",
@@ -171,7 +172,8 @@ def markdown_report(results: dict, plots: list[str]) -> str:
         "",
         f"{results['prompts']} prompts ({', '.join(results['tasks'])}), k = {results['k']} "
         f"answers each, seed {results['seed']}; {_timing(results)}. Embeddings: "
-        f"{results['embedding']}; equivalence threshold {results['threshold']}.",
+        f"{results['embedding']}; equivalence threshold {results['threshold']}. Quality "
+        f"judge: {results.get('judge', 'the pair' + chr(39) + 's aligned model')}.",
         "",
         "## Coverage and Dominance",
         "",

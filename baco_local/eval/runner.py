@@ -75,17 +75,22 @@ class ResourceConfig:
 
     embedding: a GGUF path for a dedicated embedding model, or None for the fallback
     (the aligned model, mean-pooled, centred on the built-in prompts).
+    judge: a GGUF path for the model that scores quality, or None for the pair's
+    aligned model.
     """
 
     spec: PairSpec
     load: LoadSettings
     embedding: str | None = None
     reference_texts: tuple[str, ...] = field(default_factory=tuple)
+    judge: str | None = None
 
     def identity(self) -> str:
         """What the stored results depend on: model files, formats, embedding model."""
         s = self.spec
         parts = [str(s.base), str(s.aligned), s.base_format, s.aligned_format]
+        if self.judge:
+            parts.append(f"judge:{self.judge}")
         if self.embedding:
             parts.append(self.embedding)
         else:  # the centring texts shape the stored vectors too
@@ -108,7 +113,13 @@ class Resources:
         self.pair = Pair(LoadedPair(config.spec, config.load))
         threads = self.pair.loaded.n_threads
         try:
-            self.scorer = QualityScorer(self.pair.loaded, n_threads=threads)
+            if config.judge:
+                load = config.load
+                self.scorer = QualityScorer.for_file(
+                    config.judge, n_ctx=load.n_ctx, n_batch=load.n_batch, n_threads=threads
+                )
+            else:
+                self.scorer = QualityScorer.for_pair(self.pair.loaded, n_threads=threads)
             if config.embedding:
                 self.embedder = Embedder.load(config.embedding, n_threads=threads)
                 self.reference_mean = None
@@ -139,14 +150,15 @@ class Resources:
 def run_unit(
     unit: WorkUnit, resources: Resources, on_answer: Callable[[], None] | None = None
 ) -> dict:
-    """Generate unit.k answers, score each, embed them all; return the record."""
+    """Generate unit.k answers (together, in one batch), score each, embed them all;
+    return the record."""
     started = time.perf_counter()
     settings = GenerationSettings(**{**unit.settings, "stop": tuple(unit.settings["stop"])})
+    batch = resources.pair.stream_answers(
+        unit.prompt, unit.k, settings.with_changes(seed=unit.seed), system=unit.system
+    )
     answers = []
-    for i in range(unit.k):
-        result = resources.pair.generate(
-            unit.prompt, settings.with_changes(seed=unit.seed + i), system=unit.system
-        )
+    for result in batch.run():
         answers.append(_answer_record(result, unit.prompt, resources))
         if on_answer is not None:
             on_answer()

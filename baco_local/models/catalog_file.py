@@ -35,6 +35,7 @@ ENTRY_FIELDS = (
     "repo",
     "file",
     "path",
+    "package",
     "revision",
     "size_bytes",
     "size_mb",
@@ -216,7 +217,12 @@ def parse_entry(pair: str, role: str, raw, source: _Source) -> dict:
             raise _unknown_key(source, key, ENTRY_FIELDS, pair, role)
     get = _Getter(source, raw, pair, role)
     repo, file, path = get("repo", str), get("file", str), get("path", str)
-    if path is None and (repo is None or file is None):
+    package = get("package", str)
+    if package is not None and (repo is not None or path is not None or file is None):
+        raise get.wrong(
+            "package", "a packaged model names package and file, and neither repo nor path"
+        )
+    if package is None and path is None and (repo is None or file is None):
         missing = "file" if repo else "repo"
         raise get.missing(missing, "name a hub file with repo and file, or a local file with path")
     if path is not None and repo is not None:
@@ -237,6 +243,7 @@ def parse_entry(pair: str, role: str, raw, source: _Source) -> dict:
         "repo": repo,
         "file": file,
         "path": path,
+        "package": package,
         "size_bytes": size_bytes if size_mb is None else round(size_mb * 1_000_000),
         "sha256": sha256.lower() if sha256 else None,
         "license": get("license", str),
@@ -324,7 +331,7 @@ def _router(name: str, source: _Source, pair: str) -> str:
 
 
 def _lead(get: _Getter) -> int | None:
-    lead = get("lead", int)
+    lead = 0 if get.raw.get("lead") == 0 else get("lead", int)
     if lead is not None and not 0 <= lead <= 1024:
         raise get.wrong("lead", "use a count of tokens from 0 to 1024, e.g. 3")
     return lead

@@ -104,6 +104,21 @@ def _mismatch(base: Model, aligned: Model, token_id: int) -> None:
     )
 
 
+def spec_is_cross_tokenizer(spec: PairSpec) -> bool:
+    """True when the spec's two files have different vocabularies (read vocab-only)."""
+    if spec.in_context or _same_file(spec.base, spec.aligned):
+        return False
+    base = Model(spec.base, vocab_only=True)
+    try:
+        aligned = Model(spec.aligned, vocab_only=True)
+        try:
+            return vocabulary_difference(base, aligned) is not None
+        finally:
+            aligned.close()
+    finally:
+        base.close()
+
+
 def resolve_format(model: Model, spec: str | None, role: str, notes: list[str]) -> PromptFormat:
     """Pick the prompt format for one role; say so whenever it is not the file's template."""
     if spec is None and role == BASE:

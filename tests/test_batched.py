@@ -1,0 +1,81 @@
+"""Several answers to one prompt, decoded together (the batched loop, token rule)."""
+
+from __future__ import annotations
+
+import pytest
+
+from baco_local import Pair
+from baco_local.core.routers import ALIGNED, BASE, ROUTERS
+
+PROMPT = "Tell me a story about the sea"
+
+
+@pytest.mark.parametrize("router", sorted(ROUTERS))
+def test_every_router_runs_batched(tiny_pair, router):
+    results = tiny_pair.brainstorm(PROMPT, n=3, router=router, seed=4, max_tokens=12)
+    assert len(results) == 3
+    for result in results:
+        assert result.stats.tokens > 0
+        assert {t.source for t in result.tokens} <= {BASE, ALIGNED}
+        if router == "base":
+            assert result.stats.base_fraction == 1.0
+        if router == "aligned":
+            assert result.stats.base_fraction == 0.0
+
+
+def test_both_models_hold_the_same_tokens_of_each_answer(tiny_pair):
+    stream = tiny_pair.stream_answers(PROMPT, 3, seed=8, max_tokens=20)
+    results = stream.run()
+    for history, result in zip(stream.histories, results, strict=True):
+        assert history[BASE] == history[ALIGNED]
+        assert history[BASE] == [t.id for t in result.tokens]  # all pushed: length
+
+
+def test_each_answer_is_routed_on_its_own_signals(tiny_pair):
+    gamma = 0.4
+    for result in tiny_pair.brainstorm(PROMPT, n=4, router="p", gamma=gamma, seed=2, max_tokens=30):
+        routed = [t for t in result.tokens if t.decision is not None]
+        assert routed
+        for token in routed:
+            assert token.decision == (BASE if token.top1_prob < gamma else ALIGNED)
+
+
+def test_answers_are_tagged_with_their_index_and_stream_side_by_side(tiny_pair):
+    order = [e.answer for e in tiny_pair.stream_answers(PROMPT, 3, seed=1, max_tokens=10)]
+    assert set(order) == {0, 1, 2}
+    # interleaved as they are decoded together, not one answer after the other
+    assert order != sorted(order)
+
+
+def test_a_finished_answer_leaves_while_the_others_go_on(tiny_pair):
+    plain = tiny_pair.brainstorm(PROMPT, n=3, seed=21, max_tokens=30)
+    first_words = plain[0].text.split()
+    stop = next(w for w in first_words[2:] if all(w not in r.text for r in plain[1:]))
+    results = tiny_pair.brainstorm(PROMPT, n=3, seed=21, max_tokens=30, stop=[stop])
+    assert results[0].finish_reason == "stop"
+    assert [r.finish_reason for r in results[1:]] == ["length", "length"]
+    assert [r.text for r in results[1:]] == [r.text for r in plain[1:]]
+
+
+def test_more_answers_than_fit_are_made_in_groups(tiny):
+    with Pair.load(base=tiny.base, aligned=tiny.aligned, n_ctx=512, n_parallel=2) as pair:
+        results = pair.brainstorm(PROMPT, n=5, seed=30, max_tokens=8)
+        assert [r.settings.seed for r in results] == [30, 31, 32, 33, 34]
+        assert all(r.finish_reason == "length" for r in results)
+        events = list(pair.stream_answers(PROMPT, 5, seed=30, max_tokens=8))
+        assert {e.answer for e in events} == {0, 1, 2, 3, 4}
+
+
+def test_one_answer_through_stream_answers_is_the_single_answer_loop(tiny_pair):
+    alone = tiny_pair.generate(PROMPT, seed=9, max_tokens=16)
+    (only,) = tiny_pair.brainstorm(PROMPT, n=1, seed=9, max_tokens=16)
+    assert [t.id for t in only.tokens] == [t.id for t in alone.tokens]
+
+
+def test_the_ensemble_mixes_per_answer(tiny_pair):
+    kw = dict(n=3, seed=6, max_tokens=12, lead=0)
+    results = tiny_pair.brainstorm(PROMPT, router="ensemble", gamma=0.0, **kw)
+    aligned = tiny_pair.brainstorm(PROMPT, router="aligned", **kw)
+    # no base weight: the mixture is the aligned model, penalty included (no lead: the
+    # lead's owner would draw a candidate first, which shifts the draws)
+    assert [r.text for r in results] == [r.text for r in aligned]
