@@ -1,0 +1,8 @@
+"""`baco serve`: an OpenAI-compatible HTTP server over one loaded pair.
+
+app.py routes requests, protocol.py parses them into settings, responses.py shapes the
+answers (JSON or server-sent events), errors.py turns every failure into an OpenAI-style
+error body, model.py owns the pair (one generation at a time, a bounded queue), and
+serving.py runs it under uvicorn. Starlette and uvicorn come with the `server` extra;
+nothing here is imported until `baco serve` runs.
+"""
