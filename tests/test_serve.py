@@ -7,7 +7,6 @@ import json
 import urllib.error
 import urllib.request
 
-import gguf_factory as factory
 import openai
 import pytest
 from serve_process import start_server, stop_server
@@ -25,19 +24,6 @@ def server(tiny, tmp_path_factory):
     process = start_server(args, tmp_path_factory.mktemp("serve"))
     yield process
     assert stop_server(process) == 0, process.log()
-
-
-@pytest.fixture(scope="module")
-def long_tiny(tmp_path_factory):
-    """A tiny pair trained for 32768 tokens: answers long enough to be cut off mid-way."""
-    folder = tmp_path_factory.mktemp("long-tiny")
-    template = factory.TINY_CHAT_TEMPLATE
-    return (
-        factory.write_tiny_model(folder / "long-base.gguf", seed=1, n_ctx=32768),
-        factory.write_tiny_model(
-            folder / "long-aligned.gguf", seed=2, n_ctx=32768, chat_template=template
-        ),
-    )
 
 
 @pytest.fixture(scope="module")
