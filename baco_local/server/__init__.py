@@ -5,4 +5,8 @@ answers (JSON or server-sent events), errors.py turns every failure into an Open
 error body, model.py owns the pair (one generation at a time, a bounded queue), and
 serving.py runs it under uvicorn. Starlette and uvicorn come with the `server` extra;
 nothing here is imported until `baco serve` runs.
+
+May import: `core` (settings, events, routers), `pairs.prompt_formats` (Message),
+`errors`, Starlette and uvicorn; it is handed a loaded `Pair` (api.py) and calls only
+its public methods. Not the CLI, the terminal app or llama_cpp.
 """
