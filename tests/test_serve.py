@@ -4,6 +4,7 @@ official OpenAI client (and by raw HTTP where a client would not send such a bod
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -272,3 +273,18 @@ def test_a_client_that_leaves_mid_stream_frees_the_pair_for_the_next(keyed_serve
     response = quick.chat.completions.create(model="x", messages=HELLO, max_tokens=5)
     assert response.choices[0].finish_reason in ("stop", "length")
     assert get(f"{keyed_server.root}/health")[1]["waiting"] == 0
+
+
+def test_a_client_that_gives_up_while_waiting_leaves_the_queue(keyed_server):
+    client = client_for(keyed_server, api_key=KEY, timeout=120)
+    stream = client.chat.completions.create(
+        model="x", messages=HELLO, max_tokens=30000, stream=True, extra_body={"lead": 0}
+    )
+    next(iter(stream))  # the pair is busy with a long answer
+    impatient = client_for(keyed_server, api_key=KEY, timeout=2)
+    with pytest.raises(openai.APITimeoutError):
+        impatient.chat.completions.create(model="x", messages=HELLO, max_tokens=5)
+    deadline = time.monotonic() + 60
+    while get(f"{keyed_server.root}/health")[1]["waiting"] > 0:
+        assert time.monotonic() < deadline, "the abandoned request kept its place"
+    stream.close()
