@@ -59,6 +59,20 @@ def tiny(tmp_path_factory) -> TinyModels:
 
 
 @pytest.fixture(scope="session")
+def long_tiny(tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny (base, aligned) pair trained for 32768 tokens: its answers can run long
+    enough to be stopped mid-way (a cancel that did not work shows as a timeout)."""
+    folder = tmp_path_factory.mktemp("long-tiny")
+    template = factory.TINY_CHAT_TEMPLATE
+    return (
+        factory.write_tiny_model(folder / "long-base.gguf", seed=1, n_ctx=32768),
+        factory.write_tiny_model(
+            folder / "long-aligned.gguf", seed=2, n_ctx=32768, chat_template=template
+        ),
+    )
+
+
+@pytest.fixture(scope="session")
 def tiny_pair(tiny):
     """A loaded tiny pair (shared by tests that only generate; do not close it)."""
     from baco_local import Pair

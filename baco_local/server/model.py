@@ -1,0 +1,195 @@
+"""The pair behind the server: one generation at a time, the rest in a bounded queue.
+
+The Python API generates synchronously, so each request's answers run on one worker
+thread (the same thread every time, so llama.cpp is only ever called from it) and their
+TokenEvents come back to the event loop through an asyncio queue. A request that finds
+`queue` others already waiting is refused at once (HTTP 429) rather than left to hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from ..core.events import Result, TokenEvent
+from ..core.routers import ROUTERS
+from ..core.settings import GenerationSettings
+from ..errors import BacoError
+from .errors import ApiError, from_baco_error, queue_full, shutting_down
+from .protocol import GenerationRequest
+
+
+@dataclass(frozen=True)
+class _End:
+    results: tuple[Result, ...]
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
+
+
+class Job:
+    """One request's answers. The worker thread runs `run`; the event loop reads `events`.
+
+    cancel() is safe from any thread: a running job stops before its next token and keeps
+    what it wrote; a job still waiting its turn ends at once without touching the pair.
+    """
+
+    def __init__(
+        self,
+        start: Callable,
+        loop: asyncio.AbstractEventLoop,
+        prompt_param: str,
+        on_done: Callable[[Job], None],
+    ):
+        self._start = start  # () -> Answers (see Pair.stream_answers)
+        self._loop = loop
+        self._prompt_param = prompt_param
+        self._on_done = on_done  # called on the loop once the last item is delivered
+        self._items: asyncio.Queue = asyncio.Queue()
+        self._first = None  # the first item, once wait_started has read it
+        self._lock = threading.Lock()
+        self._started = False
+        self._cancelled = False
+        self._answers = None
+        self.results: tuple[Result, ...] | None = None
+
+    # --- the worker thread's side ---------------------------------------------------------
+
+    def run(self) -> None:
+        with self._lock:
+            if self._cancelled:
+                return  # cancelled while waiting: cancel() has ended it already
+            self._started = True
+        try:
+            answers = self._start()
+            with self._lock:
+                self._answers = answers
+                cancelled = self._cancelled
+            if cancelled:
+                answers.cancel()
+            for event in answers:
+                self._post(event)
+            self._post(_End(tuple(answers.results)))
+        except BacoError as error:  # settings and prompts found out only now
+            self._post(_Failed(from_baco_error(error, self._prompt_param)))
+        except Exception as error:
+            self._post(_Failed(error))
+
+    def _post(self, item) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._deliver, item)
+        except RuntimeError:  # the loop is closed: nobody is listening any more
+            self.cancel()
+
+    def _deliver(self, item) -> None:
+        self._items.put_nowait(item)
+        if isinstance(item, (_End, _Failed)):
+            self._on_done(self)
+
+    # --- any thread -----------------------------------------------------------------------
+
+    def cancel(self, error: ApiError | None = None) -> None:
+        """Stop the answers. A job that has not started ends with `error` if given."""
+        with self._lock:
+            already = self._cancelled
+            self._cancelled = True
+            started, answers = self._started, self._answers
+        if answers is not None:
+            answers.cancel()
+        elif not started and not already:
+            self._post(_Failed(error) if error else _End(()))
+
+    # --- the event loop's side ------------------------------------------------------------
+
+    async def wait_started(self) -> None:
+        """Wait for the first token (or the end). Errors found before any token, such as a
+        prompt longer than the context, are raised here, before a response has begun."""
+        self._first = await self._items.get()
+        if isinstance(self._first, _Failed):
+            raise self._first.error
+
+    async def events(self) -> AsyncIterator[TokenEvent]:
+        """The TokenEvents as they come; afterwards `results` holds the Results."""
+        item = self._first if self._first is not None else await self._items.get()
+        while True:
+            if isinstance(item, _Failed):
+                raise item.error
+            if isinstance(item, _End):
+                self.results = item.results
+                return
+            yield item
+            item = await self._items.get()
+
+    async def finish(self) -> tuple[Result, ...]:
+        """Wait for the end; return the Results."""
+        async for _ in self.events():
+            pass
+        return self.results
+
+
+class PairHost:
+    """Owns the loaded pair for the server's lifetime.
+
+    queue: how many requests may wait while one generates. model_id: the pair's name in
+    /v1/models (with `:<router>` for each router).
+    """
+
+    def __init__(self, pair, defaults: GenerationSettings, queue: int):
+        self.pair = pair
+        self.defaults = defaults
+        self.queue = queue
+        self.model_id = model_id(pair)
+        self.stopping = False
+        self._jobs: list[Job] = []  # admitted and not yet done: the running one first
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="baco-generate")
+
+    @property
+    def model_ids(self) -> list[str]:
+        return [self.model_id] + [f"{self.model_id}:{name}" for name in ROUTERS]
+
+    @property
+    def waiting(self) -> int:
+        return max(len(self._jobs) - 1, 0)
+
+    def submit(self, request: GenerationRequest) -> Job:
+        """Queue the request's answers (call on the event loop). Raises ApiError: 429 when
+        `queue` requests are already waiting, 503 while shutting down."""
+        if self.stopping:
+            raise shutting_down()
+        if len(self._jobs) > self.queue:
+            raise queue_full(self.queue)
+
+        def start():
+            return self.pair.stream_answers(
+                request.prompt, request.n, request.settings, raw=request.raw
+            )
+
+        job = Job(start, asyncio.get_running_loop(), request.prompt_param, self._jobs.remove)
+        self._jobs.append(job)
+        self._worker.submit(job.run)
+        return job
+
+    def stop(self) -> None:
+        """Begin shutting down (call on the event loop): refuse new requests, end the
+        running answers with what they have, and answer waiting requests with 503."""
+        self.stopping = True
+        for job in list(self._jobs):
+            job.cancel(shutting_down())
+
+    def close(self) -> None:
+        """After the server has stopped: wait for the worker, then free the models."""
+        for job in list(self._jobs):
+            job.cancel(shutting_down())
+        self._worker.shutdown(wait=True, cancel_futures=True)
+        self.pair.close()
+
+
+def model_id(pair) -> str:
+    """The pair's model id: its catalog name, else the base file's name."""
+    spec = pair.loaded.spec
+    return spec.name or pair.loaded.base_model.path.name.removesuffix(".gguf")
