@@ -284,3 +284,28 @@ def test_aligned_format_does_not_apply_to_the_in_context_partner(tiny):
 
     with pytest.raises(SettingsError, match="does not apply"):
         Pair.load(base=tiny.base, aligned="in-context", aligned_format="chatml")
+
+
+def test_a_long_chat_drops_its_oldest_turns_and_goes_on(tiny):
+    from baco_local.pairs.conversation_fit import fit_conversation
+    from baco_local.pairs.prompt_formats import Message
+
+    with Pair.load(base=tiny.base, aligned=tiny.aligned, n_ctx=256, n_threads=2) as pair:
+        messages = [{"role": "system", "content": "Be brief."}]
+        noted = []
+        for turn in range(40):
+            messages.append({"role": "user", "content": f"Tell me about the sea, part {turn}."})
+            result = pair.generate(messages, seed=turn, max_tokens=24)
+            assert result.finish_reason in ("length", "eog", "stop")  # every turn answers
+            noted += [n for n in result.notes if "no longer fits" in n]
+            messages.append({"role": "assistant", "content": result.text or "..."})
+        assert noted  # the result says that turns were left out of the prompt
+        assert len(messages) == 81  # the caller's conversation is untouched
+
+    # the system prompt and the last request always stay; answers go with their questions
+    convo = tuple(
+        Message(r, c)
+        for r, c in [("system", "S"), ("user", "a"), ("assistant", "A"), ("user", "b")]
+    )
+    kept, dropped = fit_conversation(convo, lambda c: len(c) <= 2)
+    assert [m.content for m in kept] == ["S", "b"] and dropped == 2

@@ -306,3 +306,25 @@ def test_messageview_and_store_agree_on_runs(tmp_path):
     assert store.messages(sid)[0].id == mid
     card = AnswerCard(1, 7, view.sourced.runs, favourite=True)
     assert card.favourite and card.text == "Once upon."
+
+
+@pytest.mark.asyncio
+async def test_a_long_chat_goes_on_past_the_context_and_keeps_every_message(tiny, fresh_home):
+    settings = GenerationSettings(seed=1, max_tokens=12)
+    app = make_app(tiny, loader=tiny_loader(tiny, n_ctx=256), settings=settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        chat = app.get_screen("chat")
+        said = []
+        notify = chat.notify
+        chat.notify = lambda message, **kw: (said.append(message), notify(message, **kw))
+        for turn in range(40):
+            chat.query_one(PromptInput).text = f"Tell me more about the sea, part {turn}."
+            await pilot.press("enter")
+            await answered(pilot, chat)
+        assert len([m for m in said if "no longer fits" in m]) == 1  # once, not every turn
+        assert said and all("no longer fits" in m for m in said)  # nothing went wrong
+        stored = app.store.messages(chat.session_id)
+        assert [m.role for m in stored] == ["user", "assistant"] * 40  # nothing deleted
+        assert all(m.complete for m in stored)
+    app.close_pair()

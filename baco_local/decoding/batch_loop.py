@@ -201,7 +201,7 @@ class BatchLoop:
         self.scheduler = scheduler
         self.settings = settings[0]
         self.context = LoopContext(pair, settings[0], ignore_end)
-        self._prompts = prepare_prompts(pair, messages, raw, settings[0].max_tokens)
+        self._prompts, self._fit_note = prepare_prompts(pair, messages, raw, settings[0].max_tokens)
         settings = settings[: self._group_size(len(settings), settings[0].max_tokens)]
         self.answers = [
             AnswerState(first_index + seq, seq, s, text_stream_for(pair, s, raw, ignore_end))
@@ -440,7 +440,7 @@ class BatchLoop:
         for view in self.context.views.values():
             view.close()
         prompt_tokens = {role: len(p.tokens) for role, p in self._prompts.items()}
-        notes = tuple(self.pair.notes)
+        notes = tuple(self.pair.notes) + ((self._fit_note,) if self._fit_note else ())
         self.results = [
             answer.result(self.pair.label, notes, started, prompt_tokens) for answer in self.answers
         ]

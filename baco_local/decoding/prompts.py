@@ -7,24 +7,46 @@ from ..core.routers import ALIGNED, BASE
 from ..core.settings import GenerationSettings
 from ..core.text_stream import StopLine, TextStream
 from ..errors import PromptError
+from ..pairs.conversation_fit import dropped_note, fit_conversation
 from ..pairs.loading import LoadedPair, Prompt
 from ..pairs.prompt_formats import Message
 
 
 def prepare_prompts(
     pair: LoadedPair, messages: tuple[Message, ...], raw: bool, max_tokens: int
-) -> dict[str, Prompt]:
-    """Each role's prompt, checked against the context size before any work."""
-    prompts = {}
-    for role in (BASE, ALIGNED):
-        prompts[role] = pair.prepare(role, messages, raw=raw)
-        size, n_ctx = len(prompts[role].tokens), pair.streams[role].n_ctx
+) -> tuple[dict[str, Prompt], str | None]:
+    """Each role's prompt, checked against the context size before any work, and a note
+    when the oldest turns of a long conversation had to leave the prompt (None if not).
+
+    A prompt fits when it leaves room for the answer: max_tokens, or half the context
+    if that is less.
+    """
+
+    def prompts_for(conversation) -> dict[str, Prompt]:
+        return {role: pair.prepare(role, conversation, raw=raw) for role in (BASE, ALIGNED)}
+
+    def room_left(prompts: dict[str, Prompt]) -> bool:
+        return all(
+            len(p.tokens) + min(max_tokens, pair.streams[role].n_ctx // 2)
+            <= pair.streams[role].n_ctx
+            for role, p in prompts.items()
+        )
+
+    note = None
+    prompts = prompts_for(messages)
+    if not raw and len(messages) > 1 and not room_left(prompts):
+        kept, dropped = fit_conversation(messages, lambda c: room_left(prompts_for(c)))
+        if dropped:
+            prompts = prompts_for(kept)
+            note = dropped_note(dropped, min(s.n_ctx for s in pair.streams.values()))
+    for role, prompt in prompts.items():
+        size, n_ctx = len(prompt.tokens), pair.streams[role].n_ctx
         if size >= n_ctx:
             raise PromptError(
                 f"The prompt for the {role} model is {size} tokens but the context holds {n_ctx}.",
                 f"shorten the prompt or raise --ctx above {size + max_tokens}",
             )
-    return prompts
+    return prompts, note
 
 
 def text_stream_for(

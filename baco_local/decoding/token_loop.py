@@ -65,7 +65,7 @@ class Generation:
         self.streams = pair.streams
         self._cancel = threading.Event()
         self.result: Result | None = None
-        self._prompts = prepare_prompts(pair, messages, raw, settings.max_tokens)
+        self._prompts, self._fit_note = prepare_prompts(pair, messages, raw, settings.max_tokens)
         self._ignore_end = ignore_end
         self._end_ids = frozenset() if raw else pair.end_token_ids()
         self._text = text_stream_for(pair, settings, raw, ignore_end)
@@ -263,7 +263,8 @@ class Generation:
             routing_seconds=self._drawer.seconds,
             model_seconds=self.scheduler.seconds - self._model_seconds_at_first,
         )
-        notes = [f"stopped: {finish}"] if finish == "context" else []
+        notes = [self._fit_note] if self._fit_note else []
+        notes += [f"stopped: {finish}"] if finish == "context" else []
         self.result = Result(
             text="".join(e.text for e in events),
             tokens=events,

@@ -22,6 +22,7 @@ class ModeScreen(HostedMixin, Screen):
         super().__init__()
         self.job: Job | None = None
         self.last_stats = None  # GenerationStats of the last finished answer
+        self.told_fit = False  # the user knows the oldest turns leave the prompt
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
@@ -101,6 +102,10 @@ class ModeScreen(HostedMixin, Screen):
 
     def note_result(self, message: AnswerDone) -> None:
         self.last_stats = message.result.stats
+        fit_notes = [n for n in message.result.notes if "no longer fits" in n]
+        if fit_notes and not self.told_fit:  # once per conversation, not at every turn
+            self.told_fit = True
+            self.notify(fit_notes[0], title="Long conversation", timeout=10)
         if message.result.finish_reason == "context":
             self.notify(
                 "The context window is full, so the answer stopped.",

@@ -203,6 +203,7 @@ class ChatScreen(ModeScreen):
     async def action_new_chat(self) -> None:
         self.action_stop()
         self.job, self.answer_view, self.session_id, self.last_stats = None, None, None, None
+        self.told_fit = False
         conversation = self.query_one("#conversation")
         await conversation.remove_children()
         await conversation.mount(Static(WELCOME, id="welcome"))
