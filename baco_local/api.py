@@ -241,6 +241,13 @@ class Answers:
             pass
         return self.results
 
+    def take_finished(self) -> list[tuple[int, Result]]:
+        """(answer index, result) of answers that ended since the last call, all of whose
+        events were yielded: a caller can finish each answer as soon as it ends."""
+        generation = getattr(self._current, "generation", None)
+        take = getattr(generation, "take_finished", None)
+        return take() if take is not None else []
+
     def cancel(self) -> None:
         self._cancelled.set()
         if self._current is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_tui_app import answered, loaded, make_app, send, shown_colours
+from test_tui_app import answered, loaded, make_app, send, shown_colours, until
 
 from baco_local import GenerationSettings
 
@@ -193,4 +193,56 @@ async def test_models_screen_switches_the_pair_with_its_router(tiny, fresh_home)
         chat = app.get_screen("chat")
         await answered(pilot, chat)
         assert chat.views[-1].text
+    app.close_pair()
+
+
+class _PausingAnswers:
+    """stream_answers of the real tiny pair, pausing after `after` events until released:
+    lets a test look at the cards in the middle of a round."""
+
+    def __init__(self, answers, after: int):
+        import threading
+
+        self.answers, self.after = answers, after
+        self.paused, self.release = threading.Event(), threading.Event()
+
+    def __iter__(self):
+        for count, event in enumerate(self.answers, start=1):
+            yield event
+            if count == self.after:
+                self.paused.set()
+                self.release.wait(timeout=60)
+
+    def __getattr__(self, name):
+        return getattr(self.answers, name)
+
+
+@pytest.mark.asyncio
+async def test_brainstorm_cards_fill_in_side_by_side(tiny, fresh_home):
+    app = make_app(tiny, settings=GenerationSettings(seed=7, max_tokens=24), brainstorm_n=3)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        pair = app.pair
+        gates = []
+
+        def pausing(*args, **kwargs):
+            gates.append(_PausingAnswers(pair.stream_answers(*args, **kwargs), after=9))
+            return gates[-1]
+
+        app.pair = type("P", (), {"stream_answers": staticmethod(pausing)})()
+        await pilot.press("f3")
+        screen = app.get_screen("brainstorm")
+        await send(pilot, "Name a colour")
+        await until(pilot, lambda: gates and gates[0].paused.is_set())
+        await pilot.pause(0.05)
+        screen.drain()
+        cards = screen.cards
+        assert sum(bool(card.text) for card in cards) >= 2  # several grow at once
+        assert not any(card.complete for card in cards)
+        meter = str(screen.query_one("#diversity").render())
+        assert "distinct-2" in meter  # measured while the answers grow
+        gates[0].release.set()
+        await answered(pilot, screen)
+        assert all(card.complete and card.text for card in screen.cards)
+        app.pair = pair
     app.close_pair()

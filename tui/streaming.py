@@ -84,31 +84,56 @@ class Job:
 
 @dataclass(frozen=True)
 class AnswerRequest:
-    """One answer to produce: the conversation, its settings and system prompt."""
+    """Answers to produce: the conversation, its settings and system prompt; n > 1
+    answers (seeds seed, seed+1, ...) are decoded together and take n slots."""
 
     messages: Sequence[dict]
     settings: object  # GenerationSettings
     system: str | None = None
+    n: int = 1
 
 
 def run_answers(
     pair, job: Job, requests: Sequence[AnswerRequest], post: Callable[[object], None]
 ) -> None:
-    """Generate each request in turn (slot = its index), posting messages as they come.
+    """Generate each request in turn, posting messages as they come. A request takes
+    slots slot..slot+n-1 (its answers, decoded together: their tokens interleave).
 
-    An error in one answer (a BacoError such as a full context; or a bug) is posted as
-    AnswerFailed, never raised: the app shows it and stays up, and the next answer runs.
+    An error in one request (a BacoError such as a full context; or a bug) is posted as
+    AnswerFailed for each of its slots, never raised: the app shows it and stays up, and
+    the next request runs.
     """
     job.outbox = Outbox(job.id, post)
-    for slot, request in enumerate(requests):
+    slot = 0
+    for request in requests:
         if job.cancelled:
             break
+        done: set[int] = set()
         try:
-            generation = pair.stream(request.messages, request.settings, system=request.system)
+            if request.n == 1:
+                generation = pair.stream(request.messages, request.settings, system=request.system)
+            else:
+                generation = pair.stream_answers(
+                    request.messages, request.n, request.settings, system=request.system
+                )
             job.attach(generation)
             for event in generation:
-                job.outbox.put(slot, event)
-            post(AnswerDone(job.id, slot, generation.result))
+                job.outbox.put(slot + event.answer, event)
+                for index, result in _finished(generation):
+                    done.add(index)
+                    post(AnswerDone(job.id, slot + index, result))
+            results = [generation.result] if request.n == 1 else generation.results
+            for index, result in enumerate(results):
+                if index not in done:
+                    post(AnswerDone(job.id, slot + index, result))
         except Exception as error:  # noqa: BLE001 - shown to the user, see docstring
-            post(AnswerFailed(job.id, slot, error))
+            for index in range(request.n):
+                if index not in done:
+                    post(AnswerFailed(job.id, slot + index, error))
+        slot += request.n
     post(JobFinished(job.id))
+
+
+def _finished(generation) -> list:
+    take = getattr(generation, "take_finished", None)
+    return take() if take is not None else []

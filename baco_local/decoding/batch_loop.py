@@ -255,10 +255,13 @@ class BatchLoop:
     # --- the loop ----------------------------------------------------------------------
 
     def _run(self) -> Iterator[TokenEvent]:
-        started = time.perf_counter()
+        started = self._started = time.perf_counter()
         ctx, k = self.context, len(self.answers)
         self._waiting: dict[int, object] = {}
         self._wants: dict[int, tuple[str, ...]] = {}
+        self._results: dict[int, Result] = {}
+        self._ending: list[int] = []  # ended; some of their events may not be out yet
+        self._finished: list[int] = []  # ended, every event yielded
         self._rules = {}
         try:
             # Each model reads the prompt once, in its own format, for all k answers.
@@ -423,10 +426,26 @@ class BatchLoop:
         for role, view in self.context.views.items():
             answer.histories[role] = self.context.answer_tokens(role, answer.seq)
             view.drop(answer.seq)
+        self._results[answer.seq] = self._result(answer)
+        self._ending.append(answer.index)
+
+    def take_finished(self) -> list[tuple[int, Result]]:
+        """(answer index, result) of the answers that ended since the last call (their
+        events have all been yielded)."""
+        done = [(i, self._results[i - self.answers[0].index]) for i in self._finished]
+        self._finished = []
+        return done
+
+    def _result(self, answer: AnswerState) -> Result:
+        prompt_tokens = {role: len(p.tokens) for role, p in self._prompts.items()}
+        notes = tuple(self.pair.notes) + ((self._fit_note,) if self._fit_note else ())
+        return answer.result(self.pair.label, notes, self._started, prompt_tokens)
 
     def _take_ready(self) -> Iterator[TokenEvent]:
+        ending, self._ending = self._ending, []
         for answer in self.answers:
             yield from answer.take_ready()
+        self._finished += ending
 
     def _close(self, started: float) -> None:
         for seq in list(self._waiting):
@@ -439,10 +458,8 @@ class BatchLoop:
                     self._drop(answer)
         for view in self.context.views.values():
             view.close()
-        prompt_tokens = {role: len(p.tokens) for role, p in self._prompts.items()}
-        notes = tuple(self.pair.notes) + ((self._fit_note,) if self._fit_note else ())
         self.results = [
-            answer.result(self.pair.label, notes, started, prompt_tokens) for answer in self.answers
+            self._results.get(answer.seq) or self._result(answer) for answer in self.answers
         ]
 
 

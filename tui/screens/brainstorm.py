@@ -1,6 +1,7 @@
-"""Brainstorm: one prompt, N answers with seeds seed..seed+N-1, shown as cards as they
-arrive, with a live measure of how different they are. Favourites are kept when a new
-round is drawn; "more like this" / "more different" nudge gamma and draw again."""
+"""Brainstorm: one prompt, N answers with seeds seed..seed+N-1, decoded together and
+shown as cards that fill in side by side, with a live measure of how different they
+are. Favourites are kept when a new round is drawn; "more like this" / "more different"
+nudge gamma and draw again."""
 
 from __future__ import annotations
 
@@ -86,14 +87,13 @@ class BrainstormScreen(ModeScreen):
             )
         seeds = [self.next_seed + i for i in range(n)]
         self.next_seed += n
-        requests = [
-            AnswerRequest(
-                [{"role": "user", "content": self.prompt_text}],
-                settings.with_changes(seed=seed),
-                self.host.system,
-            )
-            for seed in seeds
-        ]
+        # n answers decoded together: the cards fill in side by side as tokens arrive
+        request = AnswerRequest(
+            [{"role": "user", "content": self.prompt_text}],
+            settings.with_changes(seed=seeds[0]),
+            self.host.system,
+            n=n,
+        )
         await self._drop_unkept_cards()
         kept = len(self.cards)
         self.round_cards = []
@@ -107,7 +107,7 @@ class BrainstormScreen(ModeScreen):
         for hint in self.query("#bs-hint"):
             hint.remove()
         await self.query_one("#cards").mount_all(self.round_cards)
-        self.start_answers(requests)  # after the cards exist: tokens go straight to them
+        self.start_answers([request])  # after the cards exist: tokens go straight to them
 
     async def _drop_unkept_cards(self) -> None:
         dropped = [card for card in self.cards if not card.favourite]
@@ -129,6 +129,7 @@ class BrainstormScreen(ModeScreen):
         card.sourced.extend(events)
         self.store.update_message(card.record_id, card.text, card.sourced.runs)
         card.refresh_body()
+        self.refresh_diversity()  # as the answers grow, not only when they end
 
     def on_answer_done(self, message: AnswerDone) -> None:
         card = self._card(message)
