@@ -129,3 +129,42 @@ def test_bench_json_has_the_promised_keys(capsys, tiny):
 def test_bench_rejects_bad_options(capsys, tiny):
     code = main(["bench", "--base", str(tiny.base), "--routers", "nope"])
     assert code == 2 and "Unknown router" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("aligned", ["aligned", "small_vocab"])
+def test_bench_answers_and_word_level_keys(capsys, tiny, aligned):
+    code = main(
+        [
+            "bench",
+            "--base",
+            str(tiny.base),
+            "--aligned",
+            str(getattr(tiny, aligned)),
+            "--max-tokens",
+            "8",
+            "--repeats",
+            "1",
+            "--answers",
+            "2",
+            "--json",
+        ]
+    )
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    answers = report["answers"]["routers"]["p-punc"]
+    assert report["answers"]["n"] == 2
+    assert answers["batched_tokens_per_second"] > 0 and answers["sequential_tokens_per_second"] > 0
+    assert answers["ratio"] == pytest.approx(
+        answers["batched_tokens_per_second"] / answers["sequential_tokens_per_second"], rel=1e-2
+    )
+    assert 0 <= answers["batched_outside_share"] <= 1
+    assert set(report["chars_per_second"]) == {"aligned", "base", "p-punc"}
+    assert report["scheduler"]  # the plan the loop learned is recorded
+    for kind in report["scheduler"].values():
+        assert kind["plan"] in ("side-by-side", "one-after-the-other")
+    if aligned == "small_vocab":
+        assert report["word_level"] and report["naive"] is None
+        handover = report["handover"]["p-punc"]
+        assert handover["handovers"] > 0 and 0 <= handover["rollback_share"] <= 1
+    else:
+        assert not report["word_level"] and report["naive"]["tokens_per_second"] > 0

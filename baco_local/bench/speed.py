@@ -10,8 +10,16 @@ machine is shared and noisy, so only ratios measured in one run mean much.
 - routing_share: share of the decode time spent outside llama.cpp (routing,
   sampling, bookkeeping), per router.
 - ttft_seconds: from the request to the first token, prompt reading included.
-- naive: the reference loop (both models every step, one after the other).
+- naive: the reference loop (both models every step, one after the other); pairs of
+  one vocabulary only.
 - memory: resident memory after 16 and after 512 generated tokens, and the peak.
+- chars_per_second, ratio_chars_to_aligned: the same in characters, which compare
+  across tokenizers (on a pair of two vocabularies, max_tokens counts the aligned
+  model's tokens and tokens/s counts each model's own).
+- handover (pairs of two vocabularies): hand-overs per answer, the share that rolled
+  back tokens, and the share of decode time spent re-tokenizing.
+- scheduler: the plan the thread planner learned (side by side or one after the
+  other) and its median step times under each.
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ class Run:
     tokens_per_second: float
     ttft_seconds: float
     outside_share: float
+    chars_per_second: float = float("nan")
+    handover: dict | None = None
 
 
 def resident_mb() -> tuple[float, float]:
@@ -61,10 +71,32 @@ def measure_router(pair, prompt: str, router: str, max_tokens: int, seed: int, l
     """One cold-cache generation of exactly max_tokens with `router`."""
     _cold(pair)
     settings = GenerationSettings(router=router, max_tokens=max_tokens, seed=seed, lead=lead)
-    result = pair.stream(prompt, settings, ignore_end=True).run()
+    busy_before = pair.scheduler.seconds
+    generation = pair.stream(prompt, settings, ignore_end=True)
+    result = generation.run()
     stats = result.stats
-    outside = 1 - stats.model_seconds / stats.decode_seconds if stats.decode_seconds else 0.0
-    return Run(stats.tokens_per_second, stats.ttft_seconds, max(outside, 0.0))
+    model_seconds = stats.model_seconds
+    if pair.loaded.word_level:  # the batched loop: its decodes are timed by the scheduler
+        model_seconds = pair.scheduler.seconds - busy_before - stats.ttft_seconds
+    outside = 1 - model_seconds / stats.decode_seconds if stats.decode_seconds else 0.0
+    chars = len(result.text) - len(result.tokens[0].text) if result.tokens else 0
+    chars_rate = chars / stats.decode_seconds if stats.decode_seconds > 0 else 0.0
+    handover = None
+    context = getattr(generation.generation, "context", None)
+    if pair.loaded.word_level and context is not None:
+        handover = context.handover.to_dict()
+        handover["share_of_decode"] = (
+            round(context.handover.seconds / stats.decode_seconds, 4)
+            if stats.decode_seconds
+            else 0.0
+        )
+    return Run(
+        stats.tokens_per_second,
+        stats.ttft_seconds,
+        min(max(outside, 0.0), 1.0),
+        chars_rate,
+        handover,
+    )
 
 
 def measure_naive(pair, prompt: str, router: str, max_tokens: int, seed: int, lead: int) -> Run:
@@ -104,10 +136,13 @@ def run_bench(
     repeats: int = 3,
     seed: int = 1,
     lead: int = GenerationSettings.lead,
+    answers: int = 0,
     progress=None,
 ) -> dict:
-    """Measure everything in one run; return the JSON-ready report."""
+    """Measure everything in one run; return the JSON-ready report. answers: also
+    measure that many answers batched against the same answers one after the other."""
     say = progress or (lambda message: None)
+    word_level = pair.loaded.word_level
     say("warming up")
     pair.stream(prompt, GenerationSettings(max_tokens=8, seed=seed), ignore_end=True).run()
     memory = {}
@@ -120,12 +155,20 @@ def run_bench(
         for name in configs:
             say(f"repeat {repeat + 1}/{repeats}: {name}")
             runs[name].append(measure_router(pair, prompt, name, max_tokens, seed + repeat, lead))
-        say(f"repeat {repeat + 1}/{repeats}: naive loop ({routers[0]})")
-        runs["naive"].append(
-            measure_naive(pair, prompt, routers[0], max_tokens, seed + repeat, lead)
-        )
+        if not word_level:
+            say(f"repeat {repeat + 1}/{repeats}: naive loop ({routers[0]})")
+            runs["naive"].append(
+                measure_naive(pair, prompt, routers[0], max_tokens, seed + repeat, lead)
+            )
     report = _report(pair, runs, configs, routers, memory, max_tokens, repeats, prompt)
     report["lead"] = lead
+    if answers:
+        from .answers import measure_answers
+
+        report["answers"] = measure_answers(
+            pair, prompt, routers, answers, max_tokens, repeats, seed, lead, say
+        )
+    report["scheduler"] = pair.scheduler.planner.describe()
     return report
 
 
@@ -135,11 +178,12 @@ def _median(runs: list[Run], field: str) -> float:
 
 def _report(pair, runs, configs, routers, memory, max_tokens, repeats, prompt) -> dict:
     tps = {name: round(_median(runs[name], "tokens_per_second"), 2) for name in configs}
+    cps = {name: round(_median(runs[name], "chars_per_second"), 1) for name in configs}
     aligned = tps["aligned"] or float("nan")
-    naive_tps = _median(runs["naive"], "tokens_per_second")
     collab = [r for r in routers if r not in ALONE]
-    return {
+    report = {
         "pair": pair.label,
+        "word_level": pair.loaded.word_level,
         "prompt": prompt,
         "max_tokens": max_tokens,
         "repeats": repeats,
@@ -148,18 +192,36 @@ def _report(pair, runs, configs, routers, memory, max_tokens, repeats, prompt) -
         "gpu_layers": pair.loaded.base_model.n_gpu_layers,
         "tokens_per_second": tps,
         "ratio_to_aligned": {r: round(tps[r] / aligned, 3) for r in collab},
+        "chars_per_second": cps,
+        "ratio_chars_to_aligned": {r: round(cps[r] / (cps["aligned"] or 1), 3) for r in collab},
         "routing_share": {r: round(_median(runs[r], "outside_share"), 4) for r in configs},
         "ttft_seconds": {n: round(_median(runs[n], "ttft_seconds"), 4) for n in configs},
         "ttft_ratio_to_aligned": {
             r: round(_median(runs[r], "ttft_seconds") / _median(runs["aligned"], "ttft_seconds"), 3)
             for r in collab
         },
-        "naive": {
+        "naive": None,
+        "peak_rss_mb": memory.get("peak_rss_mb", round(resident_mb()[1], 1)),
+        "memory": memory,
+    }
+    if runs["naive"]:
+        naive_tps = _median(runs["naive"], "tokens_per_second")
+        report["naive"] = {
             "router": routers[0],
             "tokens_per_second": round(naive_tps, 2),
             "ratio_to_aligned": round(naive_tps / aligned, 3),
             "ttft_seconds": round(_median(runs["naive"], "ttft_seconds"), 4),
-        },
-        "peak_rss_mb": memory.get("peak_rss_mb", round(resident_mb()[1], 1)),
-        "memory": memory,
+        }
+    if pair.loaded.word_level:
+        report["handover"] = {r: _handover_median(runs[r]) for r in configs}
+    return report
+
+
+def _handover_median(runs: list[Run]) -> dict:
+    found = [r.handover for r in runs if r.handover]
+    if not found:
+        return {}
+    return {
+        key: round(statistics.median(h[key] for h in found), 4)
+        for key in ("handovers", "rollbacks", "rollback_share", "share_of_decode")
     }

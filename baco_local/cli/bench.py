@@ -50,6 +50,13 @@ def register(commands) -> None:
         metavar="N",
         help="tokens the aligned model writes before routing starts (default %(default)s)",
     )
+    parser.add_argument(
+        "--answers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also measure N answers decoded together against the same N one after the other",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.set_defaults(handler=bench)
 
@@ -63,13 +70,20 @@ def bench(args) -> int:
         get_router(name)
     if not routers:
         raise SettingsError("--routers is empty.", "name at least one router, e.g. p-punc")
+    if args.answers < 0 or args.answers == 1:
+        raise SettingsError(
+            f"--answers {args.answers}: the comparison needs 2 answers or more.",
+            "use e.g. --answers 8 (or leave it out)",
+        )
     if args.repeats < 1 or args.max_tokens < 2:
         raise SettingsError(
             "--repeats must be at least 1 and --max-tokens at least 2.",
             "use e.g. --repeats 3 --max-tokens 128",
         )
-    if args.ctx is None:
-        args.ctx = 2048  # enough for the prompt and the 512-token memory check
+    if args.ctx is None:  # the prompt and the 512-token memory check, or every answer
+        args.ctx = max(2048, 256 + (args.answers or 1) * (args.max_tokens * 3 // 2 + 16))
+    if args.parallel is None:
+        args.parallel = max(args.answers, 8)
     pair = common.load_pair_from(args)
     try:
         report = run_bench(
@@ -80,6 +94,7 @@ def bench(args) -> int:
             repeats=args.repeats,
             seed=args.seed,
             lead=args.lead,
+            answers=args.answers,
             progress=lambda message: sys.stderr.write(f"bench: {message}\n"),
         )
     finally:
@@ -93,20 +108,50 @@ def bench(args) -> int:
 
 def format_report(report: dict) -> str:
     tps, ttft, share = report["tokens_per_second"], report["ttft_seconds"], report["routing_share"]
+    cps = report.get("chars_per_second", {})
     lines = [
         f"pair: {report['pair']}   threads: {report['threads']}   "
         f"{report['max_tokens']} tokens, median of {report['repeats']}",
         "",
-        f"{'configuration':<16}{'tok/s':>8}{'x aligned':>11}{'TTFT s':>9}{'outside llama.cpp':>19}",
+        f"{'configuration':<16}{'tok/s':>8}{'x aligned':>11}{'chars/s':>9}{'x aligned':>11}"
+        f"{'TTFT s':>9}{'outside':>9}",
     ]
     for name, rate in tps.items():
         ratio = rate / tps["aligned"] if tps["aligned"] else float("nan")
-        lines.append(f"{name:<16}{rate:>8.1f}{ratio:>11.2f}{ttft[name]:>9.3f}{share[name]:>18.1%}")
+        chars = cps.get(name, float("nan"))
+        chars_ratio = chars / cps["aligned"] if cps.get("aligned") else float("nan")
+        lines.append(
+            f"{name:<16}{rate:>8.1f}{ratio:>11.2f}{chars:>9.1f}{chars_ratio:>11.2f}"
+            f"{ttft[name]:>9.3f}{share[name]:>9.1%}"
+        )
     naive = report["naive"]
-    lines.append(
-        f"{'naive ' + naive['router']:<16}{naive['tokens_per_second']:>8.1f}"
-        f"{naive['ratio_to_aligned']:>11.2f}{naive['ttft_seconds']:>9.3f}{'':>19}"
-    )
+    if naive:
+        lines.append(
+            f"{'naive ' + naive['router']:<16}{naive['tokens_per_second']:>8.1f}"
+            f"{naive['ratio_to_aligned']:>11.2f}{'':>20}{naive['ttft_seconds']:>9.3f}"
+        )
+    for router, h in (report.get("handover") or {}).items():
+        if h and router not in ("aligned", "base"):
+            lines.append(
+                f"hand-over ({router}): {h['handovers']:.0f} per answer, "
+                f"{h['rollback_share']:.1%} rolled back, {h['share_of_decode']:.1%} of decode time"
+            )
+    for kind, plan in (report.get("scheduler") or {}).items():
+        times = ", ".join(
+            f"{name} {ms} ms" for name, ms in plan["median_step_ms"].items() if ms is not None
+        )
+        lines.append(f"scheduler ({kind} steps): {plan['plan']} ({times})")
+    answers = report.get("answers")
+    if answers:
+        lines += ["", f"{answers['n']} answers:"]
+        for router, a in answers["routers"].items():
+            lines.append(
+                f"  {router}: batched {a['batched_tokens_per_second']:.1f} tok/s vs one after "
+                f"the other {a['sequential_tokens_per_second']:.1f} ({a['ratio']:.2f}x); "
+                f"{a['batched_seconds_per_answer']:.2f} s vs "
+                f"{a['sequential_seconds_per_answer']:.2f} s per answer; "
+                f"outside llama.cpp {a['batched_outside_share']:.1%}"
+            )
     memory = report.get("memory") or {}
     if memory:
         lines += [

@@ -47,6 +47,13 @@ def add_pair_options(parser: argparse.ArgumentParser) -> None:
         help="layers to offload to the GPU (default: all when the build has a GPU backend)",
     )
     group.add_argument(
+        "--parallel",
+        type=int,
+        metavar="N",
+        help=f"answers decoded together at most (-n, brainstorm, eval; default "
+        f"{LoadSettings.n_parallel})",
+    )
+    group.add_argument(
         "--no-prompt-cache",
         dest="prompt_cache",
         action="store_false",
@@ -142,6 +149,7 @@ def load_settings_from(args: argparse.Namespace) -> LoadSettings:
         n_gpu_layers=args.gpu_layers,
         verbose=getattr(args, "verbose", False),
         prompt_cache=getattr(args, "prompt_cache", True),
+        n_parallel=getattr(args, "parallel", None) or LoadSettings.n_parallel,
     )
 
 

@@ -235,6 +235,8 @@ def _load_settings(args):
         n_gpu_layers=base.n_gpu_layers,
         n_batch=base.n_batch,
         verbose=base.verbose,
+        # a unit's k answers are decoded together unless --parallel says otherwise
+        n_parallel=args.parallel or max(base.n_parallel, args.k),
     )
 
 
