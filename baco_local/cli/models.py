@@ -83,8 +83,9 @@ def _pair_row(pair, status, default: str) -> dict:
         "label": status.label,
         "downloaded": status.downloaded,
         "runs_offline": status.runs_offline,
-        "size_bytes": pair.size_bytes,
+        "size_bytes": pair.size_bytes or _size_on_disk(status),
         "size_exact": all(model.size_exact for _, model in pair.entries()),
+        "packaged": any(model.package for _, model in pair.entries()),
         "missing_bytes": status.missing_bytes,
         "partial_bytes": status.partial_bytes,
         "note": status.note,
@@ -94,6 +95,15 @@ def _pair_row(pair, status, default: str) -> dict:
         "aligned": entry(pair.aligned, status.aligned_path),
         "confirmed": all(model.confirmed for _, model in pair.entries()),
     }
+
+
+def _size_on_disk(status) -> int | None:
+    """Both files' sizes as they are here (packaged files have no size in the catalog)."""
+    paths = [p for p in (status.base_path, status.aligned_path) if p is not None]
+    try:
+        return sum(p.stat().st_size for p in paths) if paths and status.downloaded else None
+    except OSError:
+        return None
 
 
 def show_list(args) -> int:
@@ -112,24 +122,33 @@ def _print_table(rows: list[dict]) -> None:
     from ..models.storage import format_size
 
     width = max(len(row["name"]) for row in rows) + 2
-    print(f"  {'NAME':<{width}}{'SIZE':>9}  {'STATE':<15}{'LICENSE':<12}DESCRIPTION")
+    licenses_of = {
+        row["name"]: ", ".join(
+            sorted(
+                {m["license"] for m in (row["base"], row["aligned"]) if isinstance(m, dict)}
+                - {None}
+            )
+        )
+        or "?"
+        for row in rows
+    }
+    lw = max(12, max(len(text) for text in licenses_of.values()) + 2)
+    print(f"  {'NAME':<{width}}{'SIZE':>9}  {'STATE':<15}{'LICENSE':<{lw}}DESCRIPTION")
     for row in rows:
         mark = "*" if row["default"] else " "
         size = format_size(row["size_bytes"]) if row["size_bytes"] else "?"
         size = size if row["size_exact"] else f"~{size}"
         state = "downloaded" if row["downloaded"] else _partial_state(row)
-        state = "offline-ready" if row["runs_offline"] and not row["downloaded"] else state
-        licenses = {m["license"] for m in (row["base"], row["aligned"]) if isinstance(m, dict)} - {
-            None
-        }
+        offline = row["runs_offline"] and (not row["downloaded"] or row["packaged"])
+        state = "offline-ready" if offline else state
         extra = "" if row["confirmed"] else " [file names not confirmed]"
         origin = " [yours]" if row["origin"] == "user" else ""
         print(
             f"{mark} {row['name']:<{width}}{size:>9}  {state:<15}"
-            f"{', '.join(sorted(licenses)) or '?':<12}{row['description']}{origin}{extra}"
+            f"{licenses_of[row['name']]:<{lw}}{row['description']}{origin}{extra}"
         )
         if row["runs_offline"] and not row["downloaded"]:
-            print(f"  {'':<{width}}{'':>9}  {'':<15}{'':<12}now: {row['label']}")
+            print(f"  {'':<{width}}{'':>9}  {'':<15}{'':<{lw}}now: {row['label']}")
     print(
         "\n* default pair.  baco models pull NAME downloads a pair; baco run --pair NAME uses it."
     )
