@@ -8,17 +8,22 @@ other than SentencePiece ("llama") and BPE ("gpt2") are also loaded, vocabulary 
 in a short-lived child process (vocab_probe.py), so that a crash there is reported as
 an error naming the file.
 
-The result is remembered per file (path, size, modification time, inode), so a file
-loaded twice in one process is read once. Checking the Gemma 3 270M file (262,144
-tokens) takes ~30 ms, SmolLM2-135M ~10 ms.
+A file that passed is remembered by its path, size, modification time and inode, in
+this process and in a small marker under cache_dir()/checked (as downloads remember
+their sha256), so loading it again costs a stat and a small read; a changed file, or
+a newer version of these checks, is checked afresh. The first check of the Gemma 3
+270M file (262,144 tokens) takes ~35 ms here, SmolLM2-135M ~11 ms.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import json
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import ModelFileError
@@ -33,6 +38,7 @@ from .gguf_checks import (
 )
 from .gguf_format import MAGIC, GGUFFormatError, read_header
 
+CHECKS_VERSION = 1  # bump when a check changes: remembered files are then checked again
 _KINDS = {
     stat.S_IFIFO: "a FIFO (named pipe)",
     stat.S_IFSOCK: "a socket",
@@ -62,7 +68,14 @@ def inspect_model_file(path: str | os.PathLike) -> ModelFileInfo:
 
 @functools.lru_cache(maxsize=32)
 def _inspect(fingerprint: tuple) -> ModelFileInfo:
-    path = Path(fingerprint[0])
+    found = _recall(fingerprint)
+    if found is None:
+        found = _check(Path(fingerprint[0]))
+        _remember(fingerprint, found)
+    return found
+
+
+def _check(path: Path) -> ModelFileInfo:
     with _open_regular(path) as file:
         size = os.fstat(file.fileno()).st_size
         if file.read(4) != MAGIC:
@@ -140,3 +153,37 @@ def _unreadable(path: Path, error: OSError) -> ModelFileError:
         f"Cannot read model file {path}: {error.strerror or error}.",
         "check the file's permissions",
     )
+
+
+# --- remembering files that passed ---------------------------------------------------
+
+
+def _marker(fingerprint: tuple) -> Path:
+    from ..paths import cache_dir
+
+    name = hashlib.sha256(fingerprint[0].encode("utf-8")).hexdigest()[:24]
+    return cache_dir() / "checked" / f"{name}.json"
+
+
+def _recall(fingerprint: tuple) -> ModelFileInfo | None:
+    try:
+        saved = json.loads(_marker(fingerprint).read_text(encoding="utf-8"))
+        if saved["version"] != CHECKS_VERSION or saved["fingerprint"] != list(fingerprint):
+            return None
+        info = saved["info"]
+        hparams = info["hparams"] and Hparams(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in info["hparams"].items()}
+        )
+        return ModelFileInfo(
+            Path(info["path"]), info["size_bytes"], info["tokenizer"], info["n_vocab"], hparams
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _remember(fingerprint: tuple, info: ModelFileInfo) -> None:
+    from ..files import write_atomic
+
+    saved = {"version": CHECKS_VERSION, "fingerprint": list(fingerprint), "info": asdict(info)}
+    with contextlib.suppress(OSError):  # a read-only cache: check again next time
+        write_atomic(_marker(fingerprint), json.dumps(saved, default=str) + "\n")
