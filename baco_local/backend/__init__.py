@@ -7,7 +7,8 @@ Two types:
   `Model`. The decode loop pushes tokens to a stream and asks it to catch up when it
   needs the stream's next-token logits; until then pushed tokens wait, so a model whose
   logits are not needed costs only its transformer body, never its output layer.
-runtime.py holds the process-wide part: backend init, the log callback, file checks.
+runtime.py holds the process-wide part: backend init, the log callback. file_check.py
+checks every file before llama.cpp sees it; memory.py whether a pair fits in memory.
 
 Logits are exposed as a zero-copy float32 view of llama.cpp's output row
 (`llama_get_logits_ith(ctx, -1)`), valid until that stream's next decode. Only one
@@ -16,8 +17,9 @@ output row is ever requested per decode, so no n_ctx x n_vocab buffer exists.
 Native handles are owned by an ExitStack and released by `close()`.
 """
 
+from .memory import require_memory
 from .model import Model
 from .runtime import check_gguf_file, gpu_available
 from .stream import Stream
 
-__all__ = ["Model", "Stream", "check_gguf_file", "gpu_available"]
+__all__ = ["Model", "Stream", "check_gguf_file", "gpu_available", "require_memory"]

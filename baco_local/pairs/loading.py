@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from ..backend import Model, Stream
+from ..backend import Model, Stream, require_memory
 from ..core.routers import ALIGNED, BASE
 from ..core.settings import LoadSettings
 from ..errors import PromptError, SettingsError, VocabularyMismatchError
@@ -136,6 +136,7 @@ class LoadedPair:
             self.aligned_model = self._model(spec.aligned, load)
             check_same_vocabulary(self.base_model, self.aligned_model)
         self.shared_weights = self.aligned_model is self.base_model
+        require_memory([self.base_model, self.aligned_model], load.n_ctx)  # before any context
         self.n_vocab = min(self.base_model.n_vocab, self.aligned_model.n_vocab)
         if spec.in_context and spec.aligned_format not in (None, IN_CONTEXT):
             raise SettingsError(
