@@ -100,3 +100,31 @@ def test_numeric_arrays_are_not_copied_but_located(tmp_path):
     ref = header.metadata["test.numbers"]
     values = np.frombuffer(header.raw, dtype="<i4", count=ref.count, offset=ref.offset)
     assert values[-1] == SMALL_ARRAY and ref.count == SMALL_ARRAY + 1
+
+
+def test_random_damage_to_a_header_is_a_model_file_error_or_harmless(tmp_path):
+    """Bytes of a good file's header overwritten at random (a fixed seed): the check either
+    passes or raises ModelFileError, never another exception."""
+    import random
+
+    from gguf_malformed import write_model
+
+    from baco_local.backend.file_check import _check
+    from baco_local.errors import ModelFileError
+
+    good = write_model(tmp_path / "good.gguf").read_bytes()
+    rng = random.Random(7)
+    path = tmp_path / "damaged.gguf"
+    outcomes = {"passed": 0, "refused": 0}
+    for _ in range(300):
+        data = bytearray(good)
+        for _ in range(rng.choice((1, 2, 4))):
+            at, bits = rng.randrange(4, 20_000), rng.choice((8, 20, 40, 64))
+            data[at : at + 8] = rng.randrange(1 << bits).to_bytes(8, "little")
+        path.write_bytes(bytes(data))
+        try:
+            _check(path)
+            outcomes["passed"] += 1
+        except ModelFileError:
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 100 and outcomes["passed"] > 10  # both paths were taken
