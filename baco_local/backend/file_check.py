@@ -3,10 +3,11 @@
 In order: it is a regular file (a FIFO, socket or device is refused without opening
 it, so nothing blocks); it starts with 'GGUF'; its header is well formed and bounded
 (gguf_format.py); and what it says is consistent where llama.cpp would otherwise
-abort() the whole process or fail with a terse message (gguf_checks.py). Tokenizers
-other than SentencePiece ("llama") and BPE ("gpt2") are also loaded, vocabulary only,
-in a short-lived child process (vocab_probe.py), so that a crash there is reported as
-an error naming the file.
+abort() the whole process or fail with a terse message (gguf_checks.py for the
+architecture and tensors, gguf_vocab.py for the vocabulary). Tokenizers other than
+SentencePiece ("llama") and BPE ("gpt2") are also loaded, vocabulary only, in a
+short-lived child process (vocab_probe.py), so that a crash there is reported as an
+error naming the file.
 
 A file that passed is remembered by its path, size, modification time and inode, in
 this process and in a small marker under cache_dir()/checked (as downloads remember
@@ -27,16 +28,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import ModelFileError
-from .gguf_checks import (
-    CHECKED_TOKENIZERS,
-    Hparams,
-    Problem,
-    check_shapes,
-    check_tensor_data,
-    check_vocabulary,
-    read_hparams,
-)
+from .gguf_checks import Hparams, Problem, check_shapes, check_tensor_data, read_hparams
 from .gguf_format import MAGIC, GGUFFormatError, read_header
+from .gguf_vocab import CHECKED_TOKENIZERS, check_vocabulary
 
 CHECKS_VERSION = 1  # bump when a check changes: remembered files are then checked again
 _KINDS = {

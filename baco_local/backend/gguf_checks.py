@@ -1,19 +1,15 @@
-"""What a GGUF header must satisfy before llama.cpp may read the file.
+"""What a GGUF header must satisfy before llama.cpp may read the file (the vocabulary's
+part is in gguf_vocab.py).
 
 Each check raises `Problem` with the problem and its fix; file_check.py adds the file's
 name. The checks cover what llama.cpp (as built with llama-cpp-python 0.3.36) answers
 with abort() instead of an error, found by loading malformed files in a child process:
-
-- a vocabulary with two equal token texts (GGML_ASSERT, even in a vocabulary-only load);
-- block_count of 0 or more than 512 layers; expert counts that contradict each other
-  (more than 1024 experts, more used than exist, none used, groups that do not divide);
-- a rope scaling type other than none, linear, yarn or longrope;
-- a tokenizer of type "none" (any tokenization asserts), and a SentencePiece vocabulary
-  without its 256 byte tokens (text with an unknown character then throws through C).
-
-and, for clear messages instead of llama.cpp's terse ones, what it reports as errors:
-array lengths that disagree with the token count, the embedding and output tensors'
-rows, missing architecture keys, tensor shapes and data past the end of the file.
+block_count of 0 or more than 512 layers; expert counts that contradict each other
+(more than 1024 experts, more used than exist, none used, groups that do not divide); a
+rope scaling type other than none, linear, yarn or longrope. And, for clear messages
+instead of llama.cpp's terse ones, what it reports as errors: missing architecture keys,
+embedding and output tensors whose rows are not the token count, layer tensor shapes,
+and tensor data past the end of the file.
 """
 
 from __future__ import annotations
@@ -24,20 +20,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from .gguf_format import (
-    ARRAY,
     INTEGER_TYPES,
-    STRING,
     GGUFHeader,
+    article,
     item_type_name,
 )
-from .gguf_strings import find_duplicate
 
 MAX_LAYERS = 512  # llama.cpp's LLAMA_MAX_LAYERS
 MAX_EXPERTS = 1024  # llama.cpp's LLAMA_MAX_EXPERTS (0.3.36)
 ROPE_SCALING_TYPES = ("none", "linear", "yarn", "longrope")
-NO_VOCABULARY = ("none", "no_vocab")
-# Tokenizers checked here in full; others also get a vocabulary-only load in a child.
-CHECKED_TOKENIZERS = ("llama", "gpt2")
 # Architectures without attention heads (no head_count, no KV cache to speak of).
 RECURRENT = frozenset(("mamba", "mamba2", "rwkv6", "rwkv6qwen2", "rwkv7", "arwkv7"))
 # Architectures whose layers use llama's tensor layout (attn_q/k/v/output, ffn_*).
@@ -179,7 +170,7 @@ def _integer(header: GGUFHeader, key: str, *, minimum: int = 0, required: bool =
     if value is None:
         raise Problem(f"it lacks the key {key}, which llama.cpp needs")
     if header.value_types.get(key) not in INTEGER_TYPES or value < minimum:
-        shown = _a(item_type_name(header.value_types.get(key)))
+        shown = article(item_type_name(header.value_types.get(key)))
         raise Problem(f"{key} is {value!r} ({shown}); llama.cpp needs a whole number >= {minimum}")
     return value
 
@@ -189,7 +180,7 @@ def _per_layer(header: GGUFHeader, key: str, n_layer: int, *, required: bool = F
     value = header.metadata.get(key)
     if isinstance(value, tuple):
         if header.value_types[key][1] not in INTEGER_TYPES:
-            raise Problem(f"{key} is {_a(item_type_name(header.value_types[key]))} of numbers")
+            raise Problem(f"{key} is {article(item_type_name(header.value_types[key]))} of numbers")
         if len(value) != n_layer:
             raise Problem(f"{key} has {_count(len(value), 'value')} for {_count(n_layer, 'layer')}")
         return tuple(int(v) for v in value)
@@ -233,95 +224,6 @@ def _check_rope_scaling(header: GGUFHeader, arch: str) -> None:
         return
     if not isinstance(value, str) or value not in ROPE_SCALING_TYPES:
         raise Problem(f"{key} is {value!r}; llama.cpp knows {', '.join(ROPE_SCALING_TYPES)}")
-
-
-# --- vocabulary --------------------------------------------------------------------
-
-
-def check_vocabulary(header: GGUFHeader) -> tuple[str, int]:
-    """The tokenizer's name and token count, once its arrays agree and its texts differ."""
-    meta = header.metadata
-    model = meta.get("tokenizer.ggml.model")
-    if not isinstance(model, str):
-        raise Problem("it has no tokenizer (tokenizer.ggml.model)")
-    if model in NO_VOCABULARY:
-        raise Problem(
-            f"it has no vocabulary (tokenizer.ggml.model is {model!r}), so it cannot read text",
-            "use a text model's GGUF file: this one is a part (an encoder or projector) "
-            "of another model",
-        )
-    tokens = meta.get("tokenizer.ggml.tokens")
-    if header.value_types.get("tokenizer.ggml.tokens") != (ARRAY, STRING) or not len(tokens):
-        raise Problem("it has no token list (tokenizer.ggml.tokens, an array of strings)")
-    n_tokens = len(tokens)
-    _check_same_length(header, "tokenizer.ggml.scores", n_tokens, (6, 5))
-    _check_same_length(header, "tokenizer.ggml.token_type", n_tokens, (5,))
-    _check_unique(header, tokens)
-    if model == "llama":
-        _check_byte_tokens(header, tokens)
-    if model == "gpt2" and header.value_types.get("tokenizer.ggml.merges") != (ARRAY, STRING):
-        raise Problem("its BPE tokenizer has no merges (tokenizer.ggml.merges)")
-    return model, n_tokens
-
-
-def _check_same_length(header: GGUFHeader, key: str, n_tokens: int, item_types) -> None:
-    if key not in header.metadata:
-        return
-    value_type = header.value_types[key]
-    if not isinstance(value_type, tuple) or value_type[1] not in item_types:
-        wanted = " or ".join(item_type_name((ARRAY, t)) for t in item_types)
-        raise Problem(f"{key} is {_a(item_type_name(value_type))}; llama.cpp needs {_a(wanted)}")
-    count = len(header.metadata[key]) if isinstance(header.metadata[key], tuple) else None
-    count = header.metadata[key].count if count is None else count
-    if count != n_tokens:
-        raise Problem(f"{key} has {count:,} entries for {n_tokens:,} tokens")
-
-
-def _check_unique(header: GGUFHeader, tokens) -> None:
-    if isinstance(tokens, tuple):
-        seen: dict[str, int] = {}
-        for index, text in enumerate(tokens):
-            if text in seen:
-                _duplicate(seen[text], index, text)
-            seen[text] = index
-        return
-    found = find_duplicate(header.raw, tokens)
-    if found:
-        first, second = found
-        _duplicate(first, second, tokens.item(header.raw, first).decode("utf-8", "replace"))
-
-
-def _duplicate(first: int, second: int, text: str) -> None:
-    raise Problem(
-        f"its vocabulary has the token {text!r} twice (ids {first} and {second}); "
-        "llama.cpp would abort on it"
-    )
-
-
-def _byte_values(header: GGUFHeader, tokens) -> set[int]:
-    """The bytes b for which the vocabulary has a token "<0xNN>" or the single byte b."""
-    if isinstance(tokens, tuple):
-        found = {text.encode("utf-8") for text in tokens}
-        return {b for b in range(256) if b"<0x%02X>" % b in found or bytes([b]) in found}
-    data = np.frombuffer(header.raw, dtype=np.uint8)
-    singles = set(data[tokens.offsets[tokens.lengths == 1]].tolist())
-    starts = tokens.offsets[tokens.lengths == 6]
-    six = data[starts[:, None] + np.arange(6)]  # (m, 6): every 6-byte token's bytes
-    named = six[(six[:, 0] == ord("<")) & (six[:, 1] == ord("0")) & (six[:, 2] == ord("x"))]
-    texts = {bytes(row) for row in named[named[:, 5] == ord(">")]}
-    return singles | {b for b in range(256) if b"<0x%02X>" % b in texts}
-
-
-def _check_byte_tokens(header: GGUFHeader, tokens) -> None:
-    """SentencePiece falls back to <0xNN> tokens for characters it has no token for."""
-    present = _byte_values(header, tokens)
-    missing = [b for b in range(256) if b not in present]
-    if missing:
-        raise Problem(
-            f"its SentencePiece vocabulary lacks {len(missing)} of the 256 byte tokens "
-            f"(<0x{missing[0]:02X}> first); text with an unusual character would crash "
-            "llama.cpp"
-        )
 
 
 # --- tensor shapes -------------------------------------------------------------------
@@ -395,10 +297,6 @@ def _check_layer(hp: Hparams, layer: int, shapes: dict) -> None:
                 f"({hp.architecture}: {hp.n_embd} wide, {heads} heads, {kv} KV heads) say "
                 f"{_shape(want)}"
             )
-
-
-def _a(noun: str) -> str:
-    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"
 
 
 def _count(n: int, noun: str) -> str:

@@ -26,7 +26,8 @@ from .gguf_strings import StringArray, end_of, string_bounds
 MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
 DEFAULT_ALIGNMENT = 32
-MAX_HEADER_BYTES = 512 << 20  # metadata of real models: 0.1-30 MB
+MAX_HEADER_BYTES = 128 << 20  # metadata of real models: 0.1-30 MB
+MAX_STRINGS = 1 << 22  # items in one string array: a vocabulary has up to ~300,000
 MAX_KEY_BYTES = 1 << 16
 MAX_TENSOR_NAME_BYTES = 63  # ggml's GGML_MAX_NAME is 64, with the terminating NUL
 MAX_DIMS = 4  # ggml's GGML_MAX_DIMS
@@ -226,6 +227,8 @@ def _read_array(reader: _Reader, key: str, item_type: int):
     if item_type == STRING:
         if count * 8 > reader.remaining():  # every string has an 8-byte length
             raise GGUFFormatError(f"{what} cannot fit in the rest of the file")
+        if count > MAX_STRINGS:
+            raise GGUFFormatError(f"{what} has more strings than any tokenizer ({MAX_STRINGS:,})")
         if count <= SMALL_ARRAY:
             return tuple(reader.string(f"item {i} of {key!r}") for i in range(count))
         return _read_strings(reader, count, what)
@@ -302,6 +305,11 @@ def _alignment(metadata: dict) -> int:
     if not valid or alignment <= 0 or alignment & (alignment - 1):
         raise GGUFFormatError(f"general.alignment is {alignment!r}, not a power of two")
     return alignment
+
+
+def article(noun: str) -> str:
+    """'an array of int32', 'a string': for messages."""
+    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"
 
 
 def item_type_name(value_type) -> str:

@@ -56,8 +56,9 @@ def string_bounds(data: bytes, start: int, count: int, stop: int) -> StringArray
     # a start: the top two bytes of its length are zero and its text's first byte is not
     # (inside a length field or a text, that pattern is rare; the proof below is exact)
     guess = np.not_equal(region[8:n], 0)
-    guess &= region[6 : n - 2] == 0
-    guess &= region[7 : n - 1] == 0
+    scratch = np.empty_like(guess)  # one buffer for both comparisons: memory stays 2 n
+    guess &= np.equal(region[6 : n - 2], 0, out=scratch)
+    guess &= np.equal(region[7 : n - 1], 0, out=scratch)
     starts = np.flatnonzero(guess)[:count]
     if len(starts) < count or starts[0] != 0:
         return None
