@@ -171,12 +171,15 @@ def pull_pair(args) -> int:
 
 def show_paths(args) -> int:
     """The files the pair loads now: downloaded ones, or the offline demo weights."""
+    from ..errors import BacoError
     from ..models.catalog import default_pair_name, get_pair, pair_status, resolve_pair_spec
 
     pair = get_pair(args.name or default_pair_name())
     status = pair_status(pair)
-    spec = resolve_pair_spec(pair.name, pull=False)  # raises, saying what to run, if missing
-    if not status.downloaded:
+    if not status.runs_offline:
+        raise BacoError(f"{pair.name}: {status.note}.", f"run `baco models pull {pair.name}`")
+    spec = resolve_pair_spec(pair.name, pull=False)
+    if not status.downloaded:  # the demo weights stand in: say so, off stdout
         sys.stderr.write(f"{status.label}: {status.note}\n")
     print(spec.base)
     print(spec.aligned)
