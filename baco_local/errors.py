@@ -29,6 +29,10 @@ class ModelFileError(BacoError):
     """A model file that is missing, unreadable or not a usable GGUF."""
 
 
+class NotEnoughMemoryError(BacoError):
+    """The models and their context caches need more memory than is available."""
+
+
 class VocabularyMismatchError(BacoError):
     """The two models of a pair do not share one vocabulary."""
 

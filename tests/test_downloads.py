@@ -589,3 +589,33 @@ def test_free_space_check_names_sizes(tmp_path, monkeypatch):
     with pytest.raises(DownloadError) as caught:
         hub_storage.check_free_space(40_000_000, tmp_path)  # 40 MB + 67 MB margin > 100 MB
     assert "needs 40 MB, 100 MB is free" in caught.value.message
+
+
+def test_two_pulls_of_one_pair_at_once_end_with_one_verified_copy(hub, tiny):
+    """Two `baco models pull` processes: the second waits on the first's lock (the first is
+    held mid-transfer by the server), then finds the finished files; each file is fetched
+    by one process only and no partial download is left."""
+    hub.stall_next_get(BASE_REPO, BASE_FILE, 100_000)
+    command = [sys.executable, "-m", "baco_local", "models", "pull", "tiny"]
+    pipes = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    processes = [subprocess.Popen(command, **pipes)]
+    try:
+        assert hub.stalled.wait(timeout=60), "the first pull never reached the server"
+        processes.append(subprocess.Popen(command, **pipes))
+        time.sleep(2.0)  # the second pull starts, finds the lock held and waits
+        assert processes[1].poll() is None
+        hub.release.set()  # the first pull's transfer is cut; it asks again and finishes
+        outputs = [process.communicate(timeout=120) for process in processes]
+    finally:
+        hub.release.set()
+        for process in processes:
+            process.kill()
+    for process, (_, err) in zip(processes, outputs):
+        assert process.returncode == 0 and "Traceback" not in err, err
+    assert outputs[0][0] == outputs[1][0]  # the same two paths
+    base_path, aligned_path = (Path(line) for line in outputs[0][0].split())
+    assert base_path.read_bytes() == tiny.base.read_bytes()
+    assert aligned_path.read_bytes() == tiny.aligned.read_bytes()
+    assert len(leftovers()) == 2  # one blob per file: no partial download, no second copy
+    assert len(hub.gets(BASE_FILE)) == 2  # the cut transfer and its retry, one process's
+    assert hub.gets(ALIGNED_FILE) == [None]

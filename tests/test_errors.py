@@ -49,7 +49,7 @@ def test_truncated_gguf(capsys, tiny, tmp_path):
     cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(ModelFileError) as error:
         Pair.load(base=cut)
-    assert "could not load" in str(error.value) and "truncated" in error.value.hint
+    assert "Cannot load" in str(error.value) and "truncated" in error.value.hint
     code, _, err = run_cli(capsys, "hi", "--base", str(cut))
     assert_clean_error(code, err, "cut.gguf")
 

@@ -7,6 +7,12 @@ so killing the app loses nothing that was on screen and never leaves a torn file
 synchronous=NORMAL: a committed write survives a killed process; only a power cut may
 lose the last moments.
 
+Several processes (two `baco chat` on one data folder) share the file: WAL lets them
+read while another writes, and each write transaction takes SQLite's write lock at its
+start (BEGIN IMMEDIATE), waiting up to BUSY_TIMEOUT_S for another process's write to
+end, so that it never fails halfway. Each process sees the others' sessions the next
+time it lists them.
+
 Used from the app's event-loop thread only (workers post messages; handlers write).
 """
 
@@ -15,13 +21,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from baco_local.errors import BacoError
 
 FILE_NAME = "sessions.sqlite3"
+BUSY_TIMEOUT_S = 30.0  # how long a write waits for another process's write (each takes ms)
 SCHEMA_VERSION = 1
 KINDS = ("chat", "brainstorm", "compare")
 
@@ -118,12 +126,15 @@ class SessionStore:
         self.clock = clock
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=5.0)
+            # isolation_level=None: transactions are only the ones _writing() opens
+            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
-            with self._db:
-                self._db.executescript(_SCHEMA)
+            with self._writing():
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except (OSError, sqlite3.Error) as error:
             raise BacoError(
@@ -137,7 +148,7 @@ class SessionStore:
         if kind not in KINDS:
             raise ValueError(f"unknown session kind {kind!r}; expected one of {KINDS}")
         now = self.clock()
-        with self._db:
+        with self._writing():
             cursor = self._db.execute(
                 "INSERT INTO sessions (kind, title, pair, system, created, updated) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -156,7 +167,7 @@ class SessionStore:
         complete: bool = True,
     ) -> int:
         now = self.clock()
-        with self._db:
+        with self._writing():
             cursor = self._db.execute(
                 "INSERT INTO messages (session_id, role, content, segments, meta, complete, "
                 "created) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -176,7 +187,7 @@ class SessionStore:
     ) -> None:
         """Replace a (streaming) message's text; meta is kept unless given."""
         now = self.clock()
-        with self._db:
+        with self._writing():
             self._db.execute(
                 "UPDATE messages SET content = ?, segments = ?, complete = ?, "
                 "meta = COALESCE(?, meta) WHERE id = ?",
@@ -191,14 +202,14 @@ class SessionStore:
             self._touch_message(message_id, now)
 
     def set_favourite(self, message_id: int, favourite: bool) -> None:
-        with self._db:
+        with self._writing():
             self._db.execute(
                 "UPDATE messages SET favourite = ? WHERE id = ?", (favourite, message_id)
             )
 
     def delete_messages(self, message_ids: Iterable[int]) -> None:
         ids = [(i,) for i in message_ids]
-        with self._db:
+        with self._writing():
             self._db.executemany("DELETE FROM messages WHERE id = ?", ids)
 
     def add_vote(
@@ -214,7 +225,7 @@ class SessionStore:
         seed: int | None,
     ) -> int:
         now = self.clock()
-        with self._db:
+        with self._writing():
             cursor = self._db.execute(
                 "INSERT INTO votes (session_id, prompt, shown_first, quality, originality, "
                 "router, gamma, seed, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -224,7 +235,7 @@ class SessionStore:
         return cursor.lastrowid
 
     def delete_session(self, session_id: int) -> None:
-        with self._db:
+        with self._writing():
             self._db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
 
     # --- reading ----------------------------------------------------------------------
@@ -295,6 +306,17 @@ class SessionStore:
         self._db.close()
 
     # --- helpers ----------------------------------------------------------------------
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write transaction, holding the write lock from its first statement."""
+        self._db.execute("BEGIN IMMEDIATE")  # waits up to BUSY_TIMEOUT_S for other writers
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def _touch(self, session_id: int, now: float) -> None:
         self._db.execute("UPDATE sessions SET updated = ? WHERE id = ?", (now, session_id))

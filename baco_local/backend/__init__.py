@@ -9,7 +9,8 @@ Three types:
   logits are not needed costs only its transformer body, never its output layer.
 - `Sequences` (sequences.py): n answers in one stream's context, from one prompt read
   once, decoded together (one batch row per token, logits only where needed).
-runtime.py holds the process-wide part: backend init, the log callback, file checks.
+runtime.py holds the process-wide part: backend init, the log callback. file_check.py
+checks every file before llama.cpp sees it; memory.py whether a pair fits in memory.
 
 Logits are exposed as a zero-copy float32 view of llama.cpp's output row
 (`llama_get_logits_ith(ctx, -1)`), valid until that stream's next decode. Only one
@@ -18,9 +19,10 @@ output row is ever requested per decode, so no n_ctx x n_vocab buffer exists.
 Native handles are owned by an ExitStack and released by `close()`.
 """
 
+from .memory import require_memory
 from .model import Model
 from .runtime import check_gguf_file, gpu_available
 from .sequences import Sequences
 from .stream import Stream
 
-__all__ = ["Model", "Sequences", "Stream", "check_gguf_file", "gpu_available"]
+__all__ = ["Model", "Sequences", "Stream", "check_gguf_file", "gpu_available", "require_memory"]

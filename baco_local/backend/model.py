@@ -7,7 +7,8 @@ import os
 from contextlib import ExitStack
 
 from ..errors import ModelFileError
-from .runtime import Interruptible, _LlamaRuntime, check_gguf_file
+from .file_check import inspect_model_file
+from .runtime import Interruptible, _LlamaRuntime
 
 
 class Model:
@@ -25,7 +26,8 @@ class Model:
         vocab_only: bool = False,
         verbose: bool = False,
     ):
-        self.path = check_gguf_file(path)
+        self.file_info = inspect_model_file(path)  # refuses what would crash llama.cpp
+        self.path = self.file_info.path
         self._runtime = _LlamaRuntime.get(verbose)
         llama = self._runtime.llama
         self._llama = llama

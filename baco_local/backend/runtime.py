@@ -1,4 +1,4 @@
-"""Process-wide llama.cpp state and file checks: the first thing every load goes through."""
+"""Process-wide llama.cpp state, and the file check that every load goes through first."""
 
 from __future__ import annotations
 
@@ -11,9 +11,6 @@ import threading
 from collections import deque
 from pathlib import Path
 
-from ..errors import ModelFileError
-
-_GGUF_MAGIC = b"GGUF"
 _LOG_LEVEL_ERROR = 4
 _LOG_LEVEL_CONT = 5
 
@@ -101,28 +98,8 @@ def gpu_available() -> bool:
 
 
 def check_gguf_file(path: str | os.PathLike) -> Path:
-    """Return the resolved path of a readable GGUF file, or raise ModelFileError saying why not."""
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise ModelFileError(
-            f"Model file not found: {path}",
-            "check the path, or run `baco models list` to see the pairs you can use",
-        )
-    if path.is_dir():
-        raise ModelFileError(
-            f"{path} is a directory, not a model file.", "give the path of a .gguf file inside it"
-        )
-    try:
-        with path.open("rb") as f:
-            magic = f.read(4)
-    except OSError as e:
-        raise ModelFileError(
-            f"Cannot read model file {path}: {e.strerror}.",
-            "check the file's permissions",
-        ) from None
-    if magic != _GGUF_MAGIC:
-        raise ModelFileError(
-            f"{path} is not a GGUF model file (it does not start with 'GGUF').",
-            "convert the model to GGUF (llama.cpp's convert_hf_to_gguf.py) or download a .gguf",
-        )
-    return path.resolve()
+    """Return the resolved path of a sound GGUF model file, or raise ModelFileError saying
+    why not (see file_check.py for everything that is checked)."""
+    from .file_check import inspect_model_file
+
+    return inspect_model_file(path).path

@@ -51,6 +51,11 @@ def register(commands) -> None:
         "--aligned-format", metavar="FORMAT", help="prompt format for the aligned model"
     )
     add.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a pair of the same name (yours, or a built-in one, which yours overrides)",
+    )
+    add.add_argument(
         "--no-check",
         action="store_true",
         help="save without downloading hub files or comparing vocabularies (checked at load)",
@@ -184,18 +189,19 @@ def pull_pair(args) -> int:
 
 
 def show_paths(args) -> int:
+    """The files the pair loads now: downloaded ones, or the offline demo weights."""
     from ..errors import BacoError
-    from ..models.catalog import default_pair_name, get_pair, pair_status
+    from ..models.catalog import default_pair_name, get_pair, pair_status, resolve_pair_spec
 
     pair = get_pair(args.name or default_pair_name())
     status = pair_status(pair)
-    if not status.downloaded:
-        raise BacoError(
-            f"{pair.name}: {status.note}.",
-            f"run `baco models pull {pair.name}`",
-        )
-    print(status.base_path)
-    print(status.aligned_path or "in-context")
+    if not status.runs_offline:
+        raise BacoError(f"{pair.name}: {status.note}.", f"run `baco models pull {pair.name}`")
+    spec = resolve_pair_spec(pair.name, pull=False)
+    if not status.downloaded:  # the demo weights stand in: say so, off stdout
+        sys.stderr.write(f"{status.label}: {status.note}\n")
+    print(spec.base)
+    print(spec.aligned)
     return 0
 
 
@@ -215,6 +221,7 @@ def add_pair(args) -> int:
         aligned_format=args.aligned_format,
         check=not args.no_check,
         progress=stderr_progress(),
+        force=args.force,
     )
     checked = "vocabularies match" if pair.aligned else "the base model loads"
     checked = "saved unchecked" if args.no_check else checked

@@ -18,6 +18,7 @@ from ..errors import BacoError, ModelFileError, unknown_name_error
 from ..pairs.loading import IN_CONTEXT, PairSpec
 from .catalog_file import (
     CatalogData,
+    CatalogError,
     builtin_catalog_path,
     read_catalog,
     user_catalog_path,
@@ -360,13 +361,25 @@ def add_user_pair(
     aligned_format: str | None = None,
     check: bool = True,
     progress: Progress | None = None,
+    force: bool = False,
 ) -> CatalogPair:
-    """Add (or replace) a pair in the user catalog. base/aligned: a local path, a hub
-    reference (org/repo/file.gguf, hf://org/repo/file.gguf) or, for aligned, "in-context".
+    """Add a pair to the user catalog. base/aligned: a local path, a hub reference
+    (org/repo/file.gguf, hf://org/repo/file.gguf) or, for aligned, "in-context".
 
+    A name already taken (by a built-in pair or one of yours) is refused unless `force`:
+    then yours replaces it (a built-in pair comes back when you remove yours).
     With check, hub files are downloaded and both vocabularies compared first.
     """
     from .user_catalog import add_pair
+
+    existing = _load().pairs.get(name)
+    if existing is not None and not force:
+        whose = "a built-in pair" if existing.origin == BUILTIN else "a pair you added"
+        raise CatalogError(
+            f"There is already {whose} named {name!r} ({existing.description}).",
+            "choose another name, or add --force to replace it"
+            + (" (yours then overrides the built-in one)" if existing.origin == BUILTIN else ""),
+        )
 
     add_pair(
         name,

@@ -216,7 +216,7 @@ def stderr_progress(stream=None) -> Progress:
         if filename != state["file"]:
             state.update(file=filename, shown=-1, last=0.0, start=now, first=done)
             if done and total and done < total:  # a stopped pull continues
-                stream.write(f"  {filename}: resuming at {format_size(done)}\n")
+                stream.write(f"  {filename}: {format_size(done)} already here, going on\n")
         state["first"] = min(state["first"], done)  # a restart from 0 resets the base
         percent = int(100 * done / total) if total else 0
         finished = bool(total) and done >= total

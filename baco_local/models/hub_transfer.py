@@ -9,7 +9,9 @@ Bytes are appended to the file's partial download (see hub_cache.py); each reque
 for the rest with `Range: bytes=<bytes on disk>-`, and a server that answers 200 instead
 of 206 makes the file start over. Once complete and matching its sha256, the file is
 renamed to `blobs/<etag>` and linked from `snapshots/<commit>/<file>`, where
-hf_hub_download would have put it.
+hf_hub_download would have put it. Two pulls of one file at once: the second waits on
+the file's lock (huggingface_hub's own) while the first brings bytes, then finds the
+finished, checked file; if the first stopped, the second continues its bytes.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ from .storage import (
 
 CHUNK_BYTES = 1 << 20  # bytes per read and write: the most a crash can lose
 RETRY_WAITS_S = (1.0, 2.0, 4.0, 8.0, 8.0)  # waits before retries that follow no progress
-LOCK_WAIT_S = 2.0  # another process holding the file's lock: give up after this long
+LOCK_WAIT_S = 60.0  # another process downloading the file: wait while it makes progress,
+LOCK_POLL_S = 0.5  # looking this often; give up when it brought nothing for LOCK_WAIT_S
 _RETRY_STATUSES = (408, 429, 500, 502, 503, 504)  # huggingface_hub waits and asks again
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
@@ -93,7 +96,7 @@ def fetch_into_cache(
     for folder in (slot.blob.parent, slot.pointer.parent, slot.lock.parent):
         folder.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        _lock(stack, slot, retry_command)
+        _lock(stack, slot, progress or _silent, retry_command)
         digest = None
         if not slot.blob.is_file():
             for other in partial_downloads(hub_dir, remote.repo, remote.file):
@@ -113,19 +116,40 @@ def _silent(filename: str, done: int, total: int) -> None:
     pass
 
 
-def _lock(stack: ExitStack, slot: CacheSlot, retry_command: str) -> None:
-    """Take the blob's lock (shared with huggingface_hub), or say who holds it."""
+def _lock(stack: ExitStack, slot: CacheSlot, progress: Progress, retry_command: str) -> None:
+    """Take the blob's lock (shared with huggingface_hub). While another process holds it,
+    wait, showing that process's bytes as they arrive; give up only when it has brought
+    nothing for LOCK_WAIT_S. Then this process finds the finished file, or continues it."""
     from filelock import Timeout
     from huggingface_hub.utils import WeakFileLock
 
-    try:
-        stack.enter_context(WeakFileLock(slot.lock, timeout=LOCK_WAIT_S))
-    except Timeout:
-        raise DownloadError(
-            f"Another process is downloading {slot.remote.repo}/{slot.remote.file} "
-            f"right now (it holds {slot.lock}).",
-            f"wait for it to finish, or stop it, then run `{retry_command}` again",
-        ) from None
+    remote = slot.remote
+    seen, since = -1, time.monotonic()
+    while True:
+        try:
+            stack.enter_context(WeakFileLock(slot.lock, timeout=LOCK_POLL_S))
+            return
+        except Timeout:
+            done = _bytes_here(slot)
+            if done != seen:
+                seen, since = done, time.monotonic()
+                progress(remote.file, done, remote.size)
+            elif time.monotonic() - since >= LOCK_WAIT_S:
+                raise DownloadError(
+                    f"Another process is downloading {remote.repo}/{remote.file} right now "
+                    f"(it holds {slot.lock}) and has brought nothing for {LOCK_WAIT_S:.0f} s.",
+                    f"wait for it to finish, or stop it, then run `{retry_command}` again",
+                ) from None
+
+
+def _bytes_here(slot: CacheSlot) -> int:
+    """Bytes of the file on disk: all of it once finished, else its partial download."""
+    for path in (slot.blob, slot.partial):
+        try:
+            return path.stat().st_size
+        except OSError:
+            continue
+    return 0
 
 
 def _download_blob(slot: CacheSlot, sha256, progress: Progress, retry_command: str) -> str:

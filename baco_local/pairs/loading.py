@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from ..backend import Model, Stream
+from ..backend import Model, Stream, require_memory
 from ..core.routers import ALIGNED, BASE
 from ..core.settings import LoadSettings
 from ..core.token_roles import TokenRoles
@@ -167,6 +167,7 @@ class LoadedPair:
             difference = vocabulary_difference(self.base_model, self.aligned_model)
             self.word_level = difference is not None
         self.shared_weights = self.aligned_model is self.base_model
+        require_memory([self.base_model, self.aligned_model], load.n_ctx)  # before any context
         self.n_vocab = min(self.base_model.n_vocab, self.aligned_model.n_vocab)
         self.roles = {
             BASE: TokenRoles(
