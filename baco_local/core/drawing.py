@@ -13,6 +13,7 @@ from collections import deque
 
 import numpy as np
 
+from .copy_guard import CopyGuard
 from .routers import ALIGNED, BASE, RouterSpec, Signals
 from .sampling import Mixture, Sampler, penalise
 from .settings import GenerationSettings
@@ -26,9 +27,17 @@ class Drawer:
     seconds: time spent here, for the bench's overhead figures.
     """
 
-    def __init__(self, n_vocab: int, settings: GenerationSettings, router: RouterSpec):
+    def __init__(
+        self,
+        n_vocab: int,
+        settings: GenerationSettings,
+        router: RouterSpec,
+        guard: CopyGuard | None = None,
+    ):
         self.n_vocab = n_vocab
         self.router = router
+        self.guard = guard  # keeps an in-context partner's draws from copying its examples
+        self._tail: deque[int] = deque(maxlen=guard.span - 1 if guard else 1)
         self._sampler = Sampler(n_vocab, settings)
         self._meter = UncertaintyMeter(n_vocab)
         self._mixture = None
@@ -50,11 +59,14 @@ class Drawer:
         self._rng_route = np.random.default_rng(route_seed)
         self.seconds = 0.0
 
-    def draw(self, logits: np.ndarray) -> int:
-        """One token from a model's logits row (shape (>= n_vocab,), float32, read only)."""
+    def draw(self, logits: np.ndarray, guarded: bool = False) -> int:
+        """One token from a model's logits row (shape (>= n_vocab,), float32, read only).
+        guarded: the row is the guarded partner's, so no copied span may be completed."""
         started = time.perf_counter()
         u = float(self._rng_sample.random())
-        token = self._sampler.draw(logits[: self.n_vocab], u, self._recent_tokens())
+        token = self._sampler.draw(
+            logits[: self.n_vocab], u, self._recent_tokens(), self._banned(guarded)
+        )
         self.seconds += time.perf_counter() - started
         return token
 
@@ -68,13 +80,17 @@ class Drawer:
         ]
         log_probs = self._mixture.log_probs(*rows)
         u = float(self._rng_sample.random())
-        token = self._mixture_sampler.draw(log_probs, u)
+        token = self._mixture_sampler.draw(log_probs, u, banned=self._banned(True))
         self.seconds += time.perf_counter() - started
         return token
 
     def accept(self, token: int) -> None:
         """Record a token of the answer (the repetition penalty looks back at these)."""
         self._recent.append(token)
+        self._tail.append(token)
+
+    def _banned(self, guarded: bool) -> set[int]:
+        return self.guard.banned(self._tail) if guarded and self.guard else set()
 
     def _recent_tokens(self) -> deque[int] | tuple:
         return self._recent if self._penalise else ()

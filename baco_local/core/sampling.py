@@ -42,28 +42,41 @@ class Sampler:
         self._mask = np.empty(n_vocab, dtype=np.bool_)
         self._penalised = np.empty(n_vocab, dtype=np.float32)
 
-    def draw(self, logits: np.ndarray, u: float, recent: Iterable[int] = ()) -> int:
+    def draw(
+        self, logits: np.ndarray, u: float, recent: Iterable[int] = (), banned: Iterable[int] = ()
+    ) -> int:
         """Return one token id.
 
         logits: shape (n_vocab,), float32, not modified.
         u: a uniform draw in [0, 1) that decides the pick (unused when greedy).
         recent: tokens the repetition penalty applies to (the answer's last few).
+        banned: tokens that may not be drawn (a CopyGuard's; never all of them).
         """
-        logits = self.penalise(logits, recent)
+        logits = _ban(self.penalise(logits, recent), banned, self._penalised)
         if self.temperature == 0:
             return int(np.argmax(logits))
         return _pick(*self.candidates(logits), u)
 
     def draw_rows(
-        self, rows: np.ndarray, us: Sequence[float], recents: Sequence[Iterable[int]]
+        self,
+        rows: np.ndarray,
+        us: Sequence[float],
+        recents: Sequence[Iterable[int]],
+        banned: Sequence[Iterable[int]] | None = None,
     ) -> list[int]:
-        """One token per row, the same as draw(rows[i], us[i], recents[i]) for each i.
+        """One token per row, the same as draw(rows[i], us[i], recents[i], banned[i]).
 
         rows: shape (k, n_vocab), float32, not modified. The work over the vocabulary
         (penalty, maxima, the min-p or top-k cut) is done on all rows at once; only the
         few survivors of each row are then sorted and picked from, row by row.
         """
-        rows = self._penalise_rows(rows, recents)
+        penalised = self._penalise_rows(rows, recents)
+        if banned is not None and any(banned):
+            rows = penalised if penalised is not rows else rows.copy()  # never the caller's
+            for seq, tokens in enumerate(banned):
+                rows[seq, list(tokens)] = -np.inf
+        else:
+            rows = penalised
         if self.temperature == 0:
             return [int(i) for i in np.argmax(rows, axis=1)]
         if self.log_min_p == -math.inf and not self.top_k:  # no cut to share
@@ -159,6 +172,18 @@ class Sampler:
             if look == self.n_vocab or weights.sum() >= self.top_p * total:
                 return self._keep_top_p(ids, weights, total)
             look *= 4
+
+
+def _ban(logits: np.ndarray, banned: Iterable[int], out: np.ndarray) -> np.ndarray:
+    """`logits` with the banned tokens at -inf (in `out`, a buffer of the same shape, unless
+    nothing is banned)."""
+    banned = list(banned)
+    if not banned:
+        return logits
+    if logits is not out:
+        np.copyto(out, logits)
+    out[banned] = -np.inf
+    return out
 
 
 def _pick(ids: np.ndarray, weights: np.ndarray, u: float) -> int:

@@ -343,8 +343,9 @@ class BatchLoop:
         requests = [self._waiting[seq] for seq in seqs]
         us = [r.u for r in requests]
         recents = [r.recent for r in requests]
+        banned = self._banned(source, seqs)
         if source != MIX:
-            tokens = self._samplers[source].draw_rows(self._rows(source, seqs), us, recents)
+            tokens = self._samplers[source].draw_rows(self._rows(source, seqs), us, recents, banned)
             return dict(zip(seqs, tokens, strict=True))
         # The ensemble baseline: each model's rows, penalised, mixed, then drawn from.
         penalty = self.settings.repeat_penalty
@@ -355,10 +356,17 @@ class BatchLoop:
                 penalise(rows[i], recent, penalty, rows[i])
             mixed_in.append(rows)
         log_probs = self._mixture.log_probs_rows(*mixed_in)
-        tokens = self._mixture_sampler.draw_rows(log_probs, us, [()] * len(seqs))
+        tokens = self._mixture_sampler.draw_rows(log_probs, us, [()] * len(seqs), banned)
         shares = self._mixture.base_shares(tokens)
         credits = [BASE if share >= 0.5 else ALIGNED for share in shares]
         return dict(zip(seqs, zip(tokens, credits, strict=True), strict=True))
+
+    def _banned(self, source: str, seqs: list[int]) -> list[set[int]] | None:
+        """What the in-context partner may not draw (its preamble's spans), per answer."""
+        guard = self.pair.copy_guards.get(ALIGNED)
+        if guard is None or source == BASE:
+            return None
+        return [guard.banned(self.context.answer_tokens(ALIGNED, seq)) for seq in seqs]
 
     def _rows(self, role: str, seqs: list[int]):
         """The logits rows of these answers, cut to the pair's shared vocabulary (a same

@@ -36,7 +36,7 @@ def reference_tokens(
     """
     router = get_router(settings.router)
     streams = pair.streams
-    drawer = Drawer(pair.n_vocab, settings, router)
+    drawer = Drawer(pair.n_vocab, settings, router, pair.copy_guards.get(ALIGNED))
     for role in (BASE, ALIGNED):
         pair.start(role, pair.prepare(role, messages, raw=raw))
         streams[role].set_threads(pair.n_threads)
@@ -45,7 +45,7 @@ def reference_tokens(
     def draw(source: str) -> int:
         if source == MIX:
             return drawer.draw_mixture(streams[BASE].logits(), streams[ALIGNED].logits())
-        return drawer.draw(streams[source].logits())
+        return drawer.draw(streams[source].logits(), guarded=source == ALIGNED)
 
     out: list[tuple[int, str]] = []
     owner = None

@@ -69,7 +69,7 @@ class Generation:
         self._ignore_end = ignore_end
         self._end_ids = frozenset() if raw else pair.end_token_ids()
         self._text = text_stream_for(pair, settings, raw, ignore_end)
-        self._drawer = Drawer(pair.n_vocab, settings, self.router)
+        self._drawer = Drawer(pair.n_vocab, settings, self.router, pair.copy_guards.get(ALIGNED))
         self._events: list[TokenEvent] = []
         self._accepted = 0  # tokens accepted so far (some may still be held back)
 
@@ -212,7 +212,7 @@ class Generation:
             )
         stream = self.streams[source]
         self.scheduler.wait(stream)  # or a lazy catch-up, when the step did not prefetch it
-        return self._drawer.draw(stream.logits())
+        return self._drawer.draw(stream.logits(), guarded=source == ALIGNED)
 
     def _measure_base(self):
         if not self.router.reads_base:

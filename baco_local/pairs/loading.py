@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..backend import Model, Stream, require_memory
+from ..core.copy_guard import CopyGuard
 from ..core.routers import ALIGNED, BASE
 from ..core.settings import LoadSettings
 from ..core.token_roles import TokenRoles
@@ -204,6 +205,13 @@ class LoadedPair:
             BASE: self._stream(self.base_model, load),
             ALIGNED: self._stream(self.aligned_model, load),
         }
+        # An in-context partner's answers may not copy its preamble's example answers.
+        self.copy_guards = {}
+        for role, fmt in self._formats.items():
+            if isinstance(fmt, PromptFormat) and fmt.keep_out:
+                model = self.streams[role].model
+                texts = [model.tokenize(text, special=False) for text in fmt.keep_out]
+                self.copy_guards[role] = CopyGuard(texts)
         self._stores = {}
         if load.prompt_cache:
             for role, fmt in self._formats.items():

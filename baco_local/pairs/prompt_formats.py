@@ -90,6 +90,7 @@ class PromptFormat:
     uses_template: bool = False  # rendered from the GGUF's own chat template
     fixed_prefix: str = ""  # text every rendering starts with (a preamble worth caching)
     stop_lines: tuple[StopLine, ...] = ()  # whole lines that end an answer
+    keep_out: tuple[str, ...] = ()  # texts its answers must not copy (the preamble's examples)
 
 
 # --- transcript and in-context alignment ---------------------------------------------
@@ -171,6 +172,12 @@ Good luck, you can do this!
 """
 
 
+def example_answers(preamble: str) -> tuple[str, ...]:
+    """The assistant turns of a preamble's example exchanges."""
+    turns = preamble.split(_ASSISTANT)[1:]
+    return tuple(turn.split(_USER)[0].strip() for turn in turns)
+
+
 def _render_in_context(messages: Sequence[Message]) -> str:
     system = [m for m in messages if m.role == "system"]
     rest = [m for m in messages if m.role != "system"]
@@ -246,6 +253,7 @@ NAMED_FORMATS: dict[str, PromptFormat] = {
             stop_lines=(_SPEAKER_LINE,),
             description="alignment preamble with example exchanges, then the transcript",
             fixed_prefix=IN_CONTEXT_PREAMBLE,
+            keep_out=example_answers(IN_CONTEXT_PREAMBLE),
         ),
         PromptFormat(
             "chatml",
