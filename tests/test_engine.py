@@ -204,19 +204,19 @@ def test_a_vocabulary_missing_real_words_is_not_padding(tiny):
 
 
 def test_cancel_while_a_long_prompt_is_read_stops_between_chunks(tiny, monkeypatch):
-    from baco_local.backend import Stream
+    from baco_local.backend.context import Context
 
     with Pair.load(base=tiny.base, n_ctx=2048, n_batch=32, prompt_cache=False) as pair:
         generation = pair.stream(PROMPT, seed=1, max_tokens=50)
         decodes = []
-        original = Stream._decode
+        original = Context.decode
 
-        def decode_then_cancel(stream, chunk, last, every=False):
-            decodes.append(len(chunk))
-            original(stream, chunk, last, every)
+        def decode_then_cancel(context, rows):
+            decodes.append(len(rows))
+            original(context, rows)
             generation.cancel()  # the user presses Esc during the first chunk
 
-        monkeypatch.setattr(Stream, "_decode", decode_then_cancel)
+        monkeypatch.setattr(Context, "decode", decode_then_cancel)
         assert list(generation) == []
         monkeypatch.undo()
         assert generation.result.finish_reason == "cancelled"

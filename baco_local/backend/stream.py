@@ -1,4 +1,4 @@
-"""One context (one KV cache) reading one token sequence over a Model."""
+"""One token sequence over a Model, in a context of its own."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from contextlib import ExitStack
 
 import numpy as np
 
-from ..errors import Cancelled, ModelFileError, PromptError
+from ..errors import Cancelled, PromptError
+from .context import Context, Row
 from .model import Model
-from .runtime import Interruptible
 
 
 class Stream:
-    """One context over a Model: the token sequence that one role (base or aligned) reads.
+    """The token sequence that one role (base or aligned) reads: sequence 0 of a Context
+    of its own (batched answers use the context's other sequences, see `Sequences`).
 
     tokens: tokens already in the KV cache. pending: pushed, not yet evaluated.
     """
@@ -29,53 +30,26 @@ class Stream:
         n_outputs: int = 1,
         n_seq_max: int = 1,
     ):
-        llama = model._llama
         self.model = model
-        self._llama = llama
+        self._llama = model._llama
         self._exit = ExitStack()
-        params = llama.llama_context_default_params()
-        params.n_ctx = n_ctx
-        params.n_batch = params.n_ubatch = min(n_batch, n_ctx)
-        # Several answers may share this context (`Sequences`): one KV buffer for all of
-        # them (unified), so a shared prompt is stored once and copied by reference. With
-        # one sequence in use, results and speed are those of n_seq_max = 1 (measured).
-        params.n_seq_max = max(1, n_seq_max)
-        params.kv_unified = True
-        # One logits row per decode (the decode loop), one per sequence (batched answers)
-        # or a few rows (scoring): never an n_batch x n_vocab buffer.
-        params.n_outputs_max = max(1, min(max(n_outputs, n_seq_max), params.n_batch))
-        self.n_outputs = params.n_outputs_max
-        self.n_seq_max = params.n_seq_max
-        params.n_threads = params.n_threads_batch = n_threads
-        params.no_perf = True
-        params.swa_full = True  # keep every position so rolling back always works
-        # On the CPU, flash attention makes results depend on the thread count, and the
-        # scheduler changes it between steps; on a GPU it saves memory, so let llama.cpp pick.
-        params.flash_attn_type = (
-            llama.LLAMA_FLASH_ATTN_TYPE_AUTO
-            if model.n_gpu_layers
-            else llama.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        context = Context(
+            model,
+            n_ctx=n_ctx,
+            n_batch=n_batch,
+            n_threads=n_threads,
+            n_outputs=n_outputs,
+            n_seq_max=n_seq_max,
         )
-        model._runtime.recent_errors.clear()
-        with Interruptible() as interrupt:
-            ctx = llama.llama_init_from_model(model.handle, params)
-            if interrupt.requested and ctx:
-                llama.llama_free(ctx)
-        if not ctx:
-            detail = "; ".join(model._runtime.recent_errors) or "out of memory?"
-            raise ModelFileError(
-                f"llama.cpp could not create a context of {n_ctx} tokens for {model.path} "
-                f"({detail}).",
-                "try a smaller context with --ctx",
-            )
-        self.ctx = ctx
-        self._exit.callback(llama.llama_free, ctx)
-        self.n_ctx = int(llama.llama_n_ctx(ctx))
-        self.n_batch = params.n_batch
-        self._memory = llama.llama_get_memory(ctx)
-        self._batch = llama.llama_batch_init(self.n_batch, 0, 1)
-        self._exit.callback(llama.llama_batch_free, self._batch)
-        self._threads = n_threads
+        self._exit.callback(context.close)
+        self.context = context
+        self.seq = 0  # this stream's sequence id in its context (answers add more)
+        self.ctx = context.ctx
+        self._memory = context.memory
+        self.n_ctx = context.n_ctx
+        self.n_batch = context.n_batch
+        self.n_outputs = context.n_outputs
+        self.n_seq_max = context.n_seq_max
         self.tokens: list[int] = []
         self.pending: list[int] = []
         self._prompt_end = 0  # tokens before this position are batched when read
@@ -119,7 +93,7 @@ class Stream:
         """Write this sequence's cache (and its tokens) to a llama.cpp state file."""
         tokens = (self._llama.llama_token * len(self.tokens))(*self.tokens)
         written = self._llama.llama_state_seq_save_file(
-            self.ctx, path.encode(), 0, tokens, len(self.tokens)
+            self.ctx, path.encode(), self.seq, tokens, len(self.tokens)
         )
         return written > 0
 
@@ -130,10 +104,10 @@ class Stream:
         tokens = (self._llama.llama_token * capacity)()
         count = ctypes.c_size_t(0)
         read = self._llama.llama_state_seq_load_file(
-            self.ctx, path.encode(), 0, tokens, capacity, ctypes.byref(count)
+            self.ctx, path.encode(), self.seq, tokens, capacity, ctypes.byref(count)
         )
         if read == 0 or list(tokens[: count.value]) != list(expected):
-            self._llama.llama_memory_seq_rm(self._memory, 0, -1, -1)
+            self.context.remove(self.seq)
             return False
         self.tokens = list(expected)
         return True
@@ -144,9 +118,9 @@ class Stream:
         self._logits = None
         n = min(n, len(self.tokens))
         # Always clear the tail: an interrupted catch-up may have left positions behind.
-        if not self._llama.llama_memory_seq_rm(self._memory, 0, n, -1):
+        if not self._llama.llama_memory_seq_rm(self._memory, self.seq, n, -1):
             # Some caches (recurrent models) cannot drop a tail: start over.
-            self._llama.llama_memory_seq_rm(self._memory, 0, -1, -1)
+            self.context.remove(self.seq)
             self.pending = self.tokens[:n]
             n = 0
         del self.tokens[n:]
@@ -157,9 +131,7 @@ class Stream:
         self._logits = None
 
     def set_threads(self, n_threads: int) -> None:
-        if n_threads != self._threads:
-            self._llama.llama_set_n_threads(self.ctx, n_threads, n_threads)
-            self._threads = n_threads
+        self.context.set_threads(n_threads)
 
     def catch_up(self, stop: threading.Event | None = None) -> None:
         """Evaluate pending tokens; afterwards `logits()` is the next-token row.
@@ -178,28 +150,54 @@ class Stream:
             if self._logits is None:
                 raise RuntimeError("catch_up with nothing pending and no logits: start() first")
             return
+        self._check_room()
+        while self.pending:
+            if stop is not None and stop.is_set():
+                raise Cancelled()
+            self._read(self._next_chunk())
+        self._take_logits(self.context.outputs - 1)
+
+    def _check_room(self) -> None:
         if self.n_past > self.n_ctx:
             raise PromptError(
                 f"The context of {self.n_ctx} tokens is full.",
                 "raise --ctx or ask for fewer tokens",
             )
-        while self.pending:
-            if stop is not None and stop.is_set():
-                raise Cancelled()
-            # Segments: the fixed prefix, the rest of the prompt but its last token, then
-            # one token per decode. The prompt's last token is read alone like every
-            # generated token, so cold and cached prompts compute its logits alike.
-            in_fixed = len(self.tokens) < self._fixed_end
-            end = self._fixed_end if in_fixed else self._prompt_end - 1
-            batched = end - len(self.tokens)
-            chunk = self.pending[: min(self.n_batch, batched) if batched > 0 else 1]
-            self._decode(chunk, last=len(chunk) == len(self.pending))
-            self.tokens.extend(chunk)
-            del self.pending[: len(chunk)]
-            if in_fixed and len(self.tokens) == self._fixed_end and self._store:
-                self._store.save(self)
-        row = self._llama.llama_get_logits_ith(self.ctx, -1)
-        self._logits = np.ctypeslib.as_array(row, shape=(self.model.n_vocab,))
+
+    def _next_chunk(self) -> list[int]:
+        """The pending tokens to read in the next decode.
+
+        Segments: the fixed prefix, the rest of the prompt but its last token, then one
+        token per decode. The prompt's last token is read alone like every generated
+        token, so cold and cached prompts compute its logits alike.
+        """
+        in_fixed = len(self.tokens) < self._fixed_end
+        end = self._fixed_end if in_fixed else self._prompt_end - 1
+        batched = end - len(self.tokens)
+        return self.pending[: min(self.n_batch, batched) if batched > 0 else 1]
+
+    def _rows(self, chunk: list[int], last: bool, every: bool = False) -> list[Row]:
+        start = len(self.tokens)
+        return [
+            Row(token, start + i, self.seq, every or (last and i == len(chunk) - 1))
+            for i, token in enumerate(chunk)
+        ]
+
+    def _read(self, chunk: list[int]) -> None:
+        """Decode `chunk` (the next pending tokens) alone, logits only at the very end."""
+        in_fixed = len(self.tokens) < self._fixed_end
+        self.context.decode(self._rows(chunk, last=len(chunk) == len(self.pending)))
+        self._advance(len(chunk))
+        if in_fixed and len(self.tokens) == self._fixed_end and self._store:
+            self._store.save(self)
+
+    def _advance(self, count: int) -> None:
+        self.tokens.extend(self.pending[:count])
+        del self.pending[:count]
+        self._logits = None
+
+    def _take_logits(self, index: int) -> None:
+        self._logits = self.context.logits(index)
 
     def score(self, prompt: list[int], continuation: list[int]) -> np.ndarray:
         """Log-probabilities of each continuation token given everything before it.
@@ -222,36 +220,13 @@ class Stream:
         step = min(self.n_outputs, self.n_batch)
         for begin in range(0, len(rest), step):
             chunk = rest[begin : begin + step]
-            self._decode(chunk, last=True, every=True)
+            self.context.decode(self._rows(chunk, last=True, every=True))
             self.tokens.extend(chunk)
             for i in range(len(chunk)):
-                row = self._llama.llama_get_logits_ith(self.ctx, i)
-                logits = np.ctypeslib.as_array(row, shape=(self.model.n_vocab,))
+                logits = self.context.logits(i)
                 out.append(_log_softmax_at(logits, continuation[begin + i + 1]))
         self._logits = None
         return np.array(out, dtype=np.float64)
-
-    def _decode(self, chunk: list[int], last: bool, every: bool = False) -> None:
-        batch = self._batch
-        start = len(self.tokens)
-        batch.n_tokens = len(chunk)
-        for i, token in enumerate(chunk):
-            batch.token[i] = token
-            batch.pos[i] = start + i
-            batch.n_seq_id[i] = 1
-            batch.seq_id[i][0] = 0
-            batch.logits[i] = every
-        batch.logits[len(chunk) - 1] = last
-        status = self._llama.llama_decode(self.ctx, batch)
-        if status != 0:
-            # The cache may hold part of the batch now: drop it so state stays consistent.
-            self._llama.llama_memory_seq_rm(self._memory, 0, start, -1)
-            if status == 1:
-                raise PromptError(
-                    f"The context of {self.n_ctx} tokens is full.",
-                    "raise --ctx or shorten the prompt",
-                )
-            raise RuntimeError(f"llama_decode failed with status {status}")
 
     def logits(self) -> np.ndarray:
         """The next-token logits: shape (n_vocab,), float32, a borrowed view.

@@ -39,7 +39,6 @@ from ..pairs.prompt_formats import Message
 from .answer import AnswerState
 from .prompts import prepare_prompts, text_stream_for
 from .scheduler import Scheduler
-from .thread_plan import ONE_AFTER_THE_OTHER
 
 
 class Measure(NamedTuple):
@@ -289,7 +288,7 @@ class BatchLoop:
 
     def _start(self, role: str, k: int) -> None:
         stream = self.pair.streams[role]
-        view = Sequences(stream, k)
+        view = Sequences(stream, k, room=self.pair.load_settings.n_parallel)
         prompt = self._prompts[role]
         self.scheduler.run_alone(
             lambda threads: (
@@ -386,23 +385,11 @@ class BatchLoop:
                 if views[role].pending_count(seq):
                     needed[role].add(seq)
         self._wants.clear()
-        if self.scheduler.planner.best("batch") == ONE_AFTER_THE_OTHER:
-            # Decoding ahead pays only when it runs beside the other model's decode.
-            needed = self._strictly_needed()
         jobs = [self._decode_job(role, sorted(seqs)) for role, seqs in needed.items() if seqs]
         if len(jobs) == 2:
             self.scheduler.run_side_by_side(*jobs, kind="batch")
         elif jobs:
             self.scheduler.run_alone(jobs[0])
-
-    def _strictly_needed(self) -> dict[str, set[int]]:
-        views = self.context.views
-        needed: dict[str, set[int]] = {BASE: set(), ALIGNED: set()}
-        for seq, request in self._waiting.items():
-            for role in _sources_of(request):
-                if not views[role].ready(seq):
-                    needed[role].add(seq)
-        return needed
 
     def _decode_job(self, role: str, seqs: list[int]):
         stream, view = self.pair.streams[role], self.context.views[role]

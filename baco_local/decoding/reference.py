@@ -37,10 +37,15 @@ def reference_tokens(
     router = get_router(settings.router)
     streams = pair.streams
     drawer = Drawer(pair.n_vocab, settings, router, pair.copy_guards.get(ALIGNED))
+
+    def catch_up_both() -> None:
+        for role in (BASE, ALIGNED):
+            streams[role].catch_up()
+
     for role in (BASE, ALIGNED):
         pair.start(role, pair.prepare(role, messages, raw=raw))
         streams[role].set_threads(pair.n_threads)
-        streams[role].catch_up()
+    catch_up_both()
 
     def draw(source: str) -> int:
         if source == MIX:
@@ -72,5 +77,5 @@ def reference_tokens(
         drawer.accept(token)
         for role in (BASE, ALIGNED):
             streams[role].push(token)
-            streams[role].catch_up()
+        catch_up_both()
     return out

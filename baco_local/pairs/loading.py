@@ -225,6 +225,7 @@ class LoadedPair:
         return model
 
     def _stream(self, model: Model, load: LoadSettings) -> Stream:
+        """A stream with a context of its own (room for n_parallel answers)."""
         n_ctx = load.n_ctx
         if model.n_ctx_train and n_ctx > model.n_ctx_train:
             # Past its training length a model degrades, and the KV cache alone can
