@@ -217,24 +217,30 @@ class Answers:
         self._cancelled = threading.Event()
         self.results: list[Result] | None = None
         self.histories: list[dict[str, list[int]]] = []  # each model's tokens, per answer
+        self._leftover: list[tuple[int, Result]] = []
 
     def __iter__(self):
         if self.results is not None:
             for result in self.results:
                 yield from result.tokens
             return
-        results = []
-        for group in self._groups():
-            if self._cancelled.is_set() and results:
-                break
-            self._current = group
-            if self._cancelled.is_set():
-                group.cancel()
-            yield from group
-            results.extend(_results_of(group))
-            for answer in getattr(group.generation, "answers", ()):
-                self.histories.append(answer.histories)
-        self.results = results
+        results: list[Result] = []
+        try:
+            for group in self._groups():
+                if self._cancelled.is_set() and results:
+                    break
+                self._current = group
+                if self._cancelled.is_set():
+                    group.cancel()
+                try:
+                    yield from group
+                finally:  # also when interrupted: keep what the group produced
+                    self._leftover += self._take(group)
+                    results.extend(r for r in _results_of(group) if r is not None)
+                    for answer in getattr(group.generation, "answers", ()):
+                        self.histories.append(answer.histories)
+        finally:
+            self.results = results
 
     def run(self) -> list[Result]:
         for _ in self:
@@ -244,8 +250,12 @@ class Answers:
     def take_finished(self) -> list[tuple[int, Result]]:
         """(answer index, result) of answers that ended since the last call, all of whose
         events were yielded: a caller can finish each answer as soon as it ends."""
-        generation = getattr(self._current, "generation", None)
-        take = getattr(generation, "take_finished", None)
+        done, self._leftover = self._leftover + self._take(self._current), []
+        return done
+
+    @staticmethod
+    def _take(group) -> list[tuple[int, Result]]:
+        take = getattr(getattr(group, "generation", None), "take_finished", None)
         return take() if take is not None else []
 
     def cancel(self) -> None:

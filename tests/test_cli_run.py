@@ -152,3 +152,72 @@ def test_plain_baco_takes_chat_options(monkeypatch):
     assert main(["--answers", "3"]) == 0  # read as `baco chat --answers 3`
     assert main(["-v"]) == 0
     assert seen == [(3, False), (5, True)]
+
+
+def test_several_answers_are_decoded_together_and_printed_whole_in_order(capsys, tiny):
+    code = main(
+        ["run", "The cat", *tiny_args(tiny), "-n", "3", "--seed", "4", "--max-tokens", "10"]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0
+    headers = [line for line in out.splitlines() if line.startswith("--- answer")]
+    assert headers == ["--- answer 1/3 ---", "--- answer 2/3 ---", "--- answer 3/3 ---"]
+    assert err.count("seed ") == 3  # one summary line per answer
+    code = main(
+        [
+            "run",
+            "The cat",
+            *tiny_args(tiny),
+            "-n",
+            "3",
+            "--seed",
+            "4",
+            "--max-tokens",
+            "10",
+            "--json",
+        ]
+    )
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["answer"] for r in records] == [0, 1, 2]
+    assert [r["seed"] for r in records] == [4, 5, 6]
+
+
+def test_ctrl_c_during_several_answers_keeps_each_and_exits_130(long_tiny):
+    base, aligned = long_tiny
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "baco_local",
+            "run",
+            "Once upon a time",
+            "--base",
+            str(base),
+            "--aligned",
+            str(aligned),
+            "-n",
+            "3",
+            "--max-tokens",
+            "5000",
+            "--ctx",
+            "32768",
+            "--seed",
+            "1",
+            "--stop",
+            "NEVER-STOP-HERE",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        started = process.stderr.readline()  # the answers are being written
+        assert b"3 answers together" in started
+        time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert out.count(b"--- answer ") == 3, (out, err)  # every answer, as far as it got
+    assert err.count(b"cancelled") == 3 and b"Traceback" not in err

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+import threading
 
 from ..errors import PromptError
 from . import common
@@ -36,7 +39,8 @@ def register(commands) -> None:
         type=int,
         default=1,
         metavar="N",
-        help="number of answers (seeds seed, seed+1, ...)",
+        help="number of answers (seeds seed, seed+1, ...), decoded together; each is printed "
+        "whole as it ends",
     )
     out.add_argument(
         "--show-source",
@@ -61,25 +65,78 @@ def run(args: argparse.Namespace) -> int:
         settings = common.settings_for_pair(args, settings, pair)
         for note in pair.notes:
             sys.stderr.write(f"note: {note}\n")
-        seed = settings.seed
-        for i in range(args.n):
-            if seed is not None:
-                settings = settings.with_changes(seed=seed + i)
+        if args.n == 1:
             generation = pair.stream(prompt, settings, system=args.system, raw=args.raw)
-            if not args.json and args.n > 1:
-                sys.stdout.write(f"{'' if i == 0 else chr(10)}--- answer {i + 1}/{args.n} ---\n")
-            interrupted = _emit(generation, args)
-            seed = generation.result.settings.seed if seed is None else seed
-            if interrupted:
-                return 130
+            return 130 if _emit(generation, args) else 0
+        answers = pair.stream_answers(prompt, args.n, settings, system=args.system, raw=args.raw)
+        return 130 if _emit_answers(answers, args) else 0
     finally:
         pair.close()
-    return 0
+
+
+def _emit_answers(answers, args) -> bool:
+    """n answers decoded together: each is printed whole as soon as it and the ones before
+    it have ended (their tokens interleave while they are written). True on Ctrl-C."""
+    finished: dict = {}
+    printed = 0
+
+    def print_ready() -> None:
+        nonlocal printed
+        while printed in finished:
+            _print_answer(finished.pop(printed), printed, args)
+            printed += 1
+
+    sys.stderr.write(
+        f"writing {args.n} answers together; each is shown when it ends (Ctrl-C stops them)\n"
+    )
+    sys.stderr.flush()
+    with _ctrl_c_cancels(answers) as stopped:
+        for _ in answers:
+            finished.update(answers.take_finished())
+            print_ready()
+    finished.update(enumerate(answers.results or []))
+    print_ready()
+    return stopped.is_set()
+
+
+@contextlib.contextmanager
+def _ctrl_c_cancels(generation):
+    """Ctrl-C stops the generation cleanly (it keeps what each answer wrote) instead of
+    raising in the middle of it; a second Ctrl-C interrupts at once."""
+    stopped = threading.Event()
+
+    def on_sigint(_signum, _frame):
+        if stopped.is_set():
+            raise KeyboardInterrupt
+        stopped.set()
+        generation.cancel()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield stopped
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _print_answer(result, index: int, args) -> None:
+    if args.json:
+        record = {"answer": index, **result.to_dict()}
+        sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(f"{'' if index == 0 else chr(10)}--- answer {index + 1}/{args.n} ---\n")
+        sys.stdout.write("".join(_shown(event, args) for event in result.tokens) + "\n")
+        _summary(result, args)
+    sys.stdout.flush()
+
+
+def _shown(event, args) -> str:
+    if args.show_source and event.source == "base":
+        return f"{_BASE_STYLE}{event.text}{_RESET}" if sys.stdout.isatty() else f"[{event.text}]"
+    return event.text
 
 
 def _emit(generation, args) -> bool:
     """Stream one answer to stdout; return True when Ctrl-C stopped it."""
-    colour = args.show_source and sys.stdout.isatty()
     interrupted = False
     shown = 0  # characters of the answer already printed
     events = iter(generation)
@@ -87,10 +144,7 @@ def _emit(generation, args) -> bool:
         for event in events:
             if args.json:
                 continue
-            text = event.text
-            if args.show_source and event.source == "base":
-                text = f"{_BASE_STYLE}{text}{_RESET}" if colour else f"[{text}]"
-            sys.stdout.write(text)
+            sys.stdout.write(_shown(event, args))
             sys.stdout.flush()
             shown += len(event.text)
     except KeyboardInterrupt:
