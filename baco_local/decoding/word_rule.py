@@ -95,9 +95,9 @@ def word_rule(ctx: LoopContext, answer: AnswerState):
             if starts_whole_word(ctx, writer, token, answer):
                 break
         owner, candidate = writer, token
-        # --- the other model reads the word -----------------------------------------------
+        # --- the other model reads the word (the base only if it can be asked) ------------
         other = BASE if writer == ALIGNED else ALIGNED
-        if not ctx.hand_over(other, seq, answer):
+        if (other == ALIGNED or router.name != ALIGNED) and not ctx.hand_over(other, seq, answer):
             return "context"
         if len(ctx.answer_tokens(ALIGNED, seq)) >= settings.max_tokens:
             return "length"
