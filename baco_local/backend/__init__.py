@@ -19,9 +19,10 @@ output row is ever requested per decode, so no n_ctx x n_vocab buffer exists.
 Native handles are owned by an ExitStack and released by `close()`.
 """
 
+from .file_check import check_gguf_file
 from .memory import require_memory
 from .model import Model
-from .runtime import check_gguf_file, gpu_available
+from .runtime import gpu_available
 from .sequences import Sequences
 from .stream import Stream
 

@@ -181,3 +181,9 @@ def _remember(fingerprint: tuple, info: ModelFileInfo) -> None:
     saved = {"version": CHECKS_VERSION, "fingerprint": list(fingerprint), "info": asdict(info)}
     with contextlib.suppress(OSError):  # a read-only cache: check again next time
         write_atomic(_marker(fingerprint), json.dumps(saved, default=str) + "\n")
+
+
+def check_gguf_file(path: str | os.PathLike) -> Path:
+    """Return the resolved path of a sound GGUF model file, or raise ModelFileError saying
+    why not (everything this module checks)."""
+    return inspect_model_file(path).path

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
 import signal
 import sys
 import threading
 from collections import deque
-from pathlib import Path
 
 _LOG_LEVEL_ERROR = 4
 _LOG_LEVEL_CONT = 5
@@ -95,11 +93,3 @@ class Interruptible:
 def gpu_available() -> bool:
     """True when this llama-cpp-python build can offload layers to a GPU (CUDA, Metal...)."""
     return bool(_LlamaRuntime.get().llama.llama_supports_gpu_offload())
-
-
-def check_gguf_file(path: str | os.PathLike) -> Path:
-    """Return the resolved path of a sound GGUF model file, or raise ModelFileError saying
-    why not (see file_check.py for everything that is checked)."""
-    from .file_check import inspect_model_file
-
-    return inspect_model_file(path).path

@@ -14,7 +14,7 @@ import statistics
 import time
 
 from ..core.settings import GenerationSettings
-from .speed import _cold, resident_mb
+from .process import cold, resident_mb
 
 
 def measure_answers(pair, prompt, routers, n, max_tokens, repeats, seed, lead, say) -> dict:
@@ -51,7 +51,7 @@ def measure_answers(pair, prompt, routers, n, max_tokens, repeats, seed, lead, s
 
 
 def _batched(pair, prompt, n, settings) -> dict:
-    _cold(pair)
+    cold(pair)
     busy = pair.scheduler.seconds
     started = time.perf_counter()
     results = pair.stream_answers(prompt, n, settings, ignore_end=True).run()
@@ -68,7 +68,7 @@ def _batched(pair, prompt, n, settings) -> dict:
 
 def _one_by_one(pair, prompt, n, settings) -> dict:
     """As brainstorm worked before batching: each answer reuses the prompt in the cache."""
-    _cold(pair)
+    cold(pair)
     started = time.perf_counter()
     tokens = 0
     for i in range(n):

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import time
 from dataclasses import dataclass
 
 from ..core.settings import GenerationSettings
 from ..decoding.reference import reference_tokens
 from ..pairs.prompt_formats import to_messages
+from .process import cold, resident_mb
 
 DEFAULT_PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 ALONE = ("aligned", "base")
@@ -47,29 +47,9 @@ class Run:
     handover: dict | None = None
 
 
-def resident_mb() -> tuple[float, float]:
-    """(current, peak) resident memory of this process in MB."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            fields = dict(line.split(":", 1) for line in status)
-        kb = lambda key: float(fields[key].split()[0])  # noqa: E731
-        return kb("VmRSS") / 1024, kb("VmHWM") / 1024
-    except (OSError, KeyError):
-        import resource
-
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        peak_mb = peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-        return peak_mb, peak_mb
-
-
-def _cold(pair) -> None:
-    for stream in pair.loaded.streams.values():
-        stream.rollback(0)
-
-
 def measure_router(pair, prompt: str, router: str, max_tokens: int, seed: int, lead: int) -> Run:
     """One cold-cache generation of exactly max_tokens with `router`."""
-    _cold(pair)
+    cold(pair)
     settings = GenerationSettings(router=router, max_tokens=max_tokens, seed=seed, lead=lead)
     busy_before = pair.scheduler.seconds
     generation = pair.stream(prompt, settings, ignore_end=True)
@@ -101,7 +81,7 @@ def measure_router(pair, prompt: str, router: str, max_tokens: int, seed: int, l
 
 def measure_naive(pair, prompt: str, router: str, max_tokens: int, seed: int, lead: int) -> Run:
     """The reference loop, timed the same way (first token excluded from the rate)."""
-    _cold(pair)
+    cold(pair)
     settings = GenerationSettings(router=router, max_tokens=max_tokens, seed=seed, lead=lead)
     times: list[float] = []
     started = time.perf_counter()
@@ -113,10 +93,10 @@ def measure_naive(pair, prompt: str, router: str, max_tokens: int, seed: int, le
 
 def memory_growth(pair, prompt: str, seed: int) -> dict:
     """Resident memory after 16 and after 512 new tokens (the KV cache is preallocated)."""
-    _cold(pair)
+    cold(pair)
     pair.stream(prompt, GenerationSettings(max_tokens=16, seed=seed), ignore_end=True).run()
     after_16, _ = resident_mb()
-    _cold(pair)
+    cold(pair)
     pair.stream(prompt, GenerationSettings(max_tokens=512, seed=seed), ignore_end=True).run()
     after_512, peak = resident_mb()
     return {

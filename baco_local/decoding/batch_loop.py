@@ -23,13 +23,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+from collections.abc import Iterator
 
 from ..backend import Sequences
 from ..core.events import Result, TokenEvent
-from ..core.handover import complete_utf8, join_text, space_prefix_tokenizer
-from ..core.routers import ALIGNED, BASE, MIX, get_router
+from ..core.routers import ALIGNED, BASE, MIX
 from ..core.sampling import Mixture, Sampler, penalise
 from ..core.settings import GenerationSettings
 from ..core.uncertainty import measure_rows
@@ -37,137 +35,12 @@ from ..errors import Cancelled, PromptError, SettingsError
 from ..pairs.loading import LoadedPair
 from ..pairs.prompt_formats import Message
 from .answer import AnswerState
+from .loop_context import LoopContext
 from .prompts import prepare_prompts, text_stream_for
+from .requests import Draw, Measure, Want, sources_of
 from .scheduler import Scheduler
-
-
-class Measure(NamedTuple):
-    """The base model's top-1 id, top-1 probability and entropy at this answer's step."""
-
-
-class Draw(NamedTuple):
-    """A token from `source`'s logits (BASE, ALIGNED, or MIX for the ensemble)."""
-
-    source: str
-    u: float
-    recent: Sequence[int] = ()
-
-
-class Want(NamedTuple):
-    """Decode these models for me at the next decode (a hint; answered with None)."""
-
-    sources: tuple[str, ...]
-
-
-class HandoverStats:
-    """What passing words between two tokenizers cost (word-level pairs only)."""
-
-    def __init__(self):
-        self.handovers = 0
-        self.rollbacks = 0  # hand-overs that replaced tokens the model already held
-        self.cache_rollbacks = 0  # ... among them, tokens already in its KV cache
-        self.seconds = 0.0
-
-    def to_dict(self) -> dict:
-        return {
-            "handovers": self.handovers,
-            "rollbacks": self.rollbacks,
-            "cache_rollbacks": self.cache_rollbacks,
-            "rollback_share": round(self.rollbacks / self.handovers, 4) if self.handovers else 0,
-            "seconds": round(self.seconds, 4),
-        }
-
-
-class LoopContext:
-    """What every answer's rule shares: the pair, its sequences, and helpers per role."""
-
-    def __init__(self, pair: LoadedPair, settings: GenerationSettings, ignore_end: bool):
-        self.pair = pair
-        self.settings = settings
-        self.router = get_router(settings.router)
-        self.ignore_end = ignore_end
-        self.word_level = pair.word_level
-        self.models = {BASE: pair.base_model, ALIGNED: pair.aligned_model}
-        self.roles = pair.roles
-        self.views: dict[str, Sequences] = {}
-        self.prompt_length: dict[str, int] = {}
-        self.end_ids = pair.end_token_ids_by_role()
-        self.synced: dict[str, list[int]] = {}  # answer bytes each role has read, per answer
-        self.handover = HandoverStats()
-        self._tokenize = {
-            role: space_prefix_tokenizer(
-                lambda text, m=model: m.tokenize(text.decode("utf-8"), special=False),
-                model.adds_space_prefix,
-            )
-            for role, model in self.models.items()
-        }
-
-    # --- reading the sequences ---------------------------------------------------------
-
-    def answer_tokens(self, role: str, seq: int) -> list[int]:
-        return self.views[role].tokens(seq)[self.prompt_length[role] :]
-
-    def recent(self, role: str, seq: int) -> list[int]:
-        """The tokens the repetition penalty looks back at, in `role`'s vocabulary."""
-        s = self.settings
-        if s.repeat_penalty == 1 or s.repeat_last_n == 0:
-            return []
-        return self.answer_tokens(role, seq)[-s.repeat_last_n :]
-
-    def piece(self, role: str, token: int) -> bytes:
-        return self.models[role].piece(token)
-
-    def ends(self, role: str, token: int) -> bool:
-        """An end-of-turn token of that model (any control token, on word-level pairs:
-        none of them can pass to the other model as text)."""
-        if self.ignore_end:
-            return False
-        model = self.models[role]
-        return (
-            token in self.end_ids[role]
-            or model.is_eog(token)
-            or (self.word_level and model.is_control(token))
-        )
-
-    def full(self, role: str, extra: int) -> bool:
-        """True when `extra` more tokens would not fit that model's context."""
-        view = self.views[role]
-        return view.cells_used() + extra > view.stream.n_ctx
-
-    # --- changing them -----------------------------------------------------------------
-
-    def push(self, role: str, seq: int, token: int) -> None:
-        """`role` reads `token` (at its next decode)."""
-        self.views[role].push(seq, [token])
-
-    def has_read_all(self, role: str, seq: int, answer: AnswerState) -> None:
-        """`role` holds the whole answer so far (it wrote the last of it)."""
-        self.synced[role][seq] = len(answer.text_bytes)
-
-    def hand_over(self, role: str, seq: int, answer: AnswerState) -> bool:
-        """`role` reads the text the other model wrote since it last read; False when
-        that does not fit its context."""
-        new = bytes(answer.text_bytes[self.synced[role][seq] :])
-        if not new or not complete_utf8(answer.text_bytes):
-            return True
-        started = time.perf_counter()
-        view, start = self.views[role], self.prompt_length[role]
-        held = self.answer_tokens(role, seq)
-        join = join_text(
-            held, self.models[role].piece, self.roles[role].starts_word, new, self._tokenize[role]
-        )
-        if self.full(role, start + join.keep + len(join.push) - view.length(seq)):
-            return False
-        dropped = join.rolls_back(len(held))
-        evaluated_before = view.length(seq) - view.pending_count(seq)
-        self.handover.handovers += 1
-        self.handover.rollbacks += dropped > 0
-        self.handover.cache_rollbacks += start + join.keep < evaluated_before
-        view.truncate(seq, start + join.keep)
-        view.push(seq, join.push)
-        self.synced[role][seq] = len(answer.text_bytes)
-        self.handover.seconds += time.perf_counter() - started
-        return True
+from .token_rule import token_rule
+from .word_rule import word_rule
 
 
 class BatchLoop:
@@ -186,9 +59,6 @@ class BatchLoop:
         ignore_end: bool = False,
         first_index: int = 0,
     ):
-        from .token_rule import token_rule
-        from .word_rule import word_rule
-
         if pair.word_level and settings[0].router == "ensemble":
             raise SettingsError(
                 "The ensemble baseline mixes the two models' next-token distributions, "
@@ -378,7 +248,7 @@ class BatchLoop:
         views = self.context.views
         needed: dict[str, set[int]] = {BASE: set(), ALIGNED: set()}
         for seq, request in self._waiting.items():
-            for role in _sources_of(request):
+            for role in sources_of(request):
                 if not views[role].ready(seq):
                     needed[role].add(seq)
             for role in self._wants.get(seq, ()):
@@ -456,15 +326,3 @@ class BatchLoop:
         self.results = [
             self._results.get(answer.seq) or self._result(answer) for answer in self.answers
         ]
-
-
-def _sources_of(request) -> tuple[str, ...]:
-    """The models whose logits a request reads."""
-    if isinstance(request, Measure):
-        return (BASE,)
-    return (BASE, ALIGNED) if request.source == MIX else (request.source,)
-
-
-def starts_whole_word(ctx: LoopContext, role: str, token: int, answer: AnswerState) -> bool:
-    """True when `token` begins a new word and the text so far ends a whole character."""
-    return ctx.roles[role].starts_word(token) and complete_utf8(answer.text_bytes)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from ..core.routers import ALIGNED, BASE, MIX
 from .answer import AnswerState
-from .batch_loop import Draw, LoopContext, Measure, Want
+from .loop_context import LoopContext
+from .requests import Draw, Measure, Want
 
 
 def token_rule(ctx: LoopContext, answer: AnswerState):

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from ..core.routers import ALIGNED, BASE
 from .answer import AnswerState
-from .batch_loop import Draw, LoopContext, Measure, Want, starts_whole_word
+from .loop_context import LoopContext, starts_whole_word
+from .requests import Draw, Measure, Want
 
 
 def word_rule(ctx: LoopContext, answer: AnswerState):
