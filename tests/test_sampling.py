@@ -161,6 +161,7 @@ ROW_SETTINGS = [
     dict(min_p=0.0, top_k=0, top_p=0.8),
     dict(temperature=0.0),
     dict(repeat_penalty=1.5, top_k=0),
+    dict(repeat_penalty=0.8),  # a penalty below 1 raises recent tokens
 ]
 
 
@@ -173,6 +174,7 @@ def test_drawing_rows_at_once_is_drawing_each_row_alone(changes):
     s = Sampler(300, settings)
     us = list(rng.random(6))
     recents = [list(rng.integers(0, 300, size=8)) for _ in range(6)]
+    recents[2].append(int(np.argmax(rows[2])))  # a row whose most likely token is recent
     together = s.draw_rows(rows, us, recents)
     alone = [s.draw(rows[i], us[i], recents[i]) for i in range(6)]
     assert together == alone

@@ -37,14 +37,34 @@ class UncertaintyMeter:
         return top_id, 1.0 / total, max(entropy, 0.0)
 
 
+class RowsMeter:
+    """UncertaintyMeter for k rows at once, in float32 buffers allocated once (large
+    temporaries would cost page faults at every step)."""
+
+    def __init__(self, n_vocab: int):
+        self.n_vocab = n_vocab
+        self._shifted = np.empty((0, n_vocab), dtype=np.float32)
+        self._exp = np.empty((0, n_vocab), dtype=np.float32)
+
+    def measure(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """rows: (k, n_vocab) float32, not modified. Returns (top-1 ids (k,), top-1
+        probabilities (k,), entropies in nats (k,)), as UncertaintyMeter row by row."""
+        k = len(rows)
+        if len(self._shifted) < k:
+            self._shifted = np.empty((k, self.n_vocab), dtype=np.float32)
+            self._exp = np.empty((k, self.n_vocab), dtype=np.float32)
+        top_ids = np.argmax(rows, axis=1)
+        shifted = np.subtract(rows, rows[np.arange(k), top_ids][:, None], out=self._shifted[:k])
+        exp = np.exp(shifted, out=self._exp[:k])
+        totals = exp.sum(axis=1, dtype=np.float32).astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            weighted = np.einsum("ij,ij->i", exp, shifted).astype(np.float64)
+        for i in np.flatnonzero(np.isnan(weighted)):  # a -inf logit: 0 * -inf adds nothing
+            weighted[i] = float(np.dot(exp[i], np.where(exp[i] > 0, shifted[i], 0)))
+        entropy = np.maximum(np.log(totals) - weighted / totals, 0.0)
+        return top_ids, 1.0 / totals, entropy
+
+
 def measure_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """UncertaintyMeter.measure for k rows at once: shape (k, n_vocab) float32, not
-    modified. Returns (top-1 ids (k,), top-1 probabilities (k,), entropies in nats (k,))."""
-    top_ids = np.argmax(rows, axis=1)
-    shifted = rows - rows[np.arange(len(rows)), top_ids][:, None]
-    exp = np.exp(shifted)
-    totals = exp.sum(axis=1, dtype=np.float32).astype(np.float64)
-    with np.errstate(invalid="ignore"):
-        weighted = np.einsum("ij,ij->i", exp, np.where(exp > 0, shifted, 0)).astype(np.float64)
-    entropy = np.maximum(np.log(totals) - weighted / totals, 0.0)
-    return top_ids, 1.0 / totals, entropy
+    """RowsMeter.measure with buffers of its own (for a one-off measurement)."""
+    return RowsMeter(rows.shape[1]).measure(rows)

@@ -30,7 +30,7 @@ from ..core.events import Result, TokenEvent
 from ..core.routers import ALIGNED, BASE, MIX
 from ..core.sampling import Mixture, Sampler, penalise
 from ..core.settings import GenerationSettings
-from ..core.uncertainty import measure_rows
+from ..core.uncertainty import RowsMeter
 from ..errors import Cancelled, PromptError, SettingsError
 from ..pairs.loading import LoadedPair
 from ..pairs.prompt_formats import Message
@@ -83,6 +83,8 @@ class BatchLoop:
             role: Sampler(model.n_vocab if pair.word_level else pair.n_vocab, settings[0])
             for role, model in self.context.models.items()
         }
+        base_vocab = pair.base_model.n_vocab if pair.word_level else pair.n_vocab
+        self._meter = RowsMeter(base_vocab)
         self._mixture = None
         if self.context.router.name == "ensemble":
             s = settings[0]
@@ -175,14 +177,19 @@ class BatchLoop:
         self.context.prompt_length[role] = len(prompt.tokens)
         self.context.synced[role] = [0] * k
 
-    def _serve(self) -> None:
-        """Answer every request the current logits can answer; repeat until none can."""
+    def _serve(self, kinds=(Measure, Draw), once: bool = False) -> None:
+        """Answer every request of these kinds that the current logits can answer; repeat
+        until none can (or once)."""
         while True:
-            ready = [seq for seq, request in self._waiting.items() if self._servable(seq, request)]
+            ready = [
+                seq
+                for seq, request in self._waiting.items()
+                if isinstance(request, kinds) and self._servable(seq, request)
+            ]
             if not ready:
                 return
             replies = {}
-            for kind in (Measure, Draw):
+            for kind in kinds:
                 group = [seq for seq in ready if isinstance(self._waiting[seq], kind)]
                 if kind is Measure and group:
                     replies.update(self._measure(group))
@@ -193,6 +200,8 @@ class BatchLoop:
                             replies.update(self._draw(source, seqs))
             for seq, reply in replies.items():
                 self._advance(self.answers[seq], reply)
+            if once:
+                return
 
     def _servable(self, seq: int, request) -> bool:
         views = self.context.views
@@ -203,7 +212,7 @@ class BatchLoop:
         return views[request.source].ready(seq)
 
     def _measure(self, seqs: list[int]) -> dict[int, tuple[int, float, float]]:
-        top_ids, top1, entropy = measure_rows(self._rows(BASE, seqs))
+        top_ids, top1, entropy = self._meter.measure(self._rows(BASE, seqs))
         return {
             seq: (int(top_ids[i]), float(top1[i]), float(entropy[i])) for i, seq in enumerate(seqs)
         }
@@ -257,9 +266,15 @@ class BatchLoop:
         self._wants.clear()
         jobs = [self._decode_job(role, sorted(seqs)) for role, seqs in needed.items() if seqs]
         if len(jobs) == 2:
-            self.scheduler.run_side_by_side(*jobs, kind="batch")
+            # On one vocabulary, a rule answered a Measure only asks for a draw next, so
+            # the base rows can be measured while the aligned batch still decodes.
+            between = None if self.pair.word_level else self._measure_ready
+            self.scheduler.run_side_by_side(*jobs, kind="batch", between=between)
         elif jobs:
             self.scheduler.run_alone(jobs[0])
+
+    def _measure_ready(self) -> None:
+        self._serve(kinds=(Measure,), once=True)
 
     def _decode_job(self, role: str, seqs: list[int]):
         stream, view = self.pair.streams[role], self.context.views[role]

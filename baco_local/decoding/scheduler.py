@@ -107,13 +107,17 @@ class Scheduler:
             self._step = None
             self.planner.record("token", plan, time.perf_counter() - started)
 
-    def run_side_by_side(self, first, second, kind: str = "batch") -> None:
+    def run_side_by_side(self, first, second, kind: str = "batch", between=None) -> None:
         """Run two decode jobs (callables taking a thread count), side by side or one
-        after the other as the planner says; times them for it. Errors propagate."""
+        after the other as the planner says; times them for it. Errors propagate.
+        between: work for the calling thread once `first` is done, while `second` may
+        still run (it must not touch what `second` decodes)."""
         plan = self.planner.choose(kind)
         started = time.perf_counter()
         if plan == ONE_AFTER_THE_OTHER:
             self._busy(first, self.n_threads)
+            if between is not None:
+                between()
             self._busy(second, self.n_threads)
         else:
             half = self.n_threads // 2
@@ -122,6 +126,8 @@ class Scheduler:
             helper = self._pool.submit(self._busy, second, half)
             try:
                 self._busy(first, self.n_threads - half)
+                if between is not None:
+                    between()
             finally:
                 futures.wait([helper])
             helper.result()
