@@ -132,3 +132,33 @@ def test_eval_on_a_builtin_task(tiny, tmp_path, capsys):
     assert results["tasks"] == ["stories"] and results["prompts"] == 1
     first = json.loads((out / "generations.jsonl").read_text().splitlines()[0])
     assert first["unit"]["prompt_id"] == "sto-00"
+
+
+def test_eval_on_a_pair_of_two_tokenizers_with_another_judge(tiny, prompts, tmp_path, capsys):
+    argv = [
+        "eval", "--base", str(tiny.base), "--aligned", str(tiny.small_vocab), "--ctx", "512",
+        "--threads", "2", "--prompts", str(prompts), "-k", "2", "--max-tokens", "8",
+        "--out", str(tmp_path / "out"),
+    ]  # fmt: skip
+    code = main([*argv, "--methods", "ensemble,p-punc@0.5"])
+    assert code == 2 and "needs one vocabulary" in capsys.readouterr().err
+    code = main(
+        [*argv, "--methods", "aligned@1,p-punc@0.5", "--judge", str(tiny.aligned), "--json"]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    results = json.loads(out)
+    assert results["judge"] == str(tiny.aligned)  # the report names the judge it used
+    assert results["pair"].endswith("(cross-tokenizer)")
+
+
+def test_default_methods_leave_the_ensemble_out_on_two_tokenizers(tiny, capsys):
+    from baco_local.cli.eval import _for_the_pair
+    from baco_local.pairs.loading import PairSpec
+
+    two = PairSpec(str(tiny.base), str(tiny.small_vocab))
+    one = PairSpec(str(tiny.base), str(tiny.aligned))
+    methods = ["aligned", "ensemble", "p-punc"]
+    assert _for_the_pair(methods, two, explicit=False) == ["aligned", "p-punc"]
+    assert "ensemble is left out" in capsys.readouterr().err
+    assert _for_the_pair(methods, one, explicit=False) == methods
