@@ -94,3 +94,16 @@ def test_a_full_context_ends_answers_cleanly(tiny, kind):
             results = answers(pair, n, seed=1, max_tokens=400)
             assert {r.finish_reason for r in results} <= {"context", "length", "eog", "stop"}
             assert any(r.finish_reason == "context" for r in results)
+
+
+@pytest.mark.parametrize(("kind", "seed"), [("token", 24), ("word", 20)])
+def test_an_end_of_turn_ends_its_answer_and_the_others_go_on(tiny, kind, seed):
+    aligned = tiny.aligned if kind == "token" else tiny.small_vocab
+    with Pair.load(base=tiny.base, aligned=aligned, n_ctx=1024, n_threads=2) as pair:
+        results = pair.brainstorm(PROMPT, n=4, seed=seed, max_tokens=64, temperature=2.5)
+    reasons = [r.finish_reason for r in results]
+    assert "eog" in reasons and "length" in reasons  # seeds found once, replayed since
+    for result in results:
+        assert "<|end|>" not in result.text and "</s>" not in result.text
+        if result.finish_reason == "eog":
+            assert result.stats.tokens < 64
