@@ -12,6 +12,15 @@ import pytest
 
 
 def pytest_configure(config):
+    # A test run started in the background (`cmd &` in a script, nohup) inherits SIGINT
+    # ignored, and so would every process a test starts: Ctrl-C tests would then see a
+    # child that never hears it. Give this process a handler again, so children start
+    # with the default (exec resets handlers, but not an ignored signal).
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
     # Every test runs with its own baco home (cache, config, data), never the user's.
     # Session-wide, so the Gemma weights are assembled into it once; tests that need an
     # empty home use the `fresh_home` fixture.
