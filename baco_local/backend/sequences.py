@@ -78,6 +78,14 @@ class Sequences:
     def tokens(self, i: int) -> list[int]:
         return self._done[i] + self._pending[i]
 
+    def tail(self, i: int, n: int) -> list[int]:
+        """The last n tokens of answer i (fewer if it has fewer), without copying the rest."""
+        pending = self._pending[i]
+        if n <= len(pending):
+            return pending[len(pending) - n :]
+        done = self._done[i]
+        return done[max(len(done) - (n - len(pending)), 0) :] + pending
+
     def pending_count(self, i: int) -> int:
         """Tokens pushed to answer i and not yet read."""
         return len(self._pending[i])

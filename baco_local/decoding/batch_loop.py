@@ -244,7 +244,12 @@ class BatchLoop:
         guard = self.pair.copy_guards.get(ALIGNED)
         if guard is None or source == BASE:
             return None
-        return [guard.banned(self.context.answer_tokens(ALIGNED, seq)) for seq in seqs]
+        span = guard.span - 1
+        views, ctx = self.context.views, self.context
+        return [
+            guard.banned(views[ALIGNED].tail(seq, min(span, ctx.answer_length(ALIGNED, seq))))
+            for seq in seqs
+        ]
 
     def _rows(self, role: str, seqs: list[int]):
         """The logits rows of these answers, cut to the pair's shared vocabulary (a same

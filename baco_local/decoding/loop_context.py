@@ -63,12 +63,17 @@ class LoopContext:
     def answer_tokens(self, role: str, seq: int) -> list[int]:
         return self.views[role].tokens(seq)[self.prompt_length[role] :]
 
+    def answer_length(self, role: str, seq: int) -> int:
+        """How many tokens of the answer `role` holds (in its own vocabulary)."""
+        return self.views[role].length(seq) - self.prompt_length[role]
+
     def recent(self, role: str, seq: int) -> list[int]:
         """The tokens the repetition penalty looks back at, in `role`'s vocabulary."""
         s = self.settings
         if s.repeat_penalty == 1 or s.repeat_last_n == 0:
             return []
-        return self.answer_tokens(role, seq)[-s.repeat_last_n :]
+        n = min(s.repeat_last_n, self.answer_length(role, seq))
+        return self.views[role].tail(seq, n) if n else []
 
     def piece(self, role: str, token: int) -> bytes:
         return self.models[role].piece(token)

@@ -38,7 +38,7 @@ def word_rule(ctx: LoopContext, answer: AnswerState):
         # --- a word starts: who writes it? ----------------------------------------------
         pushed = False  # the candidate is already in the owner's sequence (speculation)
         signals = None
-        if len(ctx.answer_tokens(ALIGNED, seq)) < settings.lead and router.name != BASE:
+        if ctx.answer_length(ALIGNED, seq) < settings.lead and router.name != BASE:
             decision = ALIGNED  # the aligned model opens the answer
         else:
             measured = None
@@ -88,7 +88,7 @@ def word_rule(ctx: LoopContext, answer: AnswerState):
             first = False
             if answer.stopped:
                 return "stop"
-            if writer == ALIGNED and len(ctx.answer_tokens(ALIGNED, seq)) >= settings.max_tokens:
+            if writer == ALIGNED and ctx.answer_length(ALIGNED, seq) >= settings.max_tokens:
                 return "length"
             if answer.accepted >= 2 * settings.max_tokens:  # a base "word" that never ends
                 return "length"
@@ -100,5 +100,5 @@ def word_rule(ctx: LoopContext, answer: AnswerState):
         other = BASE if writer == ALIGNED else ALIGNED
         if (other == ALIGNED or router.name != ALIGNED) and not ctx.hand_over(other, seq, answer):
             return "context"
-        if len(ctx.answer_tokens(ALIGNED, seq)) >= settings.max_tokens:
+        if ctx.answer_length(ALIGNED, seq) >= settings.max_tokens:
             return "length"

@@ -376,7 +376,7 @@ def add_user_pair(
 
     A name already taken (by a built-in pair or one of yours) is refused unless `force`:
     then yours replaces it (a built-in pair comes back when you remove yours).
-    With check, hub files are downloaded and both vocabularies compared first.
+    With check, hub files are downloaded and both vocabularies read first.
     """
     from .user_catalog import add_pair
 
