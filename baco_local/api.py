@@ -92,6 +92,11 @@ class Pair:
             settings = settings.with_changes(lead=spec.lead)
         return settings
 
+    def check_settings(self, settings: GenerationSettings) -> None:
+        """Raise SettingsError for settings this pair cannot honour (the ensemble baseline
+        on a pair of two vocabularies); generating checks this too, before any work."""
+        self.loaded.check_settings(settings)
+
     def stream(
         self,
         prompt: Prompt,
@@ -110,6 +115,7 @@ class Pair:
         changes: GenerationSettings fields (router, gamma, temperature, max_tokens, seed...).
         """
         settings = (settings or self.default_settings).with_changes(**changes)
+        self.loaded.check_settings(settings)
         messages = to_messages(prompt, system)
         with self._gate.held():  # formatting reads the models: not while closing
             if self.loaded.word_level:  # two vocabularies: the word loop, one answer
@@ -161,6 +167,7 @@ class Pair:
                 f"n must be a whole number of answers >= 1 (got {n!r}).", "ask for n=5"
             )
         settings = _with_seed((settings or self.default_settings).with_changes(**changes))
+        self.loaded.check_settings(settings)
         every = [settings.with_changes(seed=settings.seed + i) for i in range(n)]
         if n == 1 and not self.loaded.word_level:  # one answer replays as stream() does
             return Answers(

@@ -288,3 +288,25 @@ def test_a_client_that_gives_up_while_waiting_leaves_the_queue(keyed_server):
     while get(f"{keyed_server.root}/health")[1]["waiting"] > 0:
         assert time.monotonic() < deadline, "the abandoned request kept its place"
     stream.close()
+
+
+def test_a_router_the_pair_cannot_run_is_a_400_naming_the_router(tmp_path_factory, tiny):
+    args = ["--base", str(tiny.base), "--aligned", str(tiny.small_vocab), "--ctx", "512"]
+    server = start_server(args, tmp_path_factory.mktemp("serve-two-vocabularies"))
+    try:
+        client = openai.OpenAI(base_url=server.url, api_key="-")
+        with pytest.raises(openai.BadRequestError) as caught:
+            client.chat.completions.create(
+                model="x",
+                messages=[{"role": "user", "content": "hi"}],
+                max_tokens=4,
+                extra_body={"router": "ensemble"},
+            )
+        assert caught.value.body["param"] == "router"
+        assert "one vocabulary" in caught.value.body["message"]
+        answer = client.chat.completions.create(  # and the pair answers word by word
+            model="x", messages=[{"role": "user", "content": "hi"}], max_tokens=6, seed=1
+        )
+        assert answer.choices[0].message.content
+    finally:
+        stop_server(server)

@@ -31,7 +31,7 @@ from ..core.routers import ALIGNED, BASE, MIX
 from ..core.sampling import Mixture, Sampler, penalise
 from ..core.settings import GenerationSettings
 from ..core.uncertainty import RowsMeter
-from ..errors import Cancelled, PromptError, SettingsError
+from ..errors import Cancelled, PromptError
 from ..pairs.loading import LoadedPair
 from ..pairs.prompt_formats import Message
 from .answer import AnswerState
@@ -59,13 +59,7 @@ class BatchLoop:
         ignore_end: bool = False,
         first_index: int = 0,
     ):
-        if pair.word_level and settings[0].router == "ensemble":
-            raise SettingsError(
-                "The ensemble baseline mixes the two models' next-token distributions, "
-                "which needs one vocabulary; this pair's models have two.",
-                "pick another router; `random` is the baseline that mixes the models "
-                "without reading them (a model per word, at random)",
-            )
+        pair.check_settings(settings[0])
         self.pair = pair
         self.scheduler = scheduler
         self.settings = settings[0]

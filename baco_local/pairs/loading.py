@@ -318,6 +318,16 @@ class LoadedPair:
             return {BASE: frozenset(shared), ALIGNED: frozenset(shared)}
         return {role: frozenset(found) for role, found in ids.items()}
 
+    def check_settings(self, settings) -> None:
+        """Raise SettingsError for settings this pair cannot honour (before any work)."""
+        if self.word_level and settings.router == "ensemble":
+            raise SettingsError(
+                "The ensemble baseline mixes the two models' next-token distributions, "
+                "which needs one vocabulary; this pair's models have two.",
+                "pick another router; `random` is the baseline that mixes the models "
+                "without reading them (a model per word, at random)",
+            )
+
     def prefix_store(self, role: str):
         """The role's PrefixStore (its fixed preamble kept on disk), or None."""
         return self._stores.get(role)

@@ -163,6 +163,10 @@ class PairHost:
             raise shutting_down()
         if len(self._jobs) > self.queue:
             raise queue_full(self.queue)
+        try:
+            self.pair.check_settings(request.settings)  # what this pair cannot do
+        except BacoError as error:
+            raise from_baco_error(error, "router") from None
 
         def start():
             return self.pair.stream_answers(
