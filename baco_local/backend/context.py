@@ -90,7 +90,6 @@ class Context:
         self._exit.callback(llama.llama_batch_free, self._batch)
         self._threads = n_threads
         self.outputs = 0  # logits rows the last decode produced
-        self.decodes = 0  # llama_decode calls, for the bench
 
     def set_threads(self, n_threads: int) -> None:
         if n_threads != self._threads:
@@ -109,7 +108,6 @@ class Context:
             batch.seq_id[i][0] = row.seq
             batch.logits[i] = row.logits
         status = self._llama.llama_decode(self.ctx, batch)
-        self.decodes += 1
         if status != 0:
             for seq in {row.seq for row in rows}:
                 first = min(row.pos for row in rows if row.seq == seq)

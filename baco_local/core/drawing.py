@@ -54,9 +54,7 @@ class Drawer:
             self._penalised_rows = tuple(np.empty(n_vocab, dtype=np.float32) for _ in range(2))
         self._recent: deque[int] = deque(maxlen=settings.repeat_last_n or 1)
         self._penalise = settings.repeat_last_n > 0 and settings.repeat_penalty != 1
-        sample_seed, route_seed = np.random.SeedSequence(settings.seed).spawn(2)
-        self._rng_sample = np.random.default_rng(sample_seed)
-        self._rng_route = np.random.default_rng(route_seed)
+        self._rng_sample, self._rng_route = random_streams(settings.seed)
         self.seconds = 0.0
 
     def draw(self, logits: np.ndarray, guarded: bool = False) -> int:
@@ -111,7 +109,18 @@ class Drawer:
     def signals(self, measured: tuple[float, float, Role] | None) -> Signals:
         """What the router reads: a measurement (None for routers that read no base) and
         one draw from the router's random stream."""
-        uniform = float(self._rng_route.random())
-        if measured is None:
-            return Signals(math.nan, math.nan, Role.CONTENT, uniform)
-        return Signals(*measured, uniform)
+        return router_signals(measured, float(self._rng_route.random()))
+
+
+def random_streams(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """Two independent generators from one seed: (sampling, routing)."""
+    sample_seed, route_seed = np.random.SeedSequence(seed).spawn(2)
+    return np.random.default_rng(sample_seed), np.random.default_rng(route_seed)
+
+
+def router_signals(measured: tuple[float, float, Role] | None, uniform: float) -> Signals:
+    """What a router reads: a measurement of the base (None for routers that read none,
+    then NaN) and one uniform draw."""
+    if measured is None:
+        return Signals(math.nan, math.nan, Role.CONTENT, uniform)
+    return Signals(*measured, uniform)

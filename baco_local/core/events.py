@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 from .settings import GenerationSettings
@@ -65,6 +66,11 @@ class GenerationStats:
             "ttft_seconds": round(self.ttft_seconds, 4),
             "prompt_tokens": dict(self.prompt_tokens),
         }
+
+
+def known(x: float) -> float | None:
+    """A signal for an event: None where it was not measured (NaN)."""
+    return None if math.isnan(x) else x
 
 
 FINISH_REASONS = {

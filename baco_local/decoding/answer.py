@@ -9,12 +9,10 @@ answer ends. Pure Python and numpy: no model is touched here.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 
-import numpy as np
-
-from ..core.events import GenerationStats, Result, TokenEvent
+from ..core.drawing import random_streams, router_signals
+from ..core.events import GenerationStats, Result, TokenEvent, known
 from ..core.routers import BASE, Signals
 from ..core.settings import GenerationSettings
 from ..core.text_stream import TextStream
@@ -30,9 +28,7 @@ class AnswerState:
         self.seq = seq
         self.settings = settings
         self.text = text
-        sample_seed, route_seed = np.random.SeedSequence(settings.seed).spawn(2)
-        self._rng_sample = np.random.default_rng(sample_seed)
-        self._rng_route = np.random.default_rng(route_seed)
+        self._rng_sample, self._rng_route = random_streams(settings.seed)
         self.events: list[TokenEvent] = []
         self.ready: list[TokenEvent] = []  # released since the loop last took them
         self.accepted = 0
@@ -47,10 +43,7 @@ class AnswerState:
         return float(self._rng_sample.random())
 
     def signals(self, measured: tuple[float, float, Role] | None) -> Signals:
-        uniform = float(self._rng_route.random())
-        if measured is None:
-            return Signals(math.nan, math.nan, Role.CONTENT, uniform)
-        return Signals(*measured, uniform)
+        return router_signals(measured, float(self._rng_route.random()))
 
     # --- tokens ------------------------------------------------------------------------
 
@@ -72,8 +65,8 @@ class AnswerState:
             source,
             routed=decision is not None,
             decision=decision,
-            top1_prob=None if signals is None else _known(signals.top1_prob),
-            entropy=None if signals is None else _known(signals.entropy),
+            top1_prob=None if signals is None else known(signals.top1_prob),
+            entropy=None if signals is None else known(signals.entropy),
             answer=self.index,
         )
         self.accepted += 1
@@ -124,7 +117,3 @@ class AnswerState:
             pair=pair_label,
             notes=notes + extra,
         )
-
-
-def _known(x: float) -> float | None:
-    return None if math.isnan(x) else x

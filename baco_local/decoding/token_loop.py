@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import random
 import threading
 import time
 from collections.abc import Iterator
 
 from ..core.drawing import Drawer
-from ..core.events import GenerationStats, Result, TokenEvent
+from ..core.events import GenerationStats, Result, TokenEvent, known
 from ..core.routers import ALIGNED, BASE, MIX, Signals, get_router
 from ..core.settings import GenerationSettings
 from ..core.token_roles import TokenRoles
@@ -242,8 +241,8 @@ class Generation:
             self._drawer.credit(token) if source == MIX else source,
             routed=decision is not None,
             decision=decision,
-            top1_prob=None if signals is None else _known(signals.top1_prob),
-            entropy=None if signals is None else _known(signals.entropy),
+            top1_prob=None if signals is None else known(signals.top1_prob),
+            entropy=None if signals is None else known(signals.entropy),
         )
 
     def _release(self, ready) -> list[TokenEvent]:
@@ -274,10 +273,6 @@ class Generation:
             pair=self.pair.label,
             notes=tuple(self.pair.notes) + tuple(notes),
         )
-
-
-def _known(x: float) -> float | None:
-    return None if math.isnan(x) else x
 
 
 def _with_text(event: TokenEvent, text: str) -> TokenEvent:
