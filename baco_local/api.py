@@ -22,7 +22,6 @@ from .core.routers import ALIGNED
 from .core.settings import GenerationSettings, LoadSettings
 from .decoding.batch_loop import BatchLoop
 from .decoding.scheduler import Scheduler
-from .decoding.token_loop import Generation
 from .errors import BacoError, SettingsError
 from .pairs.loading import LoadedPair, PairSpec
 from .pairs.prompt_formats import Message, to_messages
@@ -33,9 +32,8 @@ Prompt = str | Sequence[Message | Mapping[str, str]]
 class Pair:
     """A loaded base/aligned pair ready to generate. One generation runs at a time."""
 
-    def __init__(self, loaded: LoadedPair, *, prefetch: bool = True):
+    def __init__(self, loaded: LoadedPair):
         self.loaded = loaded
-        self.prefetch = prefetch
         self.roles = loaded.roles[ALIGNED]
         self.scheduler = Scheduler(loaded.n_threads)
         self._gate = _Gate()
@@ -50,7 +48,6 @@ class Pair:
         base_format: str | None = None,
         aligned_format: str | None = None,
         settings: LoadSettings | None = None,
-        prefetch: bool = True,
         **load_options,
     ) -> Pair:
         """Load a catalog pair by name, or two GGUF files (aligned may be "in-context").
@@ -71,7 +68,7 @@ class Pair:
             from .models.catalog import resolve_pair_spec
 
             spec = resolve_pair_spec(name, base_format=base_format, aligned_format=aligned_format)
-        return cls(LoadedPair(spec, settings), prefetch=prefetch)
+        return cls(LoadedPair(spec, settings))
 
     @property
     def label(self) -> str:
@@ -106,7 +103,7 @@ class Pair:
         raw: bool = False,
         ignore_end: bool = False,
         **changes,
-    ) -> Generation:
+    ) -> _Locked:
         """Start an answer; iterate the result for TokenEvents, then read `.result`.
 
         prompt: a string, or messages ({"role", "content"} dicts or Message objects)
@@ -114,24 +111,11 @@ class Pair:
         ignore_end: run to max_tokens past end-of-turn and stop strings (benchmarks).
         changes: GenerationSettings fields (router, gamma, temperature, max_tokens, seed...).
         """
-        settings = (settings or self.default_settings).with_changes(**changes)
+        settings = _with_seed((settings or self.default_settings).with_changes(**changes))
         self.loaded.check_settings(settings)
         messages = to_messages(prompt, system)
         with self._gate.held():  # formatting reads the models: not while closing
-            if self.loaded.word_level:  # two vocabularies: the word loop, one answer
-                settings = _with_seed(settings)
-                return _Locked(self._batch(messages, [settings], raw, ignore_end), self._gate)
-            generation = Generation(
-                self.loaded,
-                messages,
-                settings,
-                raw=raw,
-                roles=self.roles,
-                scheduler=self.scheduler,
-                prefetch=self.prefetch,
-                ignore_end=ignore_end,
-            )
-        return _Locked(generation, self._gate)
+            return _Locked(self._batch(messages, [settings], raw, ignore_end), self._gate)
 
     def _batch(self, messages, settings: list[GenerationSettings], raw, ignore_end, first=0):
         return BatchLoop(
@@ -169,12 +153,6 @@ class Pair:
         settings = _with_seed((settings or self.default_settings).with_changes(**changes))
         self.loaded.check_settings(settings)
         every = [settings.with_changes(seed=settings.seed + i) for i in range(n)]
-        if n == 1 and not self.loaded.word_level:  # one answer replays as stream() does
-            return Answers(
-                lambda: [
-                    self.stream(prompt, settings, system=system, raw=raw, ignore_end=ignore_end)
-                ]
-            )
         messages = to_messages(prompt, system)
 
         def groups():
@@ -311,9 +289,9 @@ class _Gate:
 
 
 class _Locked:
-    """A Generation that holds the pair's gate while it runs."""
+    """A generation (a BatchLoop) that holds the pair's gate while it runs."""
 
-    def __init__(self, generation: Generation, gate: _Gate):
+    def __init__(self, generation: BatchLoop, gate: _Gate):
         self.generation = generation
         self._gate = gate
 

@@ -146,20 +146,27 @@ def test_the_context_limit_stops_cleanly(tiny):
     assert result.stats.tokens + result.stats.prompt_tokens[BASE] == n_ctx + 1
 
 
-def test_prefetch_and_strict_laziness_give_the_same_answer(tiny):
+@pytest.mark.parametrize("speculative", ["off", "on"])
+def test_side_by_side_and_one_after_the_other_give_the_same_answer(tiny, speculative):
+    from baco_local.decoding import thread_plan
+
     answers = []
-    for prefetch in (True, False):
-        with Pair.load(base=tiny.base, aligned=tiny.aligned, n_ctx=512, prefetch=prefetch) as pair:
+    for plan in thread_plan.PLANS:
+        with Pair.load(base=tiny.base, aligned=tiny.aligned, n_ctx=512, n_threads=2) as pair:
+            pair.scheduler.planner.choose = lambda kind, plan=plan: plan
             answers.append(
                 [
                     [
                         (t.id, t.source)
-                        for t in pair.generate(PROMPT, router=r, seed=9, max_tokens=40).tokens
+                        for t in pair.generate(
+                            PROMPT, router=r, seed=9, max_tokens=40, speculative=speculative
+                        ).tokens
                     ]
                     for r in ("p-punc", "nudging", "random")
                 ]
             )
     assert answers[0] == answers[1]
+    assert all(len(tokens) == 40 for tokens in answers[0])
 
 
 def test_reusing_the_prompt_cache_does_not_change_answers(tiny):

@@ -6,7 +6,9 @@ would) and copied by reference to the next n-1 sequence ids (`llama_memory_seq_c
 the KV buffer is unified, so nothing is duplicated). From there each answer has its
 own tokens. `decode(seqs)` reads the pending tokens of the given answers in one batch
 (a row per token) and computes logits only for each answer's last token; `rows(seqs)`
-is then a (k, n_vocab) float32 array of those logits. When both roles of a pair run on
+is then a (k, n_vocab) float32 array of those logits. `decode(seqs, every=...)` also
+computes logits after every pending token of some answers (a drafted run, scored at
+once); `run_rows(seq)` then holds one row per position of the run. When both roles of a pair run on
 one model, their views share one context and `decode_together` reads both in one batch.
 
 A finished answer is dropped, which frees its cells. `close()` drops every answer but
@@ -47,6 +49,10 @@ class Sequences:
         self._first_row: np.ndarray | None = None  # the prompt's logits, shared by all
         self._output: np.ndarray | None = None
         self._live = [False] * n
+        # the last every-row decode of each answer: its output rows, after the row the
+        # answer already had when that decode began (a copy), if it had one
+        self._run: list[list[int] | None] = [None] * n
+        self._carried: list[np.ndarray | None] = [None] * n
         self.prompt_length = 0
 
     # --- starting ----------------------------------------------------------------------
@@ -101,9 +107,9 @@ class Sequences:
 
     def push(self, i: int, tokens: list[int]) -> None:
         """Append tokens to answer i; they are read at its next decode."""
-        if tokens:
-            self._pending[i].extend(tokens)
-            self._row[i] = None
+        if tokens:  # the row after its last evaluated token stays (a run scored later
+            self._pending[i].extend(tokens)  # may begin with it), but it is not ready
+            self._run[i] = None
 
     def truncate(self, i: int, length: int) -> None:
         """Keep the first `length` tokens of answer i (evaluated or pending)."""
@@ -112,14 +118,16 @@ class Sequences:
             self.context.remove(self._first + i, length)
             del done[length:]
             self._pending[i] = []
+            self._row[i] = None
         else:
             del self._pending[i][length - len(done) :]
-        self._row[i] = None
+        self._run[i] = None
 
     def drop(self, i: int) -> None:
         """Answer i is finished: free its cells (the first answer keeps its tokens)."""
         self._live[i] = False
         self._row[i] = None
+        self._run[i] = None
         if i != 0:
             self.context.remove(self._first + i)
 
@@ -127,27 +135,47 @@ class Sequences:
 
     def ready(self, i: int) -> bool:
         """True when answer i's next-token logits can be read without a decode."""
-        return self._row[i] is not None
+        return not self._pending[i] and self._row[i] is not None
 
-    def decode(self, answers: list[int], stop: threading.Event | None = None) -> None:
+    def decode(
+        self,
+        answers: list[int],
+        stop: threading.Event | None = None,
+        every: frozenset[int] = frozenset(),
+    ) -> None:
         """Read the pending tokens of these answers in as few decodes as the batch allows;
         afterwards each of them is ready. Every other answer's row becomes stale (one
-        asked for again with nothing pending reads its last token again)."""
-        decode_together([(self, answers)], stop)
+        asked for again with nothing pending reads its last token again).
 
-    def _plan(self, answers: list[int]) -> tuple[list[Row], list[Row], list[int]]:
-        """(rows before each answer's last token, the last rows, the answers decoded)."""
+        every: answers (among these) whose every pending token gets logits, all in the
+        final decode; `run_rows` then gives them. Their rows must fit one decode.
+        """
+        decode_together([(self, answers, every)], stop)
+
+    def scored(self, i: int) -> bool:
+        """True when answer i's run rows can be read without a decode: its last decode
+        scored a run (nothing pushed since), or nothing is pending and its row is fresh."""
+        return self._run[i] is not None or self.ready(i)
+
+    def _plan(self, answers: list[int], every=frozenset()):
+        """(rows before each answer's last token, the rows with logits, the answers
+        decoded). An answer scored in full keeps the row it already had (a copy)."""
         todo = [i for i in answers if self._pending[i] or self._row[i] is None]
         for i in todo:
-            if not self._pending[i]:  # its row went stale with a decode of others: read
+            self._carried[i] = None
+            if i in every and self._row[i] is not None:  # its row comes first in the run
+                row = self._row[i]
+                self._carried[i] = self._first_row if row == -1 else self._output[row].copy()
+            elif not self._pending[i]:  # its row went stale with a decode of others: read
                 self.context.remove(self._first + i, len(self._done[i]) - 1)  # its last
                 self._pending[i] = [self._done[i].pop()]  # token again
         body, heads = [], []
         for i in todo:
             pending, start = self._pending[i], len(self._done[i])
             for k, token in enumerate(pending):
-                row = Row(token, start + k, self._first + i, k == len(pending) - 1)
-                (heads if row.logits else body).append(row)
+                last = k == len(pending) - 1
+                row = Row(token, start + k, self._first + i, last or i in every)
+                (heads if last or i in every else body).append(row)
         return body, heads, todo
 
     def _forget_pending(self, todo: list[int]) -> None:
@@ -156,15 +184,24 @@ class Sequences:
         for i in range(self.n):
             if self._row[i] != -1 or i in todo:
                 self._row[i] = None
+            self._run[i] = None
 
-    def _read(self, todo: list[int], first_output: int) -> None:
-        """The decode of `todo`'s pending tokens happened; their rows start at first_output."""
+    def _read(self, todo: list[int], first_output: int, every=frozenset()) -> int:
+        """The decode of `todo`'s pending tokens happened; their rows start at
+        first_output. Returns the number of output rows they took."""
         self._forget_pending(todo)  # rows of the last output go stale; the prompt's stays
-        for row, i in enumerate(todo):
+        output = first_output
+        for i in todo:
+            count = len(self._pending[i]) if i in every else 1
             self._done[i].extend(self._pending[i])
             self._pending[i] = []
-            self._row[i] = first_output + row
+            if i in every:
+                carried = [-2] if self._carried[i] is not None else []
+                self._run[i] = carried + list(range(output, output + count))
+            output += count
+            self._row[i] = output - 1
         self._output = self.context.output_rows()
+        return output - first_output
 
     def rows(self, answers: list[int]) -> np.ndarray:
         """The next-token logits of each answer: shape (len(answers), n_vocab), float32.
@@ -174,16 +211,31 @@ class Sequences:
         """
         index = []
         for i in answers:
-            row = self._row[i]
-            if row is None:
+            if not self.ready(i):
                 raise RuntimeError(f"answer {i} has no logits: decode it first")
-            index.append(row)
+            index.append(self._row[i])
         if -1 in index:  # the prompt's row, before any decode
             output = self._output
             return np.stack([self._first_row if j == -1 else output[j] for j in index])
         if index == list(range(index[0], index[0] + len(index))):
             return self._output[index[0] : index[0] + len(index)]
         return self._output[index]
+
+    def run_rows(self, i: int, m: int) -> np.ndarray:
+        """The logits at answer i's last m positions: after each of its last m - 1 tokens
+        and after the token before them, from its last scored run (or, with nothing
+        pushed since its last decode, its last row, m = 1). Shape (m, n_vocab), float32,
+        own memory."""
+        run = self._run[i]
+        if run is None:
+            run = [] if not self.ready(i) else [self._row[i]]
+        if len(run) < m:
+            raise RuntimeError(f"answer {i} has {len(run)} scored rows, not {m}")
+        rows = [
+            self._carried[i] if j == -2 else self._first_row if j == -1 else self._output[j]
+            for j in run[len(run) - m :]
+        ]
+        return np.stack(rows)
 
     def close(self) -> None:
         """Drop every answer but the first, which the stream keeps as its sequence."""
@@ -198,14 +250,15 @@ class Sequences:
         self._output = None
 
 
-def decode_together(jobs: list[tuple[Sequences, list[int]]], stop=None) -> None:
+def decode_together(jobs: list[tuple[Sequences, list[int], frozenset[int]]], stop=None) -> None:
     """Decode the pending tokens of one or more views' answers, all in one context: the
     rows before each answer's last token first (n_batch at a time), then every last
     token, with logits, in the final decode (llama.cpp keeps the last decode's logits
-    only). Two views share a context when both roles of a pair run on one model."""
-    plans = [(view, *view._plan(answers)) for view, answers in jobs]
-    body = [row for _, rows, _, _ in plans for row in rows]
-    heads = [row for _, _, rows, _ in plans for row in rows]
+    only), with every row of the answers scored in full. Two views share a context when
+    both roles of a pair run on one model."""
+    plans = [(view, *view._plan(answers, every), every) for view, answers, every in jobs]
+    body = [row for _, rows, _, _, _ in plans for row in rows]
+    heads = [row for _, _, rows, _, _ in plans for row in rows]
     if not heads:
         return
     context = jobs[0][0].context
@@ -221,12 +274,11 @@ def decode_together(jobs: list[tuple[Sequences, list[int]]], stop=None) -> None:
                 raise Cancelled()
             context.decode(chunk)
     except BaseException:
-        for view, _, _, todo in plans:
+        for view, _, _, todo, _ in plans:
             for i in todo:  # what was read stays read; drop the rest of the pending cells
                 view.context.remove(view._first + i, len(view._done[i]))
             view._forget_pending(todo)
         raise
     first_output = 0
-    for view, _, _, todo in plans:
-        view._read(todo, first_output)
-        first_output += len(todo)
+    for view, _, _, todo, every in plans:
+        first_output += view._read(todo, first_output, every)

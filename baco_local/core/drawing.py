@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
+from typing import NamedTuple
 
 import numpy as np
 
@@ -110,6 +111,27 @@ class Drawer:
         """What the router reads: a measurement (None for routers that read no base) and
         one draw from the router's random stream."""
         return router_signals(measured, float(self._rng_route.random()))
+
+
+class PositionDraws(NamedTuple):
+    """The uniform draws of one position of an answer, for the speculative loop."""
+
+    draft: float  # the aligned model's draft token
+    keep: float  # keep the draft, or not
+    residual: float  # the correction, when the draft is not kept
+    credit: float  # which model a token is credited to, when both could have written it
+    route: float  # the router's own draw (the `random` router)
+
+
+def position_draws(seed: int, position: int) -> PositionDraws:
+    """The draws of answer position `position` (0 = the first new token) under `seed`.
+
+    They depend on the seed and the position only, not on how the loop got there: a
+    draft cut short and drafted again at the same position draws the same, however
+    long the runs were, so a seeded answer does not depend on the draft lengths.
+    """
+    state = np.random.SeedSequence((seed, position)).generate_state(5, np.uint64)
+    return PositionDraws(*((state >> np.uint64(11)) * (1.0 / 2**53)).tolist())
 
 
 def random_streams(seed: int) -> tuple[np.random.Generator, np.random.Generator]:

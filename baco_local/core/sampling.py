@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from .distribution import Dist, make_dist, point
 from .settings import GenerationSettings
 
 # When neither top-k nor min-p bounds the candidates, top-p looks at this many of the
@@ -59,6 +60,17 @@ class Sampler:
         if self.temperature == 0:
             return int(np.argmax(logits))
         return _pick(*self.candidates(logits), u)
+
+    def distribution(
+        self, logits: np.ndarray, recent: Iterable[int] = (), banned: Iterable[int] = ()
+    ) -> Dist:
+        """The distribution `draw` samples from, after every step but the pick: the
+        repetition penalty, the bans, temperature, top-k, min-p and top-p. Greedy: all
+        the mass on the token `draw` returns. logits: (n_vocab,), float32, not modified."""
+        logits = _ban(self.penalise(logits, recent), banned, self._penalised)
+        if self.temperature == 0:
+            return point(int(np.argmax(logits)))
+        return make_dist(*self.candidates(logits))
 
     def draw_rows(
         self,

@@ -18,6 +18,9 @@ def _is_number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
+SPECULATIVE_MODES = ("auto", "on", "off")
+
+
 @dataclass(frozen=True)
 class GenerationSettings:
     """How one answer is generated: routing, sampling and stopping.
@@ -40,6 +43,12 @@ class GenerationSettings:
         cannot set the answer's direction; 0 routes from the first token, as the
         paper does. Default 3: on the default pair it raised every diversity metric
         at equal quality (self-BLEU 0.22 -> 0.12 for p-punc; see the README).
+    speculative: "on": the aligned model drafts runs of tokens that the base model reads
+        in one batch, and each draft is kept or replaced so that answers follow the
+        same distribution as without it (greedy answers are the same token for token);
+        "off": every token is routed and read by both models in turn (the loop before
+        speculation, with its seeded outputs); "auto" (default): on where it pays on
+        this host and pair, by the decode costs measured here. Pairs of one vocabulary.
     """
 
     router: str = DEFAULT_ROUTER
@@ -54,6 +63,7 @@ class GenerationSettings:
     lead: int = 3
     repeat_penalty: float = 1.1
     repeat_last_n: int = 64
+    speculative: str = "auto"
 
     def __post_init__(self) -> None:
         spec = get_router(self.router)
@@ -103,6 +113,11 @@ class GenerationSettings:
             isinstance(self.lead, int) and 0 <= self.lead <= 1024,
             f"lead {self.lead} is out of range.",
             "use 0 (route from the first token) up to a few tokens, e.g. --lead 3",
+        )
+        _require(
+            self.speculative in SPECULATIVE_MODES,
+            f"speculative {self.speculative!r} is not a mode.",
+            f"use one of {', '.join(SPECULATIVE_MODES)}",
         )
         _require(
             all(isinstance(s, str) and s for s in self.stop),

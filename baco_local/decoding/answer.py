@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from ..core.drawing import random_streams, router_signals
+from ..core.drawing import PositionDraws, position_draws, random_streams, router_signals
 from ..core.events import GenerationStats, Result, TokenEvent, known
-from ..core.routers import BASE, Signals
+from ..core.routers import BASE, Signals, get_router
 from ..core.settings import GenerationSettings
 from ..core.text_stream import TextStream
 from ..core.token_roles import Role
@@ -21,12 +21,13 @@ from ..core.token_roles import Role
 
 class AnswerState:
     """Answer number `index` of the request, sequence `seq` of its batch, generated with
-    `settings` (its own seed)."""
+    `settings` (its own seed and router)."""
 
     def __init__(self, index: int, seq: int, settings: GenerationSettings, text: TextStream):
         self.index = index
         self.seq = seq
         self.settings = settings
+        self.router = get_router(settings.router)
         self.text = text
         self._rng_sample, self._rng_route = random_streams(settings.seed)
         self.events: list[TokenEvent] = []
@@ -44,6 +45,10 @@ class AnswerState:
 
     def signals(self, measured: tuple[float, float, Role] | None) -> Signals:
         return router_signals(measured, float(self._rng_route.random()))
+
+    def draws_at(self, position: int) -> PositionDraws:
+        """The speculative loop's draws at answer position `position` (see position_draws)."""
+        return position_draws(self.settings.seed, position)
 
     # --- tokens ------------------------------------------------------------------------
 

@@ -9,10 +9,10 @@ import time
 
 from ..backend import Sequences
 from ..core.handover import complete_utf8, join_text, space_prefix_tokenizer
-from ..core.routers import ALIGNED, BASE, get_router
-from ..core.settings import GenerationSettings
+from ..core.routers import ALIGNED, BASE
 from ..pairs.loading import LoadedPair
 from .answer import AnswerState
+from .draft_plan import DraftPlanner
 
 
 class HandoverStats:
@@ -37,11 +37,10 @@ class HandoverStats:
 class LoopContext:
     """What every answer's rule shares: the pair, its sequences, and helpers per role."""
 
-    def __init__(self, pair: LoadedPair, settings: GenerationSettings, ignore_end: bool):
+    def __init__(self, pair: LoadedPair, ignore_end: bool, drafts: DraftPlanner | None = None):
         self.pair = pair
-        self.settings = settings
-        self.router = get_router(settings.router)
         self.ignore_end = ignore_end
+        self.drafts = drafts or DraftPlanner()
         self.word_level = pair.word_level
         self.models = {BASE: pair.base_model, ALIGNED: pair.aligned_model}
         self.roles = pair.roles
@@ -67,13 +66,18 @@ class LoopContext:
         """How many tokens of the answer `role` holds (in its own vocabulary)."""
         return self.views[role].length(seq) - self.prompt_length[role]
 
-    def recent(self, role: str, seq: int) -> list[int]:
-        """The tokens the repetition penalty looks back at, in `role`'s vocabulary."""
-        s = self.settings
+    def recent(self, role: str, answer: AnswerState, end: int | None = None) -> list[int]:
+        """The tokens the repetition penalty looks back at, in `role`'s vocabulary: the
+        answer's last repeat_last_n (before sequence position `end`, when given)."""
+        s, seq = answer.settings, answer.seq
         if s.repeat_penalty == 1 or s.repeat_last_n == 0:
             return []
+        view = self.views[role]
+        if end is not None:
+            start = max(self.prompt_length[role], end - s.repeat_last_n)
+            return view.tokens(seq)[start:end]
         n = min(s.repeat_last_n, self.answer_length(role, seq))
-        return self.views[role].tail(seq, n) if n else []
+        return view.tail(seq, n) if n else []
 
     def piece(self, role: str, token: int) -> bytes:
         return self.models[role].piece(token)
@@ -100,6 +104,12 @@ class LoopContext:
     def push(self, role: str, seq: int, token: int) -> None:
         """`role` reads `token` (at its next decode)."""
         self.views[role].push(seq, [token])
+
+    def keep_only(self, seq: int, length: int) -> None:
+        """Both models forget every token of the answer after its first `length`."""
+        for role, view in self.views.items():
+            if self.answer_length(role, seq) > length:
+                view.truncate(seq, self.prompt_length[role] + length)
 
     def has_read_all(self, role: str, seq: int, answer: AnswerState) -> None:
         """`role` holds the whole answer so far (it wrote the last of it)."""

@@ -19,12 +19,12 @@ from .requests import Draw, Measure, Want
 
 def token_rule(ctx: LoopContext, answer: AnswerState):
     """Generator: yields requests, receives their replies, returns the finish reason."""
-    settings, router, seq = answer.settings, ctx.router, answer.seq
+    settings, router, seq = answer.settings, answer.router, answer.seq
     roles = ctx.roles[ALIGNED]
     possible = (router.name,) if router.name in (BASE, ALIGNED) else (BASE, ALIGNED)
 
     def draw(source: str):
-        return Draw(source, answer.u_sample(), ctx.recent(ALIGNED, seq))
+        return Draw(source, answer.u_sample(), ctx.recent(ALIGNED, answer))
 
     owner = None  # the model that started the current word
     for _ in range(settings.max_tokens):

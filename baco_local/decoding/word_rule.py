@@ -28,10 +28,10 @@ from .requests import Draw, Measure, Want
 
 def word_rule(ctx: LoopContext, answer: AnswerState):
     """Generator: yields requests, receives their replies, returns the finish reason."""
-    settings, router, seq = answer.settings, ctx.router, answer.seq
+    settings, router, seq = answer.settings, answer.router, answer.seq
 
     def draw(source: str):
-        return Draw(source, answer.u_sample(), ctx.recent(source, seq))
+        return Draw(source, answer.u_sample(), ctx.recent(source, answer))
 
     owner = candidate = None  # who wrote the last word, and its draw for the next one
     while True:

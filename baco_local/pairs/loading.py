@@ -19,6 +19,7 @@ from ..backend import Model, Stream, require_memory
 from ..core.copy_guard import CopyGuard
 from ..core.routers import ALIGNED, BASE
 from ..core.settings import LoadSettings
+from ..core.speculative import MAX_DRAFT_LENGTH
 from ..core.token_roles import TokenRoles
 from ..errors import PromptError, SettingsError, VocabularyMismatchError
 from .prompt_cache import PrefixStore
@@ -151,6 +152,7 @@ class LoadedPair:
         self.spec = spec
         self.load_settings = load
         self.notes: list[str] = []
+        self.measurements: dict = {}  # what was measured on this pair (draft costs), by key
         self._closers = []
         try:
             self._open(spec, load)
@@ -201,8 +203,10 @@ class LoadedPair:
             except PromptError as error:
                 self._formats[role] = error
         self.n_threads = load.n_threads or os.cpu_count() or 1
+        # The base model scores drafted runs: room for a full run per answer in one
+        # decode's output rows.
         self.streams = {
-            BASE: self._stream(self.base_model, load),
+            BASE: self._stream(self.base_model, load, n_outputs=load.n_parallel * MAX_DRAFT_LENGTH),
             ALIGNED: self._stream(self.aligned_model, load),
         }
         # An in-context partner's answers may not copy its preamble's example answers.
@@ -224,8 +228,9 @@ class LoadedPair:
         self._closers.append(model.close)
         return model
 
-    def _stream(self, model: Model, load: LoadSettings) -> Stream:
-        """A stream with a context of its own (room for n_parallel answers)."""
+    def _stream(self, model: Model, load: LoadSettings, n_outputs: int = 1) -> Stream:
+        """A stream with a context of its own (room for n_parallel answers, and logits
+        rows for n_outputs tokens in one decode)."""
         n_ctx = load.n_ctx
         if model.n_ctx_train and n_ctx > model.n_ctx_train:
             # Past its training length a model degrades, and the KV cache alone can
@@ -240,6 +245,7 @@ class LoadedPair:
             n_batch=load.n_batch,
             n_threads=self.n_threads,
             n_seq_max=load.n_parallel,
+            n_outputs=n_outputs,
         )
         self._closers.insert(0, stream.close)  # contexts go before their models
         return stream
