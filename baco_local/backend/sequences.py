@@ -34,7 +34,14 @@ class Sequences:
     tokens(i): everything in answer i's sequence, evaluated or pending, prompt included.
     """
 
-    def __init__(self, stream: Stream, n: int, room: int | None = None):
+    def __init__(
+        self,
+        stream: Stream,
+        n: int,
+        room: int | None = None,
+        exact_runs: bool = False,
+        one_token_per_decode: bool = False,
+    ):
         room = stream.n_seq_max - stream.seq if room is None else room
         if not 1 <= n <= room:
             raise ValueError(f"{n} sequences, but the context holds {room} from {stream.seq}")
@@ -49,10 +56,19 @@ class Sequences:
         self._first_row: np.ndarray | None = None  # the prompt's logits, shared by all
         self._output: np.ndarray | None = None
         self._live = [False] * n
-        # the last every-row decode of each answer: its output rows, after the row the
-        # answer already had when that decode began (a copy), if it had one
-        self._run: list[list[int] | None] = [None] * n
-        self._carried: list[np.ndarray | None] = [None] * n
+        # the last every-row decode of each answer: its rows, each an index into the last
+        # output or a copy (the row the answer had when that decode began comes first)
+        self._run: list[list[int | np.ndarray] | None] = [None] * n
+        # exact_runs: a run is scored one token per decode, so its rows are bit for bit
+        # those of tokens read one at a time (llama.cpp's batched rows may differ in
+        # rounding); slower, for checking
+        self.exact_runs = exact_runs
+        # one_token_per_decode: an answer's pending tokens are read one per decode (the
+        # earlier ones in decodes of their own, aligned to end with the last), as if
+        # each had been read as soon as it was written: rows do not depend on when an
+        # answer caught up (llama.cpp's rows depend on how tokens are batched)
+        self.one_token_per_decode = one_token_per_decode
+        self._run_alone = False
         self.prompt_length = 0
 
     # --- starting ----------------------------------------------------------------------
@@ -159,16 +175,22 @@ class Sequences:
 
     def _plan(self, answers: list[int], every=frozenset()):
         """(rows before each answer's last token, the rows with logits, the answers
-        decoded). An answer scored in full keeps the row it already had (a copy)."""
+        decoded). An answer scored in full starts its run with the row it already had."""
         todo = [i for i in answers if self._pending[i] or self._row[i] is None]
         for i in todo:
-            self._carried[i] = None
-            if i in every and self._row[i] is not None:  # its row comes first in the run
+            if i in every:
                 row = self._row[i]
-                self._carried[i] = self._first_row if row == -1 else self._output[row].copy()
+                self._run[i] = [] if row is None else [self._copy_of(row)]
             elif not self._pending[i]:  # its row went stale with a decode of others: read
                 self.context.remove(self._first + i, len(self._done[i]) - 1)  # its last
                 self._pending[i] = [self._done[i].pop()]  # token again
+        self._run_alone = False  # True once a run was read one token per decode
+        if self.exact_runs:
+            for i in todo:
+                if i in every:
+                    self._score_one_by_one(i)
+                    self._run_alone = True
+            todo = [i for i in todo if i not in every]
         body, heads = [], []
         for i in todo:
             pending, start = self._pending[i], len(self._done[i])
@@ -177,6 +199,23 @@ class Sequences:
                 row = Row(token, start + k, self._first + i, last or i in every)
                 (heads if last or i in every else body).append(row)
         return body, heads, todo
+
+    def _copy_of(self, row: int) -> np.ndarray:
+        return self._first_row if row == -1 else self._output[row].copy()
+
+    def _score_one_by_one(self, i: int) -> None:
+        """Read answer i's pending tokens one decode each, keeping a copy of each row."""
+        seq = self._first + i
+        while self._pending[i]:
+            token = self._pending[i][0]
+            try:
+                self.context.decode([Row(token, len(self._done[i]), seq, True)])
+            except BaseException:
+                self._forget_pending([i])
+                raise
+            self._done[i].append(self._pending[i].pop(0))
+            self._run[i].append(self.context.logits(0).copy())
+        self._row[i] = None  # its last row is a copy in the run, not in the output
 
     def _forget_pending(self, todo: list[int]) -> None:
         """A decode failed: the pending tokens' cells are gone (Context.decode), and so is
@@ -189,6 +228,7 @@ class Sequences:
     def _read(self, todo: list[int], first_output: int, every=frozenset()) -> int:
         """The decode of `todo`'s pending tokens happened; their rows start at
         first_output. Returns the number of output rows they took."""
+        runs = {i: self._run[i] for i in every}  # rows copied before this decode stay
         self._forget_pending(todo)  # rows of the last output go stale; the prompt's stays
         output = first_output
         for i in todo:
@@ -196,10 +236,12 @@ class Sequences:
             self._done[i].extend(self._pending[i])
             self._pending[i] = []
             if i in every:
-                carried = [-2] if self._carried[i] is not None else []
-                self._run[i] = carried + list(range(output, output + count))
+                self._run[i] = runs[i] + list(range(output, output + count))
             output += count
             self._row[i] = output - 1
+        for i, run in runs.items():  # runs scored one by one hold copies only
+            if i not in todo and run is not None:
+                self._run[i] = run
         self._output = self.context.output_rows()
         return output - first_output
 
@@ -231,11 +273,13 @@ class Sequences:
             run = [] if not self.ready(i) else [self._row[i]]
         if len(run) < m:
             raise RuntimeError(f"answer {i} has {len(run)} scored rows, not {m}")
-        rows = [
-            self._carried[i] if j == -2 else self._first_row if j == -1 else self._output[j]
-            for j in run[len(run) - m :]
-        ]
-        return np.stack(rows)
+        return np.stack([self._row_at(row) for row in run[len(run) - m :]])
+
+    def _row_at(self, row: int | np.ndarray) -> np.ndarray:
+        """A run's row: a copy, the prompt's row (-1) or an index into the last output."""
+        if isinstance(row, np.ndarray):
+            return row
+        return self._first_row if row == -1 else self._output[row]
 
     def close(self) -> None:
         """Drop every answer but the first, which the stream keeps as its sequence."""
@@ -257,14 +301,18 @@ def decode_together(jobs: list[tuple[Sequences, list[int], frozenset[int]]], sto
     only), with every row of the answers scored in full. Two views share a context when
     both roles of a pair run on one model."""
     plans = [(view, *view._plan(answers, every), every) for view, answers, every in jobs]
-    body = [row for _, rows, _, _, _ in plans for row in rows]
+    body = [row for view, rows, _, _, _ in plans if not view.one_token_per_decode for row in rows]
     heads = [row for _, _, rows, _, _ in plans for row in rows]
-    if not heads:
+    if not heads:  # nothing left to read (runs scored one by one are read already)
+        for view, _, _, todo, every in plans:
+            if view._run_alone:
+                view._read(todo, 0, every)
         return
     context = jobs[0][0].context
     n_batch = context.n_batch
     chunks = [body[i : i + n_batch] for i in range(0, len(body), n_batch)]
-    if chunks and len(chunks[-1]) + len(heads) <= n_batch:
+    chunks += _rounds([rows for view, rows, _, _, _ in plans if view.one_token_per_decode])
+    if chunks and len(chunks[-1]) + len(heads) <= n_batch and not _in_rounds(plans):
         chunks[-1] = chunks[-1] + heads
     else:
         chunks.append(heads)
@@ -282,3 +330,25 @@ def decode_together(jobs: list[tuple[Sequences, list[int], frozenset[int]]], sto
     first_output = 0
     for view, _, _, todo, every in plans:
         first_output += view._read(todo, first_output, every)
+
+
+def _rounds(bodies: list[list[Row]]) -> list[list[Row]]:
+    """The rows before each answer's last token, one per sequence per decode: round r
+    holds each sequence's token that is that many decodes before its last (the rounds
+    end where the final decode, with every last token, begins)."""
+    by_seq: dict[int, list[Row]] = {}
+    for rows in bodies:
+        for row in rows:
+            by_seq.setdefault(row.seq, []).append(row)
+    depth = max((len(rows) for rows in by_seq.values()), default=0)
+    rounds: list[list[Row]] = [[] for _ in range(depth)]
+    for rows in by_seq.values():
+        for k, row in enumerate(rows):
+            rounds[depth - len(rows) + k].append(row)
+    return rounds
+
+
+def _in_rounds(plans) -> bool:
+    """True when some view reads its tokens one per decode (its last tokens then go in a
+    decode of their own, after the rounds)."""
+    return any(view.one_token_per_decode for view, *_ in plans)

@@ -147,6 +147,10 @@ class LoadSettings:
     n_parallel: answers to one prompt decoded together at most (brainstorm, -n, eval);
         more are generated in groups of this size. They share the context: a group
         holds the prompt once plus each answer's tokens.
+    exact_scoring: the base model reads a speculative run one token per decode, so its
+        logits are bit for bit those the loop without speculation reads, and a greedy
+        answer is the same token for token (llama.cpp's rows read in one batch can
+        differ from rows read one at a time in rounding). Slower: for checking.
     """
 
     n_ctx: int = 4096
@@ -156,6 +160,7 @@ class LoadSettings:
     verbose: bool = False
     prompt_cache: bool = True
     n_parallel: int = 8
+    exact_scoring: bool = False
 
     def __post_init__(self) -> None:
         _require(

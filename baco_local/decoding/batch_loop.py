@@ -171,7 +171,17 @@ class BatchLoop:
 
     def _start(self, role: str, k: int) -> None:
         stream = self.pair.streams[role]
-        view = Sequences(stream, k, room=self.pair.load_settings.n_parallel)
+        load = self.pair.load_settings
+        # On one vocabulary every token is read as soon as it is written, as far as the
+        # rows go (one token per decode): a seeded answer does not depend on when a model
+        # caught up. Words handed over between two vocabularies are read in one batch.
+        view = Sequences(
+            stream,
+            k,
+            room=load.n_parallel,
+            exact_runs=load.exact_scoring,
+            one_token_per_decode=not self.pair.word_level,
+        )
         prompt = self._prompts[role]
         self.scheduler.run_alone(
             lambda threads: (
