@@ -15,12 +15,13 @@ import contextlib
 import os
 import random
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from .core.events import Result
 from .core.routers import ALIGNED
 from .core.settings import GenerationSettings, LoadSettings
 from .decoding.batch_loop import BatchLoop
+from .decoding.requests_many import Finished, Request
 from .decoding.scheduler import Scheduler
 from .errors import BacoError, SettingsError
 from .pairs.loading import LoadedPair, PairSpec
@@ -164,6 +165,30 @@ class Pair:
                 yield _Locked(batch, self._gate)
 
         return Answers(groups)
+
+    def answer_all(self, requests: Iterable[Request]) -> Iterator[Finished]:
+        """Answer many requests (each its own prompt, settings and n); yield each answer
+        as it ends. Closing the iterator (or Ctrl-C) stops the answers in progress: what
+        was yielded before is complete. Requests are read from the iterable as the
+        batch has room for them."""
+        for request in requests:
+            messages = to_messages(request.messages)
+            done = request.first_answer
+            while done < request.n:
+                every = [request.answer_settings(i) for i in range(done, request.n)]
+                with self._gate.held():
+                    batch = self._batch(messages, every, request.raw, request.ignore_end, done)
+                group = _Locked(batch, self._gate)
+                try:
+                    for _ in group:
+                        for index, result in batch.take_finished():
+                            yield Finished(request.id, index, result)
+                finally:
+                    group.cancel()
+                for index, result in batch.take_finished():
+                    if result.finish_reason != "cancelled":
+                        yield Finished(request.id, index, result)
+                done += len(batch.answers)
 
     def brainstorm(
         self, prompt: Prompt, n: int = 5, settings: GenerationSettings | None = None, **kw

@@ -1,0 +1,46 @@
+"""Many prompts, each answered n times with its own settings: what `Pair.answer_all` takes
+and gives back (the engine behind `baco batch`, the server's concurrent clients, eval)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from ..core.events import Result
+from ..core.settings import GenerationSettings
+from ..errors import SettingsError
+from ..pairs.prompt_formats import Message
+
+
+@dataclass(frozen=True)
+class Request:
+    """One prompt to answer `n` times. Answer i uses `settings` with seed settings.seed + i
+    (settings.seed must be set: a request replays by its seed)."""
+
+    id: str
+    messages: tuple[Message, ...]
+    settings: GenerationSettings
+    n: int = 1
+    raw: bool = False
+    first_answer: int = 0  # answers below this index are done already (a resumed run)
+    ignore_end: bool = field(default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.n, int) or isinstance(self.n, bool) or self.n < 1:
+            raise SettingsError(
+                f"request {self.id!r}: n must be a whole number of answers >= 1 (got {self.n!r}).",
+                "ask for n=1 or more",
+            )
+        if self.settings.seed is None:
+            raise SettingsError(f"request {self.id!r} has no seed.", "give each request a seed")
+
+    def answer_settings(self, index: int) -> GenerationSettings:
+        return self.settings.with_changes(seed=self.settings.seed + index)
+
+
+class Finished(NamedTuple):
+    """One answer of one request, as it ends."""
+
+    request_id: str
+    answer: int  # its index among the request's n answers
+    result: Result
