@@ -198,3 +198,76 @@ def test_greedy_answers_equal_the_loop_without_speculation_on_gemma(gemma_path, 
             on = pair.generate("Invent a new board game.", speculative="on", **kw)
             assert tokens_and_sources([on]) == tokens_and_sources([off]), router
             assert len(on.tokens) > 10
+
+
+# --- pairs of two vocabularies (the speculative word rule) ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def word_pair(tiny):
+    with Pair.load(base=tiny.base, aligned=tiny.small_vocab, n_ctx=1024, n_threads=2) as pair:
+        assert pair.loaded.word_level
+        yield pair
+
+
+@pytest.mark.parametrize("router", GREEDY_ROUTERS)
+def test_greedy_word_level_answers_equal_the_word_rule(word_pair, long_runs, router):
+    for lead, n in ((0, 1), (3, 2)):
+        kw = dict(router=router, temperature=0, max_tokens=40, seed=3, lead=lead)
+        off = word_pair.brainstorm(PROMPT, n=n, speculative="off", **kw)
+        on = word_pair.brainstorm(PROMPT, n=n, speculative="on", **kw)
+        assert tokens_and_sources(on) == tokens_and_sources(off), (router, lead)
+        assert all(len(r.tokens) >= 10 for r in on)
+
+
+def test_after_cut_word_runs_each_model_holds_the_answer_text(word_pair, long_runs):
+    answers = word_pair.stream_answers(
+        PROMPT, 2, router="p-punc", gamma=0.5, seed=5, max_tokens=40, speculative="on", lead=0
+    )
+    results = answers.run()
+    models = {BASE: word_pair.loaded.base_model, ALIGNED: word_pair.loaded.aligned_model}
+    for result, history in zip(results, answers.histories, strict=True):
+        assert {t.source for t in result.tokens} == {BASE, ALIGNED}
+        text = "".join(t.text for t in result.tokens).encode()
+        for role, tokens in history.items():
+            read = b"".join(models[role].piece(t) for t in tokens)
+            assert text.startswith(read) and len(read) >= len(text) // 2, role
+
+
+def first_words(pair, speculative: str, seeds: range) -> Counter:
+    outcomes = Counter()
+    for start in range(seeds.start, seeds.stop, 8):
+        results = pair.brainstorm(
+            PROMPT,
+            n=8,
+            router="p",
+            gamma=0.7,
+            lead=0,
+            temperature=1.0,
+            top_k=2,
+            min_p=0.0,
+            seed=start,
+            max_tokens=3,
+            speculative=speculative,
+        )
+        for r in results:
+            outcomes[tuple((t.text, t.source) for t in r.tokens[:3])] += 1
+    return outcomes
+
+
+def test_speculative_word_level_answers_follow_the_same_distribution(word_pair, long_runs):
+    off = first_words(word_pair, "off", range(0, 1600))
+    on = first_words(word_pair, "on", range(100_000, 101_600))
+    assert sum(1 for outcome in off for _, source in outcome if source == BASE) > 0
+    assert chi_square_p_value(off, on) > 1e-3
+
+
+def test_a_word_variant_that_never_cuts_a_run_fails_the_same_test(
+    word_pair, long_runs, monkeypatch
+):
+    from baco_local.decoding import speculative_word_rule
+
+    off = first_words(word_pair, "off", range(0, 1600))
+    monkeypatch.setattr(speculative_word_rule, "_decide_in_run", lambda *args: (ALIGNED, None))
+    wrong = first_words(word_pair, "on", range(100_000, 101_600))
+    assert chi_square_p_value(off, wrong) < 1e-3

@@ -19,6 +19,7 @@ reuses its prompt.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -157,33 +158,40 @@ class Sequences:
         self,
         answers: list[int],
         stop: threading.Event | None = None,
-        every: frozenset[int] = frozenset(),
+        every: Mapping[int, int] | None = None,
     ) -> None:
         """Read the pending tokens of these answers in as few decodes as the batch allows;
         afterwards each of them is ready. Every other answer's row becomes stale (one
         asked for again with nothing pending reads its last token again).
 
         every: answers (among these) whose every pending token gets logits, all in the
-        final decode; `run_rows` then gives them. Their rows must fit one decode.
+        final decode, with the rows each needs (`run_rows` then gives them; when it needs
+        one more than it has tokens pending, its last token is read again if its row
+        went stale). Their rows must fit one decode.
         """
-        decode_together([(self, answers, every)], stop)
+        decode_together([(self, answers, every or {})], stop)
 
     def scored(self, i: int) -> bool:
         """True when answer i's run rows can be read without a decode: its last decode
         scored a run (nothing pushed since), or nothing is pending and its row is fresh."""
         return self._run[i] is not None or self.ready(i)
 
-    def _plan(self, answers: list[int], every=frozenset()):
+    def _plan(self, answers: list[int], every: Mapping[int, int]):
         """(rows before each answer's last token, the rows with logits, the answers
         decoded). An answer scored in full starts its run with the row it already had."""
         todo = [i for i in answers if self._pending[i] or self._row[i] is None]
         for i in todo:
+            row = self._row[i]
+            if i in every and row is not None:  # the run starts with the row it has
+                self._run[i] = [self._copy_of(row)]
+                continue
             if i in every:
-                row = self._row[i]
-                self._run[i] = [] if row is None else [self._copy_of(row)]
-            elif not self._pending[i]:  # its row went stale with a decode of others: read
-                self.context.remove(self._first + i, len(self._done[i]) - 1)  # its last
-                self._pending[i] = [self._done[i].pop()]  # token again
+                self._run[i] = []
+            needs_row = every[i] > len(self._pending[i]) if i in every else not self._pending[i]
+            if row is None and needs_row:
+                # its row went stale with a decode of others: read its last token again
+                self.context.remove(self._first + i, len(self._done[i]) - 1)
+                self._pending[i].insert(0, self._done[i].pop())
         self._run_alone = False  # True once a run was read one token per decode
         if self.exact_runs:
             for i in todo:
@@ -225,7 +233,7 @@ class Sequences:
                 self._row[i] = None
             self._run[i] = None
 
-    def _read(self, todo: list[int], first_output: int, every=frozenset()) -> int:
+    def _read(self, todo: list[int], first_output: int, every: Mapping[int, int]) -> int:
         """The decode of `todo`'s pending tokens happened; their rows start at
         first_output. Returns the number of output rows they took."""
         runs = {i: self._run[i] for i in every}  # rows copied before this decode stay
@@ -294,7 +302,7 @@ class Sequences:
         self._output = None
 
 
-def decode_together(jobs: list[tuple[Sequences, list[int], frozenset[int]]], stop=None) -> None:
+def decode_together(jobs: list[tuple[Sequences, list[int], Mapping[int, int]]], stop=None) -> None:
     """Decode the pending tokens of one or more views' answers, all in one context: the
     rows before each answer's last token first (n_batch at a time), then every last
     token, with logits, in the final decode (llama.cpp keeps the last decode's logits

@@ -20,6 +20,12 @@ machine is shared and noisy, so only ratios measured in one run mean much.
   back tokens, and the share of decode time spent re-tokenizing.
 - scheduler: the plan the thread planner learned (side by side or one after the
   other) and its median step times under each.
+- speculative: each router is measured with every mode asked for (`--speculative`,
+  default off and on: "p-punc" and "p-punc (on)"); for speculative runs, the mean
+  run (tokens, or words across vocabularies, written per run), the acceptance over
+  all walked positions and over those where the rule called for the base model.
+- draft_costs: what one aligned decode and a base decode of k rows cost here, measured
+  afresh (and stored for the speculative loop's planner).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import time
 from dataclasses import dataclass
 
 from ..core.settings import GenerationSettings
+from ..decoding.draft_costs import draft_costs
 from ..decoding.reference import reference_tokens
 from ..pairs.prompt_formats import to_messages
 from .process import cold, resident_mb
@@ -45,24 +52,40 @@ class Run:
     outside_share: float
     chars_per_second: float = float("nan")
     handover: dict | None = None
+    speculative: dict | None = None
 
 
-def measure_router(pair, prompt: str, router: str, max_tokens: int, seed: int, lead: int) -> Run:
+def config_name(router: str, mode: str) -> str:
+    return router if mode == "off" else f"{router} ({mode})"
+
+
+def measure_router(
+    pair,
+    prompt: str,
+    router: str,
+    max_tokens: int,
+    seed: int,
+    lead: int,
+    speculative: str = "off",
+) -> Run:
     """One cold-cache generation of exactly max_tokens with `router`."""
     cold(pair)
-    settings = GenerationSettings(router=router, max_tokens=max_tokens, seed=seed, lead=lead)
+    settings = GenerationSettings(
+        router=router, max_tokens=max_tokens, seed=seed, lead=lead, speculative=speculative
+    )
     busy_before = pair.scheduler.seconds
     generation = pair.stream(prompt, settings, ignore_end=True)
     result = generation.run()
     stats = result.stats
-    model_seconds = stats.model_seconds
-    if pair.loaded.word_level:  # the batched loop: its decodes are timed by the scheduler
-        model_seconds = pair.scheduler.seconds - busy_before - stats.ttft_seconds
+    # the loop's decodes are timed by the scheduler (the prompt's with the first token)
+    model_seconds = pair.scheduler.seconds - busy_before - stats.ttft_seconds
     outside = 1 - model_seconds / stats.decode_seconds if stats.decode_seconds else 0.0
     chars = len(result.text) - len(result.tokens[0].text) if result.tokens else 0
     chars_rate = chars / stats.decode_seconds if stats.decode_seconds > 0 else 0.0
     handover = None
     context = getattr(generation.generation, "context", None)
+    drafts = context.drafts.stats if context is not None else None
+    spec = drafts.to_dict() if drafts is not None and drafts.runs else None
     if pair.loaded.word_level and context is not None:
         handover = context.handover.to_dict()
         handover["share_of_decode"] = (
@@ -76,13 +99,16 @@ def measure_router(pair, prompt: str, router: str, max_tokens: int, seed: int, l
         min(max(outside, 0.0), 1.0),
         chars_rate,
         handover,
+        spec,
     )
 
 
 def measure_naive(pair, prompt: str, router: str, max_tokens: int, seed: int, lead: int) -> Run:
     """The reference loop, timed the same way (first token excluded from the rate)."""
     cold(pair)
-    settings = GenerationSettings(router=router, max_tokens=max_tokens, seed=seed, lead=lead)
+    settings = GenerationSettings(
+        router=router, max_tokens=max_tokens, seed=seed, lead=lead, speculative="off"
+    )
     times: list[float] = []
     started = time.perf_counter()
     reference_tokens(pair.loaded, to_messages(prompt), settings, pair.roles, timestamps=times)
@@ -117,6 +143,7 @@ def run_bench(
     seed: int = 1,
     lead: int = GenerationSettings.lead,
     answers: int = 0,
+    speculative: tuple[str, ...] = ("off", "on"),
     progress=None,
 ) -> dict:
     """Measure everything in one run; return the JSON-ready report. answers: also
@@ -129,19 +156,35 @@ def run_bench(
     if pair.loaded.streams["base"].n_ctx >= 640:
         say("memory: 16 vs 512 tokens")
         memory = memory_growth(pair, prompt, seed)
-    configs = [*ALONE, *[r for r in routers if r not in ALONE]]
+    say("draft costs: one aligned decode, base decodes of 1-8 rows")
+    costs = draft_costs(pair.loaded, pair.scheduler.n_threads, fresh=True)
+    plan = [(r, "off") for r in ALONE] + [
+        (r, mode) for r in routers if r not in ALONE for mode in speculative
+    ]
+    configs = [config_name(r, mode) for r, mode in plan]
     runs: dict[str, list[Run]] = {name: [] for name in [*configs, "naive"]}
     for repeat in range(repeats):
-        for name in configs:
+        for (router, mode), name in zip(plan, configs, strict=True):
             say(f"repeat {repeat + 1}/{repeats}: {name}")
-            runs[name].append(measure_router(pair, prompt, name, max_tokens, seed + repeat, lead))
+            runs[name].append(
+                measure_router(pair, prompt, router, max_tokens, seed + repeat, lead, mode)
+            )
         if not word_level:
             say(f"repeat {repeat + 1}/{repeats}: naive loop ({routers[0]})")
             runs["naive"].append(
                 measure_naive(pair, prompt, routers[0], max_tokens, seed + repeat, lead)
             )
-    report = _report(pair, runs, configs, routers, memory, max_tokens, repeats, prompt)
+    collab = [name for name in configs if name not in ALONE]
+    report = _report(pair, runs, configs, collab, memory, max_tokens, repeats, prompt)
     report["lead"] = lead
+    report["speculative"] = {
+        name: _speculative_median(runs[name]) for name in collab if _speculative_median(runs[name])
+    }
+    report["draft_costs"] = {
+        "aligned_decode_ms": round(costs.draft * 1000, 2),
+        "base_rows_ms": [round(c * 1000, 2) for c in costs.score],
+        "base_rows_ratio": [round(c / costs.score[0], 3) for c in costs.score],
+    }
     if answers:
         from .answers import measure_answers
 
@@ -156,11 +199,10 @@ def _median(runs: list[Run], field: str) -> float:
     return statistics.median(getattr(r, field) for r in runs)
 
 
-def _report(pair, runs, configs, routers, memory, max_tokens, repeats, prompt) -> dict:
+def _report(pair, runs, configs, collab, memory, max_tokens, repeats, prompt) -> dict:
     tps = {name: round(_median(runs[name], "tokens_per_second"), 2) for name in configs}
     cps = {name: round(_median(runs[name], "chars_per_second"), 1) for name in configs}
     aligned = tps["aligned"] or float("nan")
-    collab = [r for r in routers if r not in ALONE]
     report = {
         "pair": pair.label,
         "word_level": pair.loaded.word_level,
@@ -187,7 +229,7 @@ def _report(pair, runs, configs, routers, memory, max_tokens, repeats, prompt) -
     if runs["naive"]:
         naive_tps = _median(runs["naive"], "tokens_per_second")
         report["naive"] = {
-            "router": routers[0],
+            "router": collab[0].split(" ")[0],
             "tokens_per_second": round(naive_tps, 2),
             "ratio_to_aligned": round(naive_tps / aligned, 3),
             "ttft_seconds": round(_median(runs["naive"], "ttft_seconds"), 4),
@@ -195,6 +237,17 @@ def _report(pair, runs, configs, routers, memory, max_tokens, repeats, prompt) -
     if pair.loaded.word_level:
         report["handover"] = {r: _handover_median(runs[r]) for r in configs}
     return report
+
+
+def _speculative_median(runs: list[Run]) -> dict:
+    found = [r.speculative for r in runs if r.speculative]
+    if not found:
+        return {}
+    return {
+        key: round(statistics.median(s[key] for s in found), 4)
+        for key in ("mean_run", "mean_drafted", "acceptance", "base_acceptance")
+        if all(s.get(key) is not None for s in found)
+    }
 
 
 def _handover_median(runs: list[Run]) -> dict:

@@ -57,6 +57,13 @@ def register(commands) -> None:
         metavar="N",
         help="also measure N answers decoded together against the same N one after the other",
     )
+    parser.add_argument(
+        "--speculative",
+        default="off,on",
+        metavar="MODES",
+        help="comma-separated modes each router is measured with: off, on, auto "
+        "(default %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.set_defaults(handler=bench)
 
@@ -68,6 +75,11 @@ def bench(args) -> int:
     routers = tuple(r.strip() for r in args.routers.split(",") if r.strip())
     for name in routers:
         get_router(name)
+    modes = tuple(dict.fromkeys(m.strip() for m in args.speculative.split(",") if m.strip()))
+    for mode in modes:
+        GenerationSettings(speculative=mode)  # a clear error for an unknown mode
+    if not modes:
+        raise SettingsError("--speculative is empty.", "name at least one mode, e.g. off,on")
     if not routers:
         raise SettingsError("--routers is empty.", "name at least one router, e.g. p-punc")
     if args.answers < 0 or args.answers == 1:
@@ -95,6 +107,7 @@ def bench(args) -> int:
             seed=args.seed,
             lead=args.lead,
             answers=args.answers,
+            speculative=modes,
             progress=lambda message: sys.stderr.write(f"bench: {message}\n"),
         )
     finally:
@@ -136,6 +149,22 @@ def format_report(report: dict) -> str:
                 f"hand-over ({router}): {h['handovers']:.0f} per answer, "
                 f"{h['rollback_share']:.1%} rolled back, {h['share_of_decode']:.1%} of decode time"
             )
+    for name, spec in (report.get("speculative") or {}).items():
+        parts = [f"mean run {spec.get('mean_run', float('nan')):.2f} of "]
+        parts.append(f"{spec.get('mean_drafted', float('nan')):.2f} drafted")
+        parts.append(f", kept {spec.get('acceptance', float('nan')):.1%}")
+        if "base_acceptance" in spec:
+            parts.append(f", where the base was called for {spec['base_acceptance']:.1%}")
+        lines.append(f"speculative ({name}): " + "".join(parts))
+    costs = report.get("draft_costs")
+    if costs:
+        curve = " ".join(
+            f"{k}:{ratio:.2f}x" for k, ratio in enumerate(costs["base_rows_ratio"], start=1)
+        )
+        lines.append(
+            f"decode costs: aligned 1 token {costs['aligned_decode_ms']:.1f} ms; base k rows "
+            f"vs 1 ({costs['base_rows_ms'][0]:.1f} ms): {curve}"
+        )
     for kind, plan in (report.get("scheduler") or {}).items():
         times = ", ".join(
             f"{name} {ms} ms" for name, ms in plan["median_step_ms"].items() if ms is not None

@@ -359,13 +359,13 @@ class BatchLoop:
         of a run to score, as many runs as one decode's output rows hold)."""
         views = self.context.views
         needed: dict[str, set[int]] = {BASE: set(), ALIGNED: set()}
-        every: dict[str, set[int]] = {BASE: set(), ALIGNED: set()}
+        every: dict[str, dict[int, int]] = {BASE: {}, ALIGNED: {}}
         for seq, request in self._waiting.items():
             if request.every_row:
                 for role in request.sources:
                     if not views[role].scored(seq) and self._room_to_score(role, every, seq):
                         needed[role].add(seq)
-                        every[role].add(seq)
+                        every[role][seq] = request.rows
                 continue
             for role in request.sources:
                 if not views[role].ready(seq):
@@ -375,7 +375,7 @@ class BatchLoop:
                     needed[role].add(seq)
         self._wants.clear()
         jobs = [
-            self._decode_job(role, sorted(seqs), frozenset(every[role]))
+            self._decode_job(role, sorted(seqs), every[role])
             for role, seqs in needed.items()
             if seqs
         ]
@@ -390,14 +390,14 @@ class BatchLoop:
     def _measure_ready(self) -> None:
         self._serve(kinds=(Measure,), once=True)
 
-    def _room_to_score(self, role: str, every: dict[str, set[int]], seq: int) -> bool:
+    def _room_to_score(self, role: str, every: dict[str, dict[int, int]], seq: int) -> bool:
         """True when this answer's run still fits the decode's output rows with the runs
         already taken (the first always does: runs are at most the rows a decode holds)."""
         view = self.context.views[role]
         rows = sum(view.pending_count(s) + 1 for s in every[role])
         return not every[role] or rows + view.pending_count(seq) + 1 <= view.stream.n_outputs
 
-    def _decode_job(self, role: str, seqs: list[int], every: frozenset[int] = frozenset()):
+    def _decode_job(self, role: str, seqs: list[int], every: dict[int, int] | None = None):
         stream, view = self.pair.streams[role], self.context.views[role]
 
         def job(threads: int) -> None:

@@ -75,8 +75,7 @@ class DraftPlanner:
     def __init__(self, costs: DraftCosts | None = None, max_length: int = MAX_LENGTH):
         self.costs = costs or ASSUMED_COSTS
         self.max_length = max_length
-        self.drafted = 0  # over every answer, for the bench
-        self.kept = 0
+        self.stats = DraftStats()
 
     def length(self, answer) -> int:
         return best_length(self.costs, self.acceptance(answer), self.max_length)
@@ -85,9 +84,44 @@ class DraftPlanner:
     def acceptance(answer) -> float:
         return getattr(answer, "acceptance", PRIOR_ACCEPTANCE)
 
-    def record(self, answer, kept: bool) -> None:
-        """One drafted position was walked: its draft kept or replaced."""
+    def record(self, answer, kept: bool, base_step: bool = False) -> None:
+        """One drafted position was walked: its draft kept or replaced. base_step: the
+        rule called for the base model there (its draw, or its word's)."""
         current = self.acceptance(answer)
         answer.acceptance = current + SMOOTHING * (float(kept) - current)
-        self.drafted += 1
-        self.kept += kept
+        self.stats.walked += 1
+        self.stats.kept += kept
+        self.stats.base_steps += base_step
+        self.stats.base_kept += base_step and kept
+
+    def record_run(self, drafted: int, written: int) -> None:
+        """A run ended: `drafted` drafts, of which `written` became the answer's (the kept
+        ones and the one that replaced a draft)."""
+        self.stats.runs += 1
+        self.stats.drafted += drafted
+        self.stats.written += written
+
+
+@dataclass
+class DraftStats:
+    """What the speculative loop did, over every answer of a loop (for the bench)."""
+
+    runs: int = 0
+    drafted: int = 0  # drafts made (tokens, or words across vocabularies)
+    written: int = 0  # of them, or in their place, written into answers
+    walked: int = 0  # positions the rule decided on
+    kept: int = 0  # ... whose draft stood
+    base_steps: int = 0  # positions where the rule called for the base model
+    base_kept: int = 0  # ... whose draft stood all the same
+
+    def to_dict(self) -> dict:
+        return {
+            "runs": self.runs,
+            "mean_run": round(self.written / self.runs, 3) if self.runs else None,
+            "mean_drafted": round(self.drafted / self.runs, 3) if self.runs else None,
+            "acceptance": round(self.kept / self.walked, 4) if self.walked else None,
+            "base_steps": self.base_steps,
+            "base_acceptance": (
+                round(self.base_kept / self.base_steps, 4) if self.base_steps else None
+            ),
+        }

@@ -121,6 +121,16 @@ class LoopContext:
         new = bytes(answer.text_bytes[self.synced[role][seq] :])
         if not new or not complete_utf8(answer.text_bytes):
             return True
+        if self.read_text(role, seq, new) is None:
+            return False
+        self.synced[role][seq] = len(answer.text_bytes)
+        return True
+
+    def read_text(self, role: str, seq: int, new: bytes, append_only: bool = False) -> int | None:
+        """`role` reads `new` (whole characters) after the text it holds, re-tokenizing its
+        last word with it. Returns how many of its answer tokens the join replaced (0: it
+        only appended), or None when the text does not fit its context (or, append_only,
+        when the join would replace tokens it holds: nothing changes then)."""
         started = time.perf_counter()
         view, start = self.views[role], self.prompt_length[role]
         held = self.answer_tokens(role, seq)
@@ -128,17 +138,18 @@ class LoopContext:
             held, self.models[role].piece, self.roles[role].starts_word, new, self._tokenize[role]
         )
         if self.full(role, start + join.keep + len(join.push) - view.length(seq)):
-            return False
+            return None
         dropped = join.rolls_back(len(held))
+        if append_only and dropped:
+            return None
         evaluated_before = view.length(seq) - view.pending_count(seq)
         self.handover.handovers += 1
         self.handover.rollbacks += dropped > 0
         self.handover.cache_rollbacks += start + join.keep < evaluated_before
         view.truncate(seq, start + join.keep)
         view.push(seq, join.push)
-        self.synced[role][seq] = len(answer.text_bytes)
         self.handover.seconds += time.perf_counter() - started
-        return True
+        return dropped
 
 
 def starts_whole_word(ctx: LoopContext, role: str, token: int, answer: AnswerState) -> bool:

@@ -53,8 +53,11 @@ def speculative_rule(ctx: LoopContext, answer: AnswerState):
         scored = yield Score(len(drafts))
         # --- walk it: keep what the rule writes, cut at the first token that differs -------
         for j, (draft, proposal) in enumerate(zip(drafts, proposals, strict=True)):
-            token, credit, decision, signals = _step(ctx, answer, owner, scored, j, proposal, draft)
-            ctx.drafts.record(answer, kept=token == draft)
+            step = _step(ctx, answer, owner, scored, j, proposal, draft)
+            token, credit, decision, signals, base_step = step
+            ctx.drafts.record(answer, kept=token == draft, base_step=base_step)
+            if token != draft or j == len(drafts) - 1:
+                ctx.drafts.record_run(len(drafts), j + 1)
             owner = credit
             if ctx.ends(ALIGNED, token) or ctx.ends(BASE, token):
                 ctx.keep_only(seq, held + j)
@@ -77,11 +80,12 @@ def speculative_rule(ctx: LoopContext, answer: AnswerState):
 
 
 def _step(ctx: LoopContext, answer: AnswerState, owner, scored: ScoredRun, j, proposal, draft):
-    """(token, credited model, router decision or None, signals or None) at run row j."""
+    """(token, credited model, router decision or None, signals or None, whether the
+    rule called for the base model) at run row j."""
     settings, router = answer.settings, answer.router
     position = answer.accepted
     if position < settings.lead and router.name != BASE:
-        return draft, ALIGNED, None, None  # the aligned model opens the answer: its draft
+        return draft, ALIGNED, None, None, False  # the aligned model opens the answer
     draws = answer.draws_at(position)
     measured = None
     if router.reads_base:
@@ -101,9 +105,10 @@ def _step(ctx: LoopContext, answer: AnswerState, owner, scored: ScoredRun, j, pr
     )
     token, _ = keep_or_replace(target.dist, proposal, draft, draws.keep, draws.residual)
     credit = decision if credit_decision(target, token, draws.credit) else owner
+    base_step = BASE in (owner, decision)
     if owner is not None and not ctx.roles[ALIGNED].starts_word(token):
-        return token, credit, None, None  # a word goes on: no routing at this token
-    return token, credit, decision, signals
+        return token, credit, None, None, base_step  # a word goes on: no routing here
+    return token, credit, decision, signals, base_step
 
 
 def _read(ctx: LoopContext, seq: int, token: int) -> None:
