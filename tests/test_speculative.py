@@ -235,23 +235,25 @@ def test_after_cut_word_runs_each_model_holds_the_answer_text(word_pair, long_ru
 
 
 def first_words(pair, speculative: str, seeds: range) -> Counter:
+    """The joint outcome of the first four tokens and who wrote them, per seed (the
+    aligned model opens with a word, then the router decides at each word start)."""
     outcomes = Counter()
     for start in range(seeds.start, seeds.stop, 8):
         results = pair.brainstorm(
             PROMPT,
             n=8,
-            router="p",
-            gamma=0.7,
-            lead=0,
+            router="p-punc",
+            gamma=0.5,
+            lead=2,
             temperature=1.0,
             top_k=2,
             min_p=0.0,
             seed=start,
-            max_tokens=3,
+            max_tokens=4,
             speculative=speculative,
         )
         for r in results:
-            outcomes[tuple((t.text, t.source) for t in r.tokens[:3])] += 1
+            outcomes[tuple((t.text, t.source) for t in r.tokens[:4])] += 1
     return outcomes
 
 
