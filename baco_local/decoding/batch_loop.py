@@ -73,7 +73,7 @@ class BatchLoop:
         self.pair = pair
         self.scheduler = scheduler
         self.settings = settings[0]
-        self.context = LoopContext(pair, ignore_end)
+        self.context = LoopContext(pair, ignore_end, raw=raw)
         max_tokens = max(s.max_tokens for s in settings)
         self._prompts, self._fit_note = prepare_prompts(pair, messages, raw, max_tokens)
         settings = settings[: self._group_size(len(settings), max_tokens)]

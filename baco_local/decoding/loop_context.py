@@ -37,7 +37,13 @@ class HandoverStats:
 class LoopContext:
     """What every answer's rule shares: the pair, its sequences, and helpers per role."""
 
-    def __init__(self, pair: LoadedPair, ignore_end: bool, drafts: DraftPlanner | None = None):
+    def __init__(
+        self,
+        pair: LoadedPair,
+        ignore_end: bool,
+        drafts: DraftPlanner | None = None,
+        raw: bool = False,
+    ):
         self.pair = pair
         self.ignore_end = ignore_end
         self.drafts = drafts or DraftPlanner()
@@ -46,7 +52,9 @@ class LoopContext:
         self.roles = pair.roles
         self.views: dict[str, Sequences] = {}
         self.prompt_length: dict[str, int] = {}
-        self.end_ids = pair.end_token_ids_by_role()
+        # a raw prompt has no format, so no format's end-of-turn markers (EOG still ends)
+        no_markers = {BASE: frozenset(), ALIGNED: frozenset()}
+        self.end_ids = no_markers if raw else pair.end_token_ids_by_role()
         self.synced: dict[str, list[int]] = {}  # answer bytes each role has read, per answer
         self.handover = HandoverStats()
         self._tokenize = {
