@@ -121,6 +121,11 @@ def load_catalog() -> dict[str, CatalogPair]:
     return dict(_load().pairs)
 
 
+def load_embedder_fields() -> dict[str, dict]:
+    """The catalog's sentence embedders as checked fields (see models/embedders.py)."""
+    return dict(_load().embedders)
+
+
 def default_pair_name() -> str:
     return _load().default
 
