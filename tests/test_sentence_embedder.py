@@ -152,3 +152,45 @@ def test_minilm_conversion_is_cached_and_redone_when_its_source_changes(minilm, 
     assert converted_file(embedder).stat().st_mtime_ns != before  # a changed source: redone
     shutil.copy(gguf, tmp_path / "copy.gguf")  # the file stays a valid embedder
     assert sentence_pooling(tmp_path / "copy.gguf") == "mean"
+
+
+# --- the distinct count's threshold --------------------------------------------------
+
+
+def test_the_distinct_threshold_separates_paraphrases_from_different_answers(minilm):
+    """The documented check behind MINILM_SAME_ABOVE (README, metrics_semantic)."""
+    from baco_local.eval.metrics_semantic import MINILM_SAME_ABOVE
+
+    lines = (Path(__file__).parent / "data" / "equivalence_pairs.jsonl").read_text()
+    rows = [json.loads(line) for line in lines.splitlines()]
+    same = np.array([row["same"] for row in rows])
+    with Embedder.load(minilm[1]) as embedder:
+        similarity = cosines(
+            embedder.embed([r["a"] for r in rows]), embedder.embed([r["b"] for r in rows])
+        )
+    assert len(rows) == 60 and same.sum() == 30
+    assert similarity[same].min() >= MINILM_SAME_ABOVE  # every paraphrase is one answer
+    merged = [r["b"] for r, s in zip(rows, similarity) if not r["same"] and s >= MINILM_SAME_ABOVE]
+    assert merged == ["Go camping by a lake and rent a canoe."]  # the one miss, documented
+
+
+def test_distinct_count_on_real_answers(minilm):
+    from baco_local.eval.metrics_semantic import (
+        MINILM_SAME_ABOVE,
+        equivalence_classes,
+        semantic_entropy,
+    )
+
+    answers = [
+        "Why did the scarecrow win an award? He was outstanding in his field.",
+        "Why don't skeletons fight each other? They don't have the guts.",
+        "A scarecrow got a prize for being outstanding in his field!",
+        "The scarecrow won an award because he was outstanding in his field.",
+        "I'm reading a book about anti-gravity. It's impossible to put down.",
+    ]
+    with Embedder.load(minilm[1]) as embedder:
+        vectors = embedder.embed(answers)
+    assert equivalence_classes(vectors, MINILM_SAME_ABOVE) == [0, 1, 0, 0, 2]
+    assert semantic_entropy(vectors, MINILM_SAME_ABOVE) == pytest.approx(
+        -(0.6 * np.log(0.6) + 2 * 0.2 * np.log(0.2))
+    )
