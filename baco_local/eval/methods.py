@@ -28,6 +28,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..core.routers import ROUTERS
+from ..core.sampler_presets import SAMPLER_PRESETS
 from ..core.settings import GenerationSettings
 from ..errors import BacoError, SettingsError, unknown_name_error
 
@@ -50,9 +51,9 @@ DEFAULT_SWEEPS = {
     "h-punc": (0.5, 1.5, 3.0),
 }
 TEMPERATURE_SWEPT = ("aligned", "min-p")
-# Samplers a router can be combined with: the sampling fields they set, and the
+# Samplers a router can be combined with (the sampling fields they set), and the
 # temperatures used when none are given.
-SAMPLERS = {"min-p": {"min_p": 0.1, "top_p": 1.0, "top_k": 0}}
+SAMPLERS = SAMPLER_PRESETS
 COMBINED_TEMPERATURES = (1.0,)
 DEFAULT_METHODS = ("aligned", "base", "min-p", "prompted", "nudging", "ensemble", "p-punc")
 

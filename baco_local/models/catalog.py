@@ -78,6 +78,8 @@ class CatalogPair:
     origin: str  # "builtin" or "user"
     demo_base: bool = False  # runs offline on the demo weights until downloaded
     lead: int | None = None  # the recommended aligned lead (None: the settings' default)
+    sampler: str | None = None  # the recommended sampler (core.sampler_presets), if any
+    temperature: float | None = None  # its temperature
     cross_tokenizer: bool = False  # the two vocabularies differ: word-level collaboration
 
     @property
@@ -311,6 +313,8 @@ def _spec(pair: CatalogPair, base: Path, aligned: Path | None) -> PairSpec:
         router=pair.router,
         gamma=pair.gamma,
         lead=pair.lead if aligned is not None else None,
+        sampler=pair.sampler if aligned is not None else None,
+        temperature=pair.temperature if aligned is not None else None,
     )
 
 

@@ -28,6 +28,8 @@ PAIR_FIELDS = (
     "router",
     "gamma",
     "lead",
+    "sampler",
+    "temperature",
     "demo_base",
     "cross_tokenizer",
 )
@@ -239,6 +241,7 @@ def parse_pair(name: str, raw, source: _Source) -> dict:
         "router": router,
         "gamma": _gamma(get, router),
         "lead": _lead(get),
+        **_sampler(get),
         "demo_base": bool(get("demo_base", bool)),
         "cross_tokenizer": bool(get("cross_tokenizer", bool)),
     }
@@ -383,6 +386,18 @@ def _lead(get: _Getter) -> int | None:
     if lead is not None and not 0 <= lead <= 1024:
         raise get.wrong("lead", "use a count of tokens from 0 to 1024, e.g. 3")
     return lead
+
+
+def _sampler(get: _Getter) -> dict:
+    """The recommended sampler (a name from core.sampler_presets) and temperature."""
+    from ..core.sampler_presets import SAMPLER_PRESETS
+
+    sampler, temperature = get("sampler", str), get("temperature", float)
+    if sampler is not None and sampler not in SAMPLER_PRESETS:
+        raise get.wrong("sampler", f"use one of: {', '.join(SAMPLER_PRESETS)}")
+    if temperature is not None and not 0 < temperature <= 5:
+        raise get.wrong("temperature", "use a temperature above 0 and at most 5, e.g. 1.0")
+    return {"sampler": sampler, "temperature": temperature}
 
 
 def _gamma(get: _Getter, router: str) -> float | None:
