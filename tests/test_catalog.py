@@ -169,6 +169,7 @@ def test_the_default_pair_is_the_demo_base_with_a_real_aligned_model(fresh_home,
     assert spec.name == "gemma-3-270m-smollm2" and spec.base == str(tiny.base)
     assert spec.aligned.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
     assert (spec.router, spec.gamma, spec.lead) == ("p-punc", 0.35, 3)
+    assert (spec.sampler, spec.temperature) == ("min-p", 1.5)
     assert (spec.base_format, spec.aligned_format) == ("transcript", "template")
     status = pair_status(get_pair("gemma-3-270m-smollm2"))
     assert status.runs_offline and status.label.endswith("(cross-tokenizer)")
