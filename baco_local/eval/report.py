@@ -155,8 +155,8 @@ def terminal_report(results: dict) -> str:
             "frontier), mean over planes:",
             text_table(*summary_rows(results)),
             "",
-            joint_line(results),
             distinct_line(results),
+            joint_line(results),
         ]
     )
 
