@@ -169,6 +169,7 @@ def test_the_default_pair_is_the_demo_base_with_a_real_aligned_model(fresh_home,
     assert spec.name == "gemma-3-270m-smollm2" and spec.base == str(tiny.base)
     assert spec.aligned.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
     assert (spec.router, spec.gamma, spec.lead) == ("p-punc", 0.35, 3)
+    assert (spec.sampler, spec.temperature) == ("min-p", 1.5)
     assert (spec.base_format, spec.aligned_format) == ("transcript", "template")
     status = pair_status(get_pair("gemma-3-270m-smollm2"))
     assert status.runs_offline and status.label.endswith("(cross-tokenizer)")
@@ -353,3 +354,51 @@ def test_toml_document_round_trips_awkward_values():
         },
     }
     assert tomllib.loads(toml_document(data)) == data
+
+
+def test_a_recommended_sampler_reaches_the_pair_defaults_and_explicit_options_win(fresh_home):
+    import argparse
+    from types import SimpleNamespace
+
+    from baco_local.api import Pair
+    from baco_local.cli.common import settings_for_pair
+    from baco_local.core.settings import GenerationSettings
+
+    write_user_catalog('[pairs.gemma-3-1b]\nsampler = "min-p"\ntemperature = 1.5\n')
+    pair = get_pair("gemma-3-1b")
+    assert (pair.sampler, pair.temperature) == ("min-p", 1.5)
+    spec = SimpleNamespace(router="p-punc", gamma=0.35, lead=3, sampler="min-p", temperature=1.5)
+    defaults = Pair.default_settings.fget(SimpleNamespace(loaded=SimpleNamespace(spec=spec)))
+    assert (defaults.temperature, defaults.min_p, defaults.top_k, defaults.top_p) == (
+        1.5,
+        0.1,
+        0,
+        1.0,
+    )
+    shown = SimpleNamespace(default_settings=defaults)
+    cli = GenerationSettings()
+    args = argparse.Namespace(router=None, gamma=None, **{
+        name: getattr(cli, name) for name in ("temperature", "top_k", "top_p", "min_p")
+    })
+    chosen = settings_for_pair(args, cli, shown)
+    assert (chosen.router, chosen.gamma, chosen.temperature, chosen.min_p) == (
+        "p-punc",
+        0.35,
+        1.5,
+        0.1,
+    )
+    args.temperature = 0.7  # given on the command line: it wins
+    assert settings_for_pair(args, cli.with_changes(temperature=0.7), shown).temperature == 0.7
+
+
+def test_bad_sampler_and_embedder_tables_are_caught(fresh_home):
+    error = catalog_error('[pairs.gemma-3-1b]\nsampler = "top-q"\n')
+    assert "line 2" in error.message and "'sampler'" in error.message and "min-p" in error.hint
+    error = catalog_error("[pairs.gemma-3-1b]\ntemperature = 9.0\n")
+    assert "'temperature'" in error.message
+    error = catalog_error('[embedders.mine]\nrepo = "a/b"\nfile = "c.gguf"\n')
+    assert "embedder 'mine': missing field 'description'" in error.message
+    error = catalog_error('[embedders.mine]\ndescription = "d"\n')
+    assert "missing field 'repo'" in error.message
+    error = catalog_error('[embedders.mine]\ndescription = "d"\nrepo = "a/b"\nfiel = "c"\n')
+    assert "did you mean 'file'" in error.message

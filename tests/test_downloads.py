@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from hub_server import COMMIT, HubServer
 
+from baco_local.errors import ModelFileError
 from baco_local.models import catalog, downloads, hub_cache, hub_transfer
 from baco_local.models import storage as hub_storage
 from baco_local.models.catalog import pair_status, pull_pair, resolve_pair_spec
@@ -619,3 +620,42 @@ def test_two_pulls_of_one_pair_at_once_end_with_one_verified_copy(hub, tiny):
     assert len(leftovers()) == 2  # one blob per file: no partial download, no second copy
     assert len(hub.gets(BASE_FILE)) == 2  # the cut transfer and its retry, one process's
     assert hub.gets(ALIGNED_FILE) == [None]
+
+
+def test_an_embedder_is_pulled_from_the_hub_and_used_by_name(hub, tmp_path, capsys):
+    """A catalog embedder with a hub GGUF and no package: `baco models pull NAME`, then
+    `baco models path NAME` and `--embedding NAME` find it offline."""
+    import bert_factory
+
+    from baco_local.cli import main
+    from baco_local.eval.embedder_choice import choose_embedder
+    from baco_local.models.bert_gguf import convert_sentence_transformer
+
+    folder = bert_factory.write_tiny_bert(tmp_path / "bert")
+    data = convert_sentence_transformer(folder, tmp_path / "bert.gguf", name="tiny").read_bytes()
+    sha = hub.add("test-org/tiny-bert-GGUF", "tiny-bert.gguf", data)
+    catalog_file = config_dir() / "models.toml"
+    catalog_file.write_text(
+        catalog_file.read_text()
+        + f"""
+[embedders.tiny-bert]
+description = "a tiny BERT sentence embedder on the local hub"
+repo = "test-org/tiny-bert-GGUF"
+file = "tiny-bert.gguf"
+size_bytes = {len(data)}
+sha256 = "{sha}"
+"""
+    )
+    with pytest.raises(ModelFileError, match="not on this machine") as caught:
+        choose_embedder("tiny-bert")  # not here yet, and no package to convert
+    assert "baco models pull tiny-bert" in caught.value.hint
+    assert main(["models", "pull", "tiny-bert"]) == 0
+    pulled = Path(capsys.readouterr().out.strip())
+    assert pulled.read_bytes() == data and pulled.is_relative_to(cache_dir() / "hub")
+    assert main(["models", "path", "tiny-bert"]) == 0
+    assert capsys.readouterr().out.strip() == str(pulled)
+    choice = choose_embedder("tiny-bert")
+    assert (choice.file, choice.pooling) == (str(pulled), "mean pooling, L2-normalised")
+    assert main(["models", "list", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)["embedders"]}
+    assert rows["tiny-bert"]["state"] == "downloaded"

@@ -58,6 +58,10 @@ def test_eval_writes_table_json_report_and_plots_then_resumes(tiny, prompts, tmp
     assert (out / "report.md").read_text().startswith("# baco eval")
     assert (out / "plots" / "overview.png").read_bytes()[:8] == PNG_MAGIC
     assert (out / "plots" / "distinct_2__judge.png").read_bytes()[:8] == PNG_MAGIC
+    assert (out / "plots" / "distinct.png").read_bytes()[:8] == PNG_MAGIC
+    report = (out / "report.md").read_text()
+    assert "## Distinct answers (NoveltyBench's count)" in report and "distinct (of 3)" in report
+    assert "Distinct answers of k=3" in captured.out
 
     # Again, with --json: nothing is generated, the numbers are the same.
     before = (out / "generations.jsonl").read_bytes()
@@ -74,6 +78,20 @@ def test_eval_writes_table_json_report_and_plots_then_resumes(tiny, prompts, tmp
         assert len(again[measure]["planes"]) == 22
     assert again["joint_improvement"]["router"] == "p-punc"
     assert again["joint_improvement"]["baseline"] == "aligned"
+    # Semantic metrics came from the offline MiniLM, and the results say so.
+    assert again["embedder"]["name"] == "all-minilm-l6-v2"
+    assert again["embedder"]["file"].endswith("all-MiniLM-L6-v2.f16.gguf")
+    assert again["threshold"] == 0.57 and "all-MiniLM-L6-v2" in again["embedding"]
+    assert json.loads(lines[0])["embeddings"]["shape"] == [3, 384]
+
+
+def test_eval_with_the_aligned_model_as_embedder_as_before(tiny, prompts, tmp_path, capsys):
+    out = tmp_path / "aligned-embedder"
+    assert _eval(tiny, prompts, out, "-k", "2", "--methods", "base", "--embedding", "aligned") == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["embedder"]["name"] == "aligned" and results["threshold"] == 0.8
+    record = json.loads((out / "generations.jsonl").read_text().splitlines()[0])
+    assert record["embeddings"]["shape"] == [2, 64]  # the tiny aligned model's width
 
 
 def test_eval_in_two_worker_processes(tiny, prompts, tmp_path, capsys):
@@ -98,6 +116,8 @@ def test_eval_with_the_ensemble_baseline(tiny, prompts, tmp_path, capsys):
         (["--gammas", "x"], "Cannot read --gammas"),
         (["--workers", "0"], "--workers 0"),
         (["--embedding", "/nonexistent.gguf"], "not found"),
+        (["--embedding", "all-minilm"], "Unknown embedder 'all-minilm'"),
+        (["--same-above", "1.5"], "not a cosine similarity"),
         (["--tasks", "poems"], "Unknown task"),
     ],
 )
@@ -106,6 +126,13 @@ def test_eval_bad_options_exit_2_with_a_hint(tiny, prompts, tmp_path, capsys, ar
     err = capsys.readouterr().err
     assert message in err and "hint:" in err
     assert not (tmp_path / "bad").exists()
+
+
+def test_eval_refuses_a_generative_model_as_embedder(tiny, prompts, tmp_path, capsys):
+    assert _eval(tiny, prompts, tmp_path / "bad", "--embedding", str(tiny.aligned)) == 2
+    err = capsys.readouterr().err
+    assert "not a sentence embedding model" in err and "--embedding aligned" in err
+    assert "Traceback" not in err and not (tmp_path / "bad").exists()
 
 
 def test_eval_without_matplotlib_still_reports_and_says_how_to_get_plots(

@@ -106,6 +106,41 @@ def test_gammas_apply_to_routers_without_their_own_values():
     assert [p.label for p in points] == ["p@0.1", "p@0.9", "h@2"]
 
 
+def test_a_router_combined_with_min_p_sweeps_gamma_and_temperature():
+    shared = GenerationSettings(temperature=0.8, top_k=40, top_p=0.95, min_p=0.05)
+    items = methods.parse_methods("p-punc@0.2/0.35+min-p@T1/1.5, punc+min-p")
+    points = methods.build_points(items, shared)
+    assert [p.label for p in points] == [
+        "p-punc@0.2+min-p@T1",
+        "p-punc@0.2+min-p@T1.5",
+        "p-punc@0.35+min-p@T1",
+        "p-punc@0.35+min-p@T1.5",
+        "punc+min-p@T1",  # no values: temperature 1; a router without gamma has none
+    ]
+    second = points[1].settings
+    assert (second["router"], second["gamma"], second["temperature"]) == ("p-punc", 0.2, 1.5)
+    assert (second["min_p"], second["top_k"], second["top_p"]) == (0.1, 0, 1.0)  # as min-p
+    assert {p.method for p in points} == {"p-punc+min-p", "punc+min-p"}
+    assert all(methods.is_router_method(p.method) for p in points)  # BACo's, not a baseline
+    assert methods.build_points(["p-punc+min-p"], shared, gammas=[0.4])[0].label == (
+        "p-punc@0.4+min-p@T1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("nudging+min-p", "not the 'nudging' baseline"),
+        ("p-punc+top-k", "Unknown sampler 'top-k'"),
+        ("p-punc+", "names no sampler"),
+        ("p-punc+min-p@Tx", "Cannot read the values"),
+    ],
+)
+def test_combination_errors(text, message):
+    with pytest.raises(BacoError, match=message):
+        methods.build_points(methods.parse_methods(text), GenerationSettings())
+
+
 def test_method_errors():
     with pytest.raises(BacoError, match="Did you mean 'p-punc'"):
         methods.parse_methods("p-punk")

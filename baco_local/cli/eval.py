@@ -63,7 +63,8 @@ def _add_what_options(what) -> None:
     what.add_argument(
         "--methods",
         metavar="LIST",
-        help="routers and baselines, comma-separated; NAME@V1/V2 sets a sweep "
+        help="routers and baselines, comma-separated; NAME@V1/V2 sets a sweep; "
+        "ROUTER@G+min-p@T1/T2 combines a router with min-p sampling "
         "(default: aligned,base,min-p,prompted,nudging,ensemble,p-punc; baselines: aligned, "
         "base, min-p, prompted, nudging, random, ensemble)",
     )
@@ -77,8 +78,10 @@ def _add_what_options(what) -> None:
 def _add_output_options(how) -> None:
     how.add_argument(
         "--embedding",
-        metavar="PATH",
-        help="an embedding GGUF for semantic metrics (default: the aligned model, mean-pooled)",
+        metavar="NAME|FILE|aligned",
+        help="the sentence embedder of the semantic metrics: a catalog name (default "
+        "all-minilm-l6-v2, offline from the eval extra), an embedding GGUF file, or 'aligned' "
+        "(the pair's aligned model, mean-pooled: figures then do not compare across pairs)",
     )
     how.add_argument(
         "--judge",
@@ -90,9 +93,9 @@ def _add_output_options(how) -> None:
     how.add_argument(
         "--same-above",
         type=float,
-        default=0.8,
         metavar="COS",
-        help="cosine similarity at which two answers are one semantic class (default %(default)s)",
+        help="cosine similarity at which two answers count as one (NoveltyBench's distinct "
+        "count; default 0.57, chosen for MiniLM; 0.8 with --embedding aligned)",
     )
     how.add_argument("--out", metavar="DIR", help="results folder (default: in baco's data dir)")
     how.add_argument(
@@ -150,6 +153,7 @@ def evaluation_from(args: argparse.Namespace):
         for task in tasks.BUILTIN_TASKS
         for p in tasks.builtin_prompts(task)[:REFERENCE_PROMPTS_PER_TASK]
     ]
+    embedder = _embedder(args.embedding)
     return plan.make_evaluation(
         spec,
         _load_settings(args),
@@ -157,9 +161,10 @@ def evaluation_from(args: argparse.Namespace):
         points,
         k=args.k,
         seed=0 if args.seed is None else args.seed,
-        embedding=_embedding_path(args.embedding),
+        embedding=embedder.file,
+        embedder=embedder.to_dict(),
         judge=None if args.judge == "aligned" else _embedding_path(args.judge),
-        threshold=args.same_above,
+        threshold=embedder.same_above if args.same_above is None else args.same_above,
         reference_texts=tuple(reference),
     )
 
@@ -191,7 +196,7 @@ def _check_counts(args) -> None:
         (args.limit >= 0, f"--limit {args.limit} is negative.", "use 0 for all prompts"),
         (args.workers >= 1, f"--workers {args.workers} is below 1.", "use --workers 1 or more"),
         (
-            -1 <= args.same_above <= 1,
+            args.same_above is None or -1 <= args.same_above <= 1,
             f"--same-above {args.same_above} is not a cosine similarity.",
             "use a value in [-1, 1], e.g. 0.8",
         ),
@@ -238,6 +243,14 @@ def _load_settings(args):
         # a unit's k answers are decoded together unless --parallel says otherwise
         n_parallel=args.parallel or max(base.n_parallel, args.k),
     )
+
+
+def _embedder(value: str | None):
+    """The sentence embedder (default: the catalog's MiniLM, converted offline)."""
+    from ..eval.embedder_choice import choose_embedder
+    from ..models.embedders import DEFAULT_EMBEDDER
+
+    return choose_embedder(value or DEFAULT_EMBEDDER)
 
 
 def _embedding_path(path: str | None) -> str | None:

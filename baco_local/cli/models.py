@@ -20,12 +20,16 @@ def register(commands) -> None:
     listing.add_argument("--json", action="store_true", help="machine-readable list")
     listing.set_defaults(handler=show_list)
 
-    pull = sub.add_parser("pull", help="download a pair into the cache, checked by size and sha256")
-    pull.add_argument("name", nargs="?", help="pair name (default: the default pair)")
+    pull = sub.add_parser(
+        "pull", help="download a pair (or an embedder) into the cache, checked by size and sha256"
+    )
+    pull.add_argument("name", nargs="?", help="pair or embedder name (default: the default pair)")
     pull.set_defaults(handler=pull_pair)
 
-    path = sub.add_parser("path", help="print the pair's two file paths (base, then aligned)")
-    path.add_argument("name", nargs="?", help="pair name (default: the default pair)")
+    path = sub.add_parser(
+        "path", help="print the pair's two file paths (base, then aligned), or an embedder's"
+    )
+    path.add_argument("name", nargs="?", help="pair or embedder name (default: the default pair)")
     path.set_defaults(handler=show_paths)
 
     add = sub.add_parser(
@@ -116,11 +120,49 @@ def show_list(args) -> int:
 
     default = default_pair_name()
     rows = [_pair_row(p, pair_status(p), default) for p in load_catalog().values()]
+    embedders = _embedder_rows()
     if getattr(args, "json", False):
-        print(json.dumps({"default": default, "pairs": rows}, indent=2))
+        print(json.dumps({"default": default, "pairs": rows, "embedders": embedders}, indent=2))
         return 0
     _print_table(rows)
+    _print_embedders(embedders)
     return 0
+
+
+def _embedder_rows() -> list[dict]:
+    """Sentence embedders for `baco eval`: where each is here, or how to get it (no
+    conversion, no hashing: `path` or an eval does that)."""
+    from dataclasses import asdict
+
+    from ..models.catalog import entry_path
+    from ..models.embedders import DEFAULT_EMBEDDER, load_embedders
+    from ..models.packaged import package_installed
+
+    rows = []
+    for embedder in load_embedders().values():
+        packaged = bool(embedder.package) and package_installed(embedder.package)
+        pulled = embedder.hub is not None and entry_path(embedder.hub) is not None
+        rows.append(
+            {
+                **asdict(embedder),
+                "default": embedder.name == DEFAULT_EMBEDDER,
+                "state": "offline-ready" if packaged else "downloaded" if pulled else "-",
+            }
+        )
+    return rows
+
+
+def _print_embedders(rows: list[dict]) -> None:
+    if not rows:
+        return
+    width = max(len(row["name"]) for row in rows) + 2
+    print(f"\n  {'EMBEDDER':<{width}}{'STATE':<15}DESCRIPTION")
+    for row in rows:
+        mark = "*" if row["default"] else " "
+        print(f"{mark} {row['name']:<{width}}{row['state']:<15}{row['description']}")
+    print(
+        "\n* baco eval's default embedder (--embedding NAME); baco models pull NAME gets its GGUF."
+    )
 
 
 def _print_table(rows: list[dict]) -> None:
@@ -173,6 +215,11 @@ def pull_pair(args) -> int:
     from ..models.catalog import default_pair_name, get_pair, pair_status, pull_pair
     from ..models.downloads import stderr_progress
 
+    if _is_embedder(args.name):
+        from ..models.embedders import pull_embedder
+
+        print(pull_embedder(args.name, stderr_progress()))
+        return 0
     name = args.name or default_pair_name()
     try:
         spec = pull_pair(name, stderr_progress())
@@ -193,6 +240,11 @@ def show_paths(args) -> int:
     from ..errors import BacoError
     from ..models.catalog import default_pair_name, get_pair, pair_status, resolve_pair_spec
 
+    if _is_embedder(args.name):
+        from ..models.embedders import embedder_file
+
+        print(embedder_file(args.name))  # converts the packaged model on first use
+        return 0
     pair = get_pair(args.name or default_pair_name())
     status = pair_status(pair)
     if not status.runs_offline:
@@ -203,6 +255,13 @@ def show_paths(args) -> int:
     print(spec.base)
     print(spec.aligned)
     return 0
+
+
+def _is_embedder(name: str | None) -> bool:
+    from ..models.catalog import load_catalog
+    from ..models.embedders import load_embedders
+
+    return bool(name) and name in load_embedders() and name not in load_catalog()
 
 
 def add_pair(args) -> int:

@@ -47,7 +47,11 @@ DIVERSITY_METRICS: tuple[MetricSpec, ...] = (
     ),
     MetricSpec("vendi", "vendi", SEMANTIC, True, "Vendi score: effective number of answers (1-k)"),
     MetricSpec(
-        "semantic_classes", "classes", SEMANTIC, True, "equivalence classes among the k answers"
+        "semantic_classes",
+        "classes",
+        SEMANTIC,
+        True,
+        "distinct answers among the k (NoveltyBench's count: equivalence classes)",
     ),
     MetricSpec("semantic_entropy", "sem-ent", SEMANTIC, True, "entropy (nats) of the class sizes"),
 )

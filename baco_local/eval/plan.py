@@ -32,6 +32,7 @@ class Evaluation:
     k: int
     seed: int
     threshold: float
+    embedder: dict | None = None  # embedder_choice.EmbedderChoice.to_dict(), for the results
 
     @property
     def identity(self) -> str:
@@ -67,9 +68,12 @@ def make_evaluation(
     threshold: float = 0.8,
     reference_texts: tuple[str, ...] = (),
     judge: str | None = None,
+    embedder: dict | None = None,
 ) -> Evaluation:
+    """embedding: a sentence embedder's GGUF, or None for the pair's aligned model.
+    embedder: what to report about it (see eval.embedder_choice)."""
     config = ResourceConfig(spec, load, embedding, tuple(reference_texts), judge)
-    return Evaluation(config, tuple(prompts), tuple(points), k, seed, threshold)
+    return Evaluation(config, tuple(prompts), tuple(points), k, seed, threshold, embedder)
 
 
 def pair_slug(spec: PairSpec) -> str:
@@ -133,12 +137,19 @@ def _info(evaluation: Evaluation, records: list[dict], seconds: float) -> dict:
         "k": evaluation.k,
         "seed": evaluation.seed,
         "threshold": evaluation.threshold,
-        "embedding": config.embedding or "aligned model, mean-pooled, centred",
+        "embedding": _embedding_description(evaluation),
+        "embedder": evaluation.embedder or {"file": config.embedding},
         "judge": config.judge or "the pair's aligned model",
         "units": len(records),
         "seconds": round(seconds, 1),
         "compute_seconds": round(sum(r["seconds"] for r in records), 1),
     }
+
+
+def _embedding_description(evaluation: Evaluation) -> str:
+    if evaluation.embedder:
+        return f"{evaluation.embedder['model']} ({evaluation.embedder['pooling']})"
+    return evaluation.config.embedding or "aligned model, mean-pooled, centred"
 
 
 def output_lines(results: dict) -> list[str]:

@@ -39,6 +39,8 @@ def draw_all(results: dict, folder: Path) -> list[Path]:
         written.append(_save(figure, folder / f"{d}__{q}.png"))
     if names:
         written.insert(0, _save(_overview(results, names), folder / "overview.png"))
+    if any(results["metrics"][lb].get("semantic_classes") is not None for lb in results["metrics"]):
+        written.insert(1, _save(_distinct(results), folder / "distinct.png"))
     return written
 
 
@@ -126,3 +128,30 @@ def _save(figure, path: Path) -> Path:
     figure.savefig(buffer, format="png", dpi=110)
     write_atomic(path, buffer.getvalue())
     return path
+
+
+def _distinct(results: dict):
+    """NoveltyBench's distinct count of every point, against the judge's rating."""
+    from matplotlib.figure import Figure
+
+    from .distinct_report import embedder_phrase
+
+    figure = Figure(figsize=(6.4, 4.8), layout="constrained")
+    ax = figure.add_subplot()
+    table = results["metrics"]
+    for i, (method, info) in enumerate(results["methods"].items()):
+        shown = [lb for lb in info["points"] if table[lb].get("semantic_classes") is not None]
+        if not shown:
+            continue
+        xs = [table[lb]["semantic_classes"] for lb in shown]
+        ys = [table[lb].get("judge") for lb in shown]
+        ys = [float("nan") if y is None else y for y in ys]
+        style = "-" if info["kind"] == "router" else "--"
+        ax.plot(xs, ys, style, marker=_MARKERS[i % len(_MARKERS)], markersize=5, label=method)
+    ax.set_xlim(0.9, results["k"] + 0.1)
+    ax.set_xlabel(f"distinct answers of k={results['k']} (higher is better)")
+    ax.set_ylabel("judge (higher is better)")
+    ax.set_title(f"NoveltyBench's distinct count ({embedder_phrase(results)})", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    return figure

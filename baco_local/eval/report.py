@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from .aggregate import EXTRA_COLUMNS, metric_table, summarise
+from .distinct_report import distinct_line, distinct_section
 from .methods import is_router_method
 from .metrics import ALL_METRICS, DIVERSITY_METRICS, QUALITY_METRICS
 
@@ -154,6 +155,7 @@ def terminal_report(results: dict) -> str:
             "frontier), mean over planes:",
             text_table(*summary_rows(results)),
             "",
+            distinct_line(results),
             joint_line(results),
         ]
     )
@@ -186,6 +188,7 @@ def markdown_report(results: dict, plots: list[str]) -> str:
         markdown_table(*metric_rows(results)),
         "",
         *_by_task_sections(results),
+        *distinct_section(results, markdown_table),
         "## Metric definitions",
         "",
         *_definitions(),

@@ -78,6 +78,8 @@ class CatalogPair:
     origin: str  # "builtin" or "user"
     demo_base: bool = False  # runs offline on the demo weights until downloaded
     lead: int | None = None  # the recommended aligned lead (None: the settings' default)
+    sampler: str | None = None  # the recommended sampler (core.sampler_presets), if any
+    temperature: float | None = None  # its temperature
     cross_tokenizer: bool = False  # the two vocabularies differ: word-level collaboration
 
     @property
@@ -119,6 +121,11 @@ def _load() -> CatalogData:
 def load_catalog() -> dict[str, CatalogPair]:
     """All pairs by name: the built-in catalog merged with the user's."""
     return dict(_load().pairs)
+
+
+def load_embedder_fields() -> dict[str, dict]:
+    """The catalog's sentence embedders as checked fields (see models/embedders.py)."""
+    return dict(_load().embedders)
 
 
 def default_pair_name() -> str:
@@ -306,6 +313,8 @@ def _spec(pair: CatalogPair, base: Path, aligned: Path | None) -> PairSpec:
         router=pair.router,
         gamma=pair.gamma,
         lead=pair.lead if aligned is not None else None,
+        sampler=pair.sampler if aligned is not None else None,
+        temperature=pair.temperature if aligned is not None else None,
     )
 
 

@@ -28,6 +28,8 @@ PAIR_FIELDS = (
     "router",
     "gamma",
     "lead",
+    "sampler",
+    "temperature",
     "demo_base",
     "cross_tokenizer",
 )
@@ -44,6 +46,9 @@ ENTRY_FIELDS = (
     "format",
     "confirmed",
 )
+# A sentence embedder: a packaged sentence-transformers folder and/or a hub GGUF.
+EMBEDDER_FIELDS = ("description", "model", "package", "folder", "repo", "file", "revision")
+EMBEDDER_FIELDS += ("size_bytes", "size_mb", "sha256", "license")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _FORMAT_HINT = "template, transcript, chatml, gemma, llama3, tulu, in-context, or a .jinja file"
 
@@ -67,6 +72,7 @@ class CatalogError(BacoError):
 class CatalogData:
     pairs: dict = field(default_factory=dict)  # name -> CatalogPair
     default: str = ""
+    embedders: dict = field(default_factory=dict)  # name -> checked fields (parse_embedder)
     user_raw: dict = field(default_factory=dict)  # the user file as parsed (for editing)
 
 
@@ -125,6 +131,9 @@ def read_catalog(builtin: Path, user: Path, build: Callable[[dict, str], object]
     for name, raw in user_raw.items():
         merged = {**builtin_raw.get(name, {}), **raw} if isinstance(raw, dict) else raw
         catalog.pairs[name] = build(parse_pair(name, merged, user_source), "user")
+    for data, source in ((builtin_data, builtin_source), (user_data, user_source)):
+        for name, raw in _embedders_table(data, source).items():
+            catalog.embedders[name] = parse_embedder(name, raw, source)
     catalog.default = _default(user_data, user_source) or _default(builtin_data, builtin_source)
     if catalog.default not in catalog.pairs:
         source = user_source if "default" in user_data else builtin_source
@@ -138,8 +147,8 @@ def read_catalog(builtin: Path, user: Path, build: Callable[[dict, str], object]
 
 def _pairs_table(data: dict, source: _Source) -> dict:
     for key in data:
-        if key not in ("default", "pairs"):
-            raise _unknown_key(source, key, ("default", "pairs"), None, None)
+        if key not in ("default", "pairs", "embedders"):
+            raise _unknown_key(source, key, ("default", "pairs", "embedders"), None, None)
     pairs = data.get("pairs", {})
     if not isinstance(pairs, dict):
         raise source.error("'pairs' must be a table.", "write pairs as [pairs.NAME]", key="pairs")
@@ -152,6 +161,46 @@ def _pairs_table(data: dict, source: _Source) -> dict:
                 pair=name,
             )
     return pairs
+
+
+def _embedders_table(data: dict, source: _Source) -> dict:
+    embedders = data.get("embedders", {})
+    if not isinstance(embedders, dict) or not all(isinstance(v, dict) for v in embedders.values()):
+        raise source.error(
+            "'embedders' must hold tables.", "write embedders as [embedders.NAME]", key="embedders"
+        )
+    return embedders
+
+
+def parse_embedder(name: str, raw: dict, source: _Source) -> dict:
+    """Checked fields of one sentence embedder (models/embedders.py's CatalogEmbedder).
+
+    It names a sentence-transformers folder in a registry package (package, folder),
+    converted on first use, and/or a published GGUF on the hub (repo, file, ...).
+    """
+    for key in raw:
+        if key not in EMBEDDER_FIELDS:
+            raise _unknown_key(source, key, EMBEDDER_FIELDS, None, None)
+    get = _Getter(source, raw, name, None, kind="embedder")
+    package, folder = get("package", str), get("folder", str)
+    repo, file = get("repo", str), get("file", str)
+    if (package is None) != (folder is None) or (repo is None) != (file is None):
+        both = "give package and folder, or repo and file"
+        raise get.missing("folder" if package else "file", both)
+    if package is None and repo is None:
+        raise get.missing("repo", "name a packaged folder (package, folder) or a hub file")
+    hub = None
+    if repo is not None:
+        fields = {k: raw[k] for k in ENTRY_FIELDS if k in raw and k != "package"}
+        hub = parse_entry(name, "hub", fields, source)
+    return {
+        "name": name,
+        "description": get("description", str, required=True),
+        "model": get("model", str) or name,
+        "package": package,
+        "folder": folder,
+        "hub": hub,
+    }
 
 
 def _default(data: dict, source: _Source) -> str | None:
@@ -192,6 +241,7 @@ def parse_pair(name: str, raw, source: _Source) -> dict:
         "router": router,
         "gamma": _gamma(get, router),
         "lead": _lead(get),
+        **_sampler(get),
         "demo_base": bool(get("demo_base", bool)),
         "cross_tokenizer": bool(get("cross_tokenizer", bool)),
     }
@@ -257,8 +307,9 @@ def parse_entry(pair: str, role: str, raw, source: _Source) -> dict:
 class _Getter:
     """Read one field of a table with its type checked; errors name file, line and field."""
 
-    def __init__(self, source: _Source, raw: dict, pair: str, role: str | None):
+    def __init__(self, source: _Source, raw: dict, pair: str, role: str | None, kind="pair"):
         self.source, self.raw, self.pair, self.role = source, raw, pair, role
+        self.kind = kind
 
     def __call__(self, key: str, kind: type, required: bool = False):
         value = self.raw.get(key)
@@ -277,7 +328,7 @@ class _Getter:
         return value
 
     def _what(self) -> str:
-        return f"pair {self.pair!r}" + (f", {self.role} model" if self.role else "")
+        return f"{self.kind} {self.pair!r}" + (f", {self.role} model" if self.role else "")
 
     def missing(self, key: str, hint: str) -> CatalogError:
         return self.source.error(
@@ -335,6 +386,18 @@ def _lead(get: _Getter) -> int | None:
     if lead is not None and not 0 <= lead <= 1024:
         raise get.wrong("lead", "use a count of tokens from 0 to 1024, e.g. 3")
     return lead
+
+
+def _sampler(get: _Getter) -> dict:
+    """The recommended sampler (a name from core.sampler_presets) and temperature."""
+    from ..core.sampler_presets import SAMPLER_PRESETS
+
+    sampler, temperature = get("sampler", str), get("temperature", float)
+    if sampler is not None and sampler not in SAMPLER_PRESETS:
+        raise get.wrong("sampler", f"use one of: {', '.join(SAMPLER_PRESETS)}")
+    if temperature is not None and not 0 < temperature <= 5:
+        raise get.wrong("temperature", "use a temperature above 0 and at most 5, e.g. 1.0")
+    return {"sampler": sampler, "temperature": temperature}
 
 
 def _gamma(get: _Getter, router: str) -> float | None:

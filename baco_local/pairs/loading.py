@@ -56,6 +56,8 @@ class PairSpec:
     router: str | None = None  # the catalog's recommended router, gamma and lead
     gamma: float | None = None
     lead: int | None = None
+    sampler: str | None = None  # and sampler (core.sampler_presets) at a temperature
+    temperature: float | None = None
 
     @property
     def in_context(self) -> bool:
