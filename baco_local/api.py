@@ -11,16 +11,16 @@ with Pair.load(base="base.gguf", aligned="instruct.gguf") as pair:
 
 from __future__ import annotations
 
-import contextlib
+import itertools
 import os
 import random
-import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
-from .core.events import Result
+from .core.events import Result, TokenEvent
 from .core.routers import ALIGNED
 from .core.settings import GenerationSettings, LoadSettings
 from .decoding.batch_loop import BatchLoop
+from .decoding.handle import Handle
 from .decoding.requests_many import Finished, Request
 from .decoding.scheduler import Scheduler
 from .errors import BacoError, SettingsError
@@ -31,13 +31,16 @@ Prompt = str | Sequence[Message | Mapping[str, str]]
 
 
 class Pair:
-    """A loaded base/aligned pair ready to generate. One generation runs at a time."""
+    """A loaded base/aligned pair ready to generate. Answers started from several threads
+    (or several at once from one) are decoded together, in one batch."""
 
     def __init__(self, loaded: LoadedPair):
         self.loaded = loaded
         self.roles = loaded.roles[ALIGNED]
         self.scheduler = Scheduler(loaded.n_threads)
-        self._gate = _Gate()
+        self.loop = BatchLoop(loaded, self.scheduler)
+        self._closed = False
+        self._ids = itertools.count()
 
     @classmethod
     def load(
@@ -107,7 +110,7 @@ class Pair:
         raw: bool = False,
         ignore_end: bool = False,
         **changes,
-    ) -> _Locked:
+    ) -> AnswerStream:
         """Start an answer; iterate the result for TokenEvents, then read `.result`.
 
         prompt: a string, or messages ({"role", "content"} dicts or Message objects)
@@ -115,22 +118,10 @@ class Pair:
         ignore_end: run to max_tokens past end-of-turn and stop strings (benchmarks).
         changes: GenerationSettings fields (router, gamma, temperature, max_tokens, seed...).
         """
-        settings = _with_seed((settings or self.default_settings).with_changes(**changes))
-        self.loaded.check_settings(settings)
-        messages = to_messages(prompt, system)
-        with self._gate.held():  # formatting reads the models: not while closing
-            return _Locked(self._batch(messages, [settings], raw, ignore_end), self._gate)
-
-    def _batch(self, messages, settings: list[GenerationSettings], raw, ignore_end, first=0):
-        return BatchLoop(
-            self.loaded,
-            messages,
-            settings,
-            raw=raw,
-            scheduler=self.scheduler,
-            ignore_end=ignore_end,
-            first_index=first,
+        handle = self.stream_answers(
+            prompt, 1, settings, system=system, raw=raw, ignore_end=ignore_end, **changes
         )
+        return AnswerStream(handle)
 
     def generate(self, prompt: Prompt, settings: GenerationSettings | None = None, **kw) -> Result:
         """Generate one whole answer."""
@@ -146,52 +137,79 @@ class Pair:
         raw: bool = False,
         ignore_end: bool = False,
         **changes,
-    ) -> Answers:
+    ) -> Handle:
         """Start n answers to one prompt (seeds seed, seed+1, ...); iterate the result for
         TokenEvents (`event.answer` says whose), then read `.results` (n Results, in order).
+        At most LoadSettings.n_parallel answers (and what the context holds) decode at
+        once; the others start as sequences free up.
         """
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise SettingsError(
                 f"n must be a whole number of answers >= 1 (got {n!r}).", "ask for n=5"
             )
         settings = _with_seed((settings or self.default_settings).with_changes(**changes))
-        self.loaded.check_settings(settings)
-        every = [settings.with_changes(seed=settings.seed + i) for i in range(n)]
-        messages = to_messages(prompt, system)
+        request = Request(
+            f"request-{next(self._ids)}",
+            to_messages(prompt, system),
+            settings,
+            n=n,
+            raw=raw,
+            ignore_end=ignore_end,
+        )
+        return self.submit(request)
 
-        def groups():
-            done = 0
-            while done < n:
-                with self._gate.held():
-                    batch = self._batch(messages, every[done:], raw, ignore_end, first=done)
-                done += len(batch.answers)
-                yield _Locked(batch, self._gate)
+    def submit(self, request: Request) -> Handle:
+        """Queue a request; iterate the Handle for its events (this drives the decoding)."""
+        if self._closed:
+            raise BacoError("This pair is closed.", "load it again with Pair.load(...)")
+        self.loaded.check_settings(request.settings)
+        return self.loop.submit(request)
 
-        return Answers(groups)
-
-    def answer_all(self, requests: Iterable[Request]) -> Iterator[Finished]:
+    def answer_all(
+        self,
+        requests: Iterable[Request],
+        ahead: int | None = None,
+        on_error: Callable[[Request, BacoError], None] | None = None,
+    ) -> Iterator[Finished]:
         """Answer many requests (each its own prompt, settings and n); yield each answer
-        as it ends. Closing the iterator (or Ctrl-C) stops the answers in progress: what
-        was yielded before is complete. Requests are read from the iterable as the
-        batch has room for them."""
-        for request in requests:
-            messages = to_messages(request.messages)
-            done = request.first_answer
-            while done < request.n:
-                every = [request.answer_settings(i) for i in range(done, request.n)]
-                with self._gate.held():
-                    batch = self._batch(messages, every, request.raw, request.ignore_end, done)
-                group = _Locked(batch, self._gate)
-                try:
-                    for _ in group:
-                        for index, result in batch.take_finished():
-                            yield Finished(request.id, index, result)
-                finally:
-                    group.cancel()
-                for index, result in batch.take_finished():
-                    if result.finish_reason != "cancelled":
-                        yield Finished(request.id, index, result)
-                done += len(batch.answers)
+        as it ends. Requests are taken from the iterable as the batch has room for them
+        (`ahead`: answers kept waiting beyond those decoding, n_parallel by default).
+        A request that cannot be answered (a prompt longer than the context) raises its
+        BacoError, or, with `on_error`, is passed to it and skipped.
+        Closing the iterator (or Ctrl-C) stops the answers in progress: what was yielded
+        before is complete."""
+        ahead = self.loaded.load_settings.n_parallel if ahead is None else ahead
+        pending = iter(requests)
+        handles: list[Handle] = []
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and self.loop.waiting <= ahead:
+                    request = next(pending, None)
+                    if request is None:
+                        exhausted = True
+                    elif request.first_answer < request.n:
+                        try:
+                            handles.append(self.submit(request))
+                        except BacoError as error:
+                            if on_error is None:
+                                raise
+                            on_error(request, error)
+                if not handles:
+                    return
+                self.loop.drive()
+                for handle in list(handles):
+                    handle.poll()  # events are not wanted here: only whole answers
+                    for index, result in handle.take_finished():
+                        yield Finished(handle.request.id, index, result)
+                    if handle.done:
+                        handles.remove(handle)
+        finally:
+            for handle in handles:
+                handle.cancel()
+            for handle in handles:
+                for _ in handle:
+                    pass
 
     def brainstorm(
         self, prompt: Prompt, n: int = 5, settings: GenerationSettings | None = None, **kw
@@ -202,13 +220,13 @@ class Pair:
         return self.stream_answers(prompt, n, settings, **kw).run()
 
     def close(self) -> None:
-        """Free the models (waits for a running generation to end). Idempotent."""
-        if self._gate.closed:
+        """Free the models (answers still running end with what they wrote). Idempotent."""
+        if self._closed:
             return
-        with self._gate.held():
-            self._gate.closed = True
-            self.scheduler.close()
-            self.loaded.close()
+        self._closed = True
+        self.loop.close()
+        self.scheduler.close()
+        self.loaded.close()
 
     def __enter__(self) -> Pair:
         return self
@@ -217,128 +235,34 @@ class Pair:
         self.close()
 
 
-class Answers:
-    """Several answers to one prompt, generated as one job (in groups of at most
-    LoadSettings.n_parallel answers, decoded together). Iterate for TokenEvents (each
-    with its answer's index); `.results` holds the Results once done (None before);
-    `cancel()` stops them all, keeping what each produced (answers of a group not yet
-    started are left out)."""
+class AnswerStream:
+    """One answer being generated: iterate it for TokenEvents; then `.result`. cancel()
+    (any thread) stops it, keeping what it wrote."""
 
-    def __init__(self, groups):
-        self._groups = groups
-        self._current = None
-        self._cancelled = threading.Event()
-        self.results: list[Result] | None = None
-        self.histories: list[dict[str, list[int]]] = []  # each model's tokens, per answer
-        self._leftover: list[tuple[int, Result]] = []
+    def __init__(self, handle: Handle):
+        self.handle = handle
 
-    def __iter__(self):
-        if self.results is not None:
-            for result in self.results:
-                yield from result.tokens
-            return
-        results: list[Result] = []
-        try:
-            for group in self._groups():
-                if self._cancelled.is_set() and results:
-                    break
-                self._current = group
-                if self._cancelled.is_set():
-                    group.cancel()
-                try:
-                    yield from group
-                finally:  # also when interrupted: keep what the group produced
-                    self._leftover += self._take(group)
-                    results.extend(r for r in _results_of(group) if r is not None)
-                    for answer in getattr(group.generation, "answers", ()):
-                        self.histories.append(answer.histories)
-        finally:
-            self.results = results
+    def __iter__(self) -> Iterator[TokenEvent]:
+        return iter(self.handle)
 
-    def run(self) -> list[Result]:
+    def run(self) -> Result:
         for _ in self:
             pass
-        return self.results
-
-    def take_finished(self) -> list[tuple[int, Result]]:
-        """(answer index, result) of answers that ended since the last call, all of whose
-        events were yielded: a caller can finish each answer as soon as it ends."""
-        done, self._leftover = self._leftover + self._take(self._current), []
-        return done
-
-    @staticmethod
-    def _take(group) -> list[tuple[int, Result]]:
-        take = getattr(getattr(group, "generation", None), "take_finished", None)
-        return take() if take is not None else []
+        return self.result
 
     def cancel(self) -> None:
-        self._cancelled.set()
-        if self._current is not None:
-            self._current.cancel()
+        self.handle.cancel()
 
+    @property
+    def result(self) -> Result | None:
+        return self.handle.result
 
-def _results_of(group) -> list[Result]:
-    results = getattr(group.generation, "results", None)
-    return list(results) if results is not None else [group.result]
+    @property
+    def settings(self) -> GenerationSettings:
+        return self.handle.settings
 
 
 def _with_seed(settings: GenerationSettings) -> GenerationSettings:
     if settings.seed is not None:
         return settings
     return settings.with_changes(seed=random.SystemRandom().randrange(2**31))
-
-
-class _Gate:
-    """One generation at a time per pair. Another thread waits its turn; the same thread
-    starting a second one while the first is still open gets an error, not a deadlock;
-    after close() everything is refused, since the native models are gone."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._owner: int | None = None
-        self.closed = False
-
-    @contextlib.contextmanager
-    def held(self):
-        if self._owner == threading.get_ident():
-            raise BacoError(
-                "Another generation on this pair is still open in this thread.",
-                "iterate it to the end (or call .cancel() and then iterate) before starting "
-                "the next one",
-            )
-        with self._lock:
-            if self.closed:
-                raise BacoError("This pair is closed.", "load it again with Pair.load(...)")
-            self._owner = threading.get_ident()
-            try:
-                yield
-            finally:
-                self._owner = None
-
-
-class _Locked:
-    """A generation (a BatchLoop) that holds the pair's gate while it runs."""
-
-    def __init__(self, generation: BatchLoop, gate: _Gate):
-        self.generation = generation
-        self._gate = gate
-
-    def __iter__(self):
-        with self._gate.held():
-            yield from self.generation
-
-    def run(self) -> Result:
-        for _ in self:
-            pass
-        return self.generation.result
-
-    def cancel(self) -> None:
-        self.generation.cancel()
-
-    @property
-    def result(self) -> Result | None:
-        return self.generation.result
-
-    @property
-    def settings(self) -> GenerationSettings:
-        return self.generation.settings

@@ -253,15 +253,19 @@ def test_a_closed_pair_refuses_work_instead_of_crashing(tiny):
         pair.generate(PROMPT, max_tokens=2)
 
 
-def test_a_second_generation_in_the_same_thread_is_an_error_not_a_deadlock(tiny_pair):
-    from baco_local.errors import BacoError
-
-    outer = iter(tiny_pair.stream(PROMPT, seed=1, max_tokens=20))
-    next(outer)
-    with pytest.raises(BacoError, match="still open"):
-        tiny_pair.generate(PROMPT, max_tokens=2)
-    outer.close()
-    assert tiny_pair.generate(PROMPT, seed=1, max_tokens=2).stats.tokens > 0
+def test_a_second_generation_in_the_same_thread_joins_the_first(tiny_pair):
+    # An answer started while another is being read joins it in the batch: both end,
+    # each the answer it would have been alone (the tiny models are exact in a batch).
+    solo_outer = tiny_pair.generate(PROMPT, seed=1, max_tokens=20, ignore_end=True)
+    solo_inner = tiny_pair.generate(PROMPT, seed=2, max_tokens=6, ignore_end=True)
+    outer_stream = tiny_pair.stream(PROMPT, seed=1, max_tokens=20, ignore_end=True)
+    outer = iter(outer_stream)
+    first = next(outer)
+    inner = tiny_pair.generate(PROMPT, seed=2, max_tokens=6, ignore_end=True)
+    rest = list(outer)
+    assert [first.id] + [e.id for e in rest] == [t.id for t in solo_outer.tokens]
+    assert [t.id for t in inner.tokens] == [t.id for t in solo_inner.tokens]
+    assert outer_stream.result.text == solo_outer.text
 
 
 def test_brainstorm_needs_at_least_one_answer(tiny_pair):

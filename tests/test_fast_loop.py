@@ -117,8 +117,14 @@ def test_bench_json_has_the_promised_keys(capsys, tiny):
     )
     assert code == 0
     report = json.loads(capsys.readouterr().out)
-    assert set(report["tokens_per_second"]) == {"aligned", "base", "p-punc", "nudging"}
-    assert set(report["ratio_to_aligned"]) == {"p-punc", "nudging"}
+    collab = {"p-punc", "nudging", "p-punc (on)", "nudging (on)"}  # speculation off and on
+    assert set(report["tokens_per_second"]) == {"aligned", "base"} | collab
+    assert set(report["ratio_to_aligned"]) == collab
+    for name in ("p-punc (on)", "nudging (on)"):
+        spec = report["speculative"][name]
+        assert spec["mean_run"] >= 1 and 0 <= spec["acceptance"] <= 1
+    assert "p-punc" not in report["speculative"]  # no runs drafted without speculation
+    assert report["draft_costs"]["aligned_decode_ms"] > 0
     assert set(report["ttft_seconds"]) >= {"aligned", "p-punc"}
     assert all(0 <= v <= 1 for v in report["routing_share"].values())
     assert report["peak_rss_mb"] > 0
@@ -161,7 +167,7 @@ def test_bench_answers_and_word_level_keys(capsys, tiny, aligned):
         answers["batched_tokens_per_second"] / answers["sequential_tokens_per_second"], rel=1e-2
     )
     assert 0 <= answers["batched_outside_share"] <= 1
-    assert set(report["chars_per_second"]) == {"aligned", "base", "p-punc"}
+    assert set(report["chars_per_second"]) == {"aligned", "base", "p-punc", "p-punc (on)"}
     assert report["scheduler"]  # the plan the loop learned is recorded
     for kind in report["scheduler"].values():
         assert kind["plan"] in ("side-by-side", "one-after-the-other")

@@ -135,9 +135,10 @@ class Context:
         begin = -1 if start <= 0 else start
         return bool(self._llama.llama_memory_seq_rm(self.memory, seq, begin, -1))
 
-    def copy(self, source: int, target: int) -> None:
-        """Give `target` every cell of `source` (by reference: unified cache)."""
-        self._llama.llama_memory_seq_cp(self.memory, source, target, -1, -1)
+    def copy(self, source: int, target: int, end: int = -1) -> None:
+        """Give `target` the cells of `source` (by reference: unified cache): every one,
+        or those of positions below `end`."""
+        self._llama.llama_memory_seq_cp(self.memory, source, target, -1, end)
 
     def close(self) -> None:
         self._exit.close()

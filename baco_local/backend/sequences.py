@@ -1,19 +1,19 @@
-"""Several token sequences in one context, decoded together.
+"""Many token sequences in one context, decoded together.
 
-n answers to one prompt share a Stream's context: the prompt is read once on the
-stream's own sequence (reusing whatever the cache already holds, as a single answer
-would) and copied by reference to the next n-1 sequence ids (`llama_memory_seq_cp`;
-the KV buffer is unified, so nothing is duplicated). From there each answer has its
+A context holds up to n_seq_max sequences (one KV buffer for all: unified). Each live
+sequence is one answer: it opens with a prompt, read in chunks between decodes of the
+others (`open`, `read_prompt`), or shares another's prompt once read (`share`: the
+cells are copied by reference, `llama_memory_seq_cp`). Sequence 0 is the stream's own:
+its tokens stay in the cache when its answer ends, so the next prompt reuses what it
+shares with them (a chat's follow-up reads only the new turn); a sequence opened while
+0 is busy starts from the part of 0's prompt it shares. From there each answer has its
 own tokens. `decode(seqs)` reads the pending tokens of the given answers in one batch
 (a row per token) and computes logits only for each answer's last token; `rows(seqs)`
 is then a (k, n_vocab) float32 array of those logits. `decode(seqs, every=...)` also
 computes logits after every pending token of some answers (a drafted run, scored at
-once); `run_rows(seq)` then holds one row per position of the run. When both roles of a pair run on
-one model, their views share one context and `decode_together` reads both in one batch.
+once); `run_rows(seq)` then holds one row per position of the run.
 
-A finished answer is dropped, which frees its cells. `close()` drops every answer but
-the first, which the stream keeps as its single sequence, so the next generation
-reuses its prompt.
+A finished answer is closed, which frees its cells (sequence 0 keeps its tokens).
 """
 
 from __future__ import annotations
@@ -29,34 +29,29 @@ from .stream import Stream
 
 
 class Sequences:
-    """n answers over one Stream's context, all starting from one prompt: answer i is
-    the context's sequence stream.seq + i.
+    """The sequences of one Stream's context: sequence i is answer i's (i < n_seq_max).
 
-    tokens(i): everything in answer i's sequence, evaluated or pending, prompt included.
+    tokens(i): everything in sequence i, evaluated or pending, prompt included.
     """
 
     def __init__(
-        self,
-        stream: Stream,
-        n: int,
-        room: int | None = None,
-        exact_runs: bool = False,
-        one_token_per_decode: bool = False,
+        self, stream: Stream, exact_runs: bool = False, one_token_per_decode: bool = False
     ):
-        room = stream.n_seq_max - stream.seq if room is None else room
-        if not 1 <= n <= room:
-            raise ValueError(f"{n} sequences, but the context holds {room} from {stream.seq}")
+        if stream.seq != 0:
+            raise ValueError("the sequences of a context start from its stream's own, 0")
+        n = stream.n_seq_max
         self.stream = stream
         self.context = stream.context
         self.n = n
-        self.room = room  # sequence ids stream.seq .. stream.seq + room - 1 are this view's
-        self._first = stream.seq
         self._done: list[list[int]] = [[] for _ in range(n)]  # evaluated tokens
         self._pending: list[list[int]] = [[] for _ in range(n)]
-        self._row: list[int | None] = [None] * n  # index into the last output, or -1: first row
-        self._first_row: np.ndarray | None = None  # the prompt's logits, shared by all
+        self._row: list[int | None] = [None] * n  # index into the last output, or -1
+        self._prompt_row: list[np.ndarray | None] = [None] * n  # row -1: after the prompt
         self._output: np.ndarray | None = None
         self._live = [False] * n
+        self._readers: dict[int, Stream] = {}  # sequences whose prompt is being read
+        self._prompt_length = [0] * n
+        self._shared = [0] * n  # leading cells shared with another live sequence
         # the last every-row decode of each answer: its rows, each an index into the last
         # output or a copy (the row the answer had when that decode began comes first)
         self._run: list[list[int | np.ndarray] | None] = [None] * n
@@ -70,31 +65,115 @@ class Sequences:
         # answer caught up (llama.cpp's rows depend on how tokens are batched)
         self.one_token_per_decode = one_token_per_decode
         self._run_alone = False
-        self.prompt_length = 0
 
-    # --- starting ----------------------------------------------------------------------
+    # --- opening and closing ---------------------------------------------------------------
 
-    def start(
-        self, prompt: list[int], *, fixed: int = 0, store=None, stop: threading.Event | None = None
-    ) -> None:
-        """Read `prompt` once (on the stream's sequence, reusing the cache) and give it to
-        all n answers."""
+    def free(self) -> list[int]:
+        """Sequence ids no answer holds, sequence 0 (the cache's) first."""
+        return [i for i in range(self.n) if not self._live[i]]
+
+    def live(self) -> list[int]:
+        return [i for i in range(self.n) if self._live[i]]
+
+    def open(self, i: int, prompt: list[int], *, fixed: int = 0, store=None) -> None:
+        """Sequence i begins `prompt`: it reuses what the cache shares with it, and reads
+        the rest with `read_prompt`."""
+        if self._live[i]:
+            raise RuntimeError(f"sequence {i} is in use")
+        reader = self.stream if i == 0 else Stream.on(self.context, i)
+        if i != 0:
+            self.context.remove(i)
+            keep = _common_prefix(self._stable_home(), prompt, len(prompt) - 1)
+            if keep:  # the part of sequence 0 this prompt shares, by reference
+                self.context.copy(0, i, keep)
+                reader.tokens = list(prompt[:keep])
+        reader.start(prompt, fixed=fixed, store=store)
+        self._readers[i] = reader
+        self._live[i] = True
+        self._prompt_length[i] = len(prompt)
+        self._shared[i] = 0 if i == 0 else len(reader.tokens)
+        self._done[i], self._pending[i] = list(reader.tokens), []
+        self._row[i] = self._run[i] = None
+
+    def reading(self, i: int) -> bool:
+        """True while sequence i's prompt is being read."""
+        return i in self._readers
+
+    def read_prompt(self, i: int, stop: threading.Event | None = None) -> bool:
+        """Read the next chunk of sequence i's prompt (one decode); True once it is read
+        and the row after it is the answer's first."""
+        reader = self._readers[i]
+        try:
+            done = reader.read_chunk(stop)
+        finally:
+            self._done[i] = list(reader.tokens)
+            self._went_stale(except_for=i)
+        if not done:
+            return False
+        del self._readers[i]
+        self._prompt_row[i] = np.array(reader.logits(), dtype=np.float32, copy=True)
+        self._row[i] = -1
+        reader.pending = []
+        return True
+
+    def share(self, source: int, i: int) -> None:
+        """Sequence i begins with `source`'s prompt, read already: its cells by reference."""
+        length = self._prompt_length[source]
+        self.context.remove(i)
+        self.context.copy(source, i, length)
+        self._live[i] = True
+        self._done[i], self._pending[i] = list(self._done[source][:length]), []
+        self._prompt_length[i] = length
+        self._shared[i] = length
+        self._prompt_row[i] = self._prompt_row[source]
+        self._row[i], self._run[i] = -1, None
+
+    def live_sequence(self, i: int) -> bool:
+        return self._live[i]
+
+    def prompt_length(self, i: int) -> int:
+        return self._prompt_length[i]
+
+    def close(self, i: int) -> None:
+        """Answer i is over: its cells are freed; sequence 0's stay as the cache, which the
+        stream holds as its tokens."""
+        self._readers.pop(i, None)
+        self._live[i] = False
+        self._row[i] = self._run[i] = self._prompt_row[i] = None
+        if i != 0:
+            self.context.remove(i)
+            self._done[i], self._pending[i] = [], []
+            return
         stream = self.stream
-        stream.start(prompt, fixed=fixed, store=store)
-        stream.catch_up(stop)
-        self._first_row = np.array(stream.logits(), dtype=np.float32, copy=True)
-        for i in range(1, self.room):
-            self.context.remove(self._first + i)
-        for i in range(1, self.n):
-            self.context.copy(self._first, self._first + i)
-        self.prompt_length = len(prompt)
-        for i in range(self.n):
-            self._done[i] = list(prompt)
-            self._pending[i] = []
-            self._row[i] = -1
-            self._live[i] = True
-        stream.tokens = list(prompt)  # the stream's sequence is managed here until close()
+        if self._pending[0]:  # what was never read is not in the cache
+            self._pending[0] = []
+        stream.tokens = list(self._done[0])
         stream.pending = []
+        stream._logits = None
+        stream._prompt_end = 0
+        stream._fixed_end = 0
+
+    def close_all(self) -> None:
+        for i in self.live():
+            self.close(i)
+        self._output = None
+
+    def _stable_home(self) -> list[int]:
+        """What sequence 0 holds that will not change: everything when it is free, its
+        prompt while an answer grows on it."""
+        if not self._live[0]:
+            return self.stream.tokens
+        if 0 in self._readers:
+            return []
+        return self._done[0][: self._prompt_length[0]]
+
+    def _went_stale(self, except_for: int) -> None:
+        """A decode of one sequence alone happened: the other rows in the output are gone."""
+        for j in range(self.n):
+            if j != except_for and self._row[j] not in (None, -1):
+                self._row[j] = None
+            if j != except_for and self._run[j] is not None:
+                self._run[j] = [r for r in self._run[j] if isinstance(r, np.ndarray)] or None
 
     # --- tokens ------------------------------------------------------------------------
 
@@ -117,10 +196,10 @@ class Sequences:
         return len(self._done[i]) + len(self._pending[i])
 
     def cells_used(self) -> int:
-        """KV cells the live answers hold (the shared prompt counted once)."""
-        return self.prompt_length + sum(
-            self.length(i) - self.prompt_length for i in range(self.n) if self._live[i]
-        )
+        """KV cells the live answers hold (what they share counted once), and the cache's
+        when sequence 0 is free."""
+        used = sum(self.length(i) - self._shared[i] for i in range(self.n) if self._live[i])
+        return used + (0 if self._live[0] else len(self.stream.tokens))
 
     def push(self, i: int, tokens: list[int]) -> None:
         """Append tokens to answer i; they are read at its next decode."""
@@ -132,21 +211,13 @@ class Sequences:
         """Keep the first `length` tokens of answer i (evaluated or pending)."""
         done = self._done[i]
         if length < len(done):
-            self.context.remove(self._first + i, length)
+            self.context.remove(i, length)
             del done[length:]
             self._pending[i] = []
             self._row[i] = None
         else:
             del self._pending[i][length - len(done) :]
         self._run[i] = None
-
-    def drop(self, i: int) -> None:
-        """Answer i is finished: free its cells (the first answer keeps its tokens)."""
-        self._live[i] = False
-        self._row[i] = None
-        self._run[i] = None
-        if i != 0:
-            self.context.remove(self._first + i)
 
     # --- reading -----------------------------------------------------------------------
 
@@ -183,14 +254,14 @@ class Sequences:
         for i in todo:
             row = self._row[i]
             if i in every and row is not None:  # the run starts with the row it has
-                self._run[i] = [self._copy_of(row)]
+                self._run[i] = [self._copy_of(row, i)]
                 continue
             if i in every:
                 self._run[i] = []
             needs_row = every[i] > len(self._pending[i]) if i in every else not self._pending[i]
             if row is None and needs_row:
                 # its row went stale with a decode of others: read its last token again
-                self.context.remove(self._first + i, len(self._done[i]) - 1)
+                self.context.remove(i, len(self._done[i]) - 1)
                 self._pending[i].insert(0, self._done[i].pop())
         self._run_alone = False  # True once a run was read one token per decode
         if self.exact_runs:
@@ -204,16 +275,16 @@ class Sequences:
             pending, start = self._pending[i], len(self._done[i])
             for k, token in enumerate(pending):
                 last = k == len(pending) - 1
-                row = Row(token, start + k, self._first + i, last or i in every)
+                row = Row(token, start + k, i, last or i in every)
                 (heads if last or i in every else body).append(row)
         return body, heads, todo
 
-    def _copy_of(self, row: int) -> np.ndarray:
-        return self._first_row if row == -1 else self._output[row].copy()
+    def _copy_of(self, row: int, i: int) -> np.ndarray:
+        return self._prompt_row[i] if row == -1 else self._output[row].copy()
 
     def _score_one_by_one(self, i: int) -> None:
         """Read answer i's pending tokens one decode each, keeping a copy of each row."""
-        seq = self._first + i
+        seq = i
         while self._pending[i]:
             token = self._pending[i][0]
             try:
@@ -264,9 +335,8 @@ class Sequences:
             if not self.ready(i):
                 raise RuntimeError(f"answer {i} has no logits: decode it first")
             index.append(self._row[i])
-        if -1 in index:  # the prompt's row, before any decode
-            output = self._output
-            return np.stack([self._first_row if j == -1 else output[j] for j in index])
+        if -1 in index:  # a prompt's row, before any decode
+            return np.stack([self._row_at(j, i) for j, i in zip(index, answers, strict=True)])
         if index == list(range(index[0], index[0] + len(index))):
             return self._output[index[0] : index[0] + len(index)]
         return self._output[index]
@@ -281,25 +351,13 @@ class Sequences:
             run = [] if not self.ready(i) else [self._row[i]]
         if len(run) < m:
             raise RuntimeError(f"answer {i} has {len(run)} scored rows, not {m}")
-        return np.stack([self._row_at(row) for row in run[len(run) - m :]])
+        return np.stack([self._row_at(row, i) for row in run[len(run) - m :]])
 
-    def _row_at(self, row: int | np.ndarray) -> np.ndarray:
+    def _row_at(self, row: int | np.ndarray, i: int) -> np.ndarray:
         """A run's row: a copy, the prompt's row (-1) or an index into the last output."""
         if isinstance(row, np.ndarray):
             return row
-        return self._first_row if row == -1 else self._output[row]
-
-    def close(self) -> None:
-        """Drop every answer but the first, which the stream keeps as its sequence."""
-        for i in range(1, self.n):
-            self.context.remove(self._first + i)
-        stream = self.stream
-        stream.tokens = list(self._done[0])
-        stream.pending = []
-        stream._logits = None
-        stream._prompt_end = 0
-        stream._fixed_end = 0
-        self._output = None
+        return self._prompt_row[i] if row == -1 else self._output[row]
 
 
 def decode_together(jobs: list[tuple[Sequences, list[int], Mapping[int, int]]], stop=None) -> None:
@@ -332,7 +390,7 @@ def decode_together(jobs: list[tuple[Sequences, list[int], Mapping[int, int]]], 
     except BaseException:
         for view, _, _, todo, _ in plans:
             for i in todo:  # what was read stays read; drop the rest of the pending cells
-                view.context.remove(view._first + i, len(view._done[i]))
+                view.context.remove(i, len(view._done[i]))
             view._forget_pending(todo)
         raise
     first_output = 0
@@ -360,3 +418,12 @@ def _in_rounds(plans) -> bool:
     """True when some view reads its tokens one per decode (its last tokens then go in a
     decode of their own, after the rounds)."""
     return any(view.one_token_per_decode for view, *_ in plans)
+
+
+def _common_prefix(held: list[int], prompt: list[int], limit: int) -> int:
+    """How many leading tokens `held` and `prompt` share (at most `limit`)."""
+    n = 0
+    top = min(len(held), limit)
+    while n < top and held[n] == prompt[n]:
+        n += 1
+    return n

@@ -42,8 +42,21 @@ class Stream:
             n_seq_max=n_seq_max,
         )
         self._exit.callback(context.close)
+        self._attach(context, 0)
+
+    @classmethod
+    def on(cls, context: Context, seq: int) -> Stream:
+        """Another sequence of an existing context (the context stays its owner's)."""
+        stream = cls.__new__(cls)
+        stream.model = context.model
+        stream._llama = context.model._llama
+        stream._exit = ExitStack()
+        stream._attach(context, seq)
+        return stream
+
+    def _attach(self, context: Context, seq: int) -> None:
         self.context = context
-        self.seq = 0  # this stream's sequence id in its context (answers add more)
+        self.seq = seq  # this stream's sequence id in its context
         self.ctx = context.ctx
         self._memory = context.memory
         self.n_ctx = context.n_ctx
@@ -150,12 +163,20 @@ class Stream:
             if self._logits is None:
                 raise RuntimeError("catch_up with nothing pending and no logits: start() first")
             return
+        while not self.read_chunk(stop):
+            pass
+
+    def read_chunk(self, stop: threading.Event | None = None) -> bool:
+        """Read the next pending chunk (`catch_up` one decode at a time); True once nothing
+        is pending and `logits()` is the next-token row."""
+        if stop is not None and stop.is_set():
+            raise Cancelled()
         self._check_room()
-        while self.pending:
-            if stop is not None and stop.is_set():
-                raise Cancelled()
-            self._read(self._next_chunk())
+        self._read(self._next_chunk())
+        if self.pending:
+            return False
         self._take_logits(self.context.outputs - 1)
+        return True
 
     def _check_room(self) -> None:
         if self.n_past > self.n_ctx:

@@ -30,6 +30,7 @@ machine is shared and noisy, so only ratios measured in one run mean much.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import statistics
 import time
@@ -74,24 +75,24 @@ def measure_router(
         router=router, max_tokens=max_tokens, seed=seed, lead=lead, speculative=speculative
     )
     busy_before = pair.scheduler.seconds
-    generation = pair.stream(prompt, settings, ignore_end=True)
-    result = generation.run()
+    context = pair.loop.context
+    drafts_before = dataclasses.replace(context.drafts.stats)
+    handover_before = dataclasses.replace(context.handover)
+    result = pair.stream(prompt, settings, ignore_end=True).run()
     stats = result.stats
     # the loop's decodes are timed by the scheduler (the prompt's with the first token)
     model_seconds = pair.scheduler.seconds - busy_before - stats.ttft_seconds
     outside = 1 - model_seconds / stats.decode_seconds if stats.decode_seconds else 0.0
     chars = len(result.text) - len(result.tokens[0].text) if result.tokens else 0
     chars_rate = chars / stats.decode_seconds if stats.decode_seconds > 0 else 0.0
+    drafts = context.drafts.stats.minus(drafts_before)
+    spec = drafts.to_dict() if drafts.runs else None
     handover = None
-    context = getattr(generation.generation, "context", None)
-    drafts = context.drafts.stats if context is not None else None
-    spec = drafts.to_dict() if drafts is not None and drafts.runs else None
-    if pair.loaded.word_level and context is not None:
-        handover = context.handover.to_dict()
+    if pair.loaded.word_level:
+        moved = context.handover.minus(handover_before)
+        handover = moved.to_dict()
         handover["share_of_decode"] = (
-            round(context.handover.seconds / stats.decode_seconds, 4)
-            if stats.decode_seconds
-            else 0.0
+            round(moved.seconds / stats.decode_seconds, 4) if stats.decode_seconds else 0.0
         )
     return Run(
         stats.tokens_per_second,

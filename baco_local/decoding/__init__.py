@@ -1,10 +1,13 @@
 """The decode loops: they drive a loaded pair step by step and yield TokenEvents.
 
-- `token_loop`: one answer on a pair that shares one vocabulary; every token is routed
-  and read by both models (the fast path, exact seed replay).
-- `batch_loop`: k answers decoded together, and every answer on a pair of two
-  vocabularies; it runs a rule per answer (`token_rule`, `word_rule`), generators that
-  ask through `requests` and act through `loop_context`; `answer` is one answer's state.
+- `batch_loop`: every answer on a pair, decoded together, requests joining and leaving
+  between steps; it runs a rule per answer (`token_rule`, `speculative_rule`,
+  `word_rule`, `speculative_word_rule`, chosen by `rule_choice`), generators that ask
+  through `requests`, served by `handlers`, and act through `loop_context`; `answer`
+  is one answer's state and `handle` one request's, as its caller sees it;
+  `requests_many` is what a request is.
+- speculation: `draft_plan` (how long a run to draft), `draft_costs` (what decodes
+  cost on this host, measured once and kept).
 - `prompts`: each role's prompt (a long conversation fitted to the context) and the
   answer's stop strings, for both loops.
 - `scheduler`, `thread_plan`: when, where and with how many threads models decode.

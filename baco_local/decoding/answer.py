@@ -23,12 +23,22 @@ class AnswerState:
     """Answer number `index` of the request, sequence `seq` of its batch, generated with
     `settings` (its own seed and router)."""
 
-    def __init__(self, index: int, seq: int, settings: GenerationSettings, text: TextStream):
+    def __init__(
+        self,
+        index: int,
+        seq: int,
+        settings: GenerationSettings,
+        text: TextStream,
+        end_ids: dict[str, frozenset[int]] | None = None,
+        ignore_end: bool = False,
+    ):
         self.index = index
         self.seq = seq
         self.settings = settings
         self.router = get_router(settings.router)
         self.text = text
+        self.end_ids = end_ids or {}  # each model's end-of-turn marker ids (its format's)
+        self.ignore_end = ignore_end  # run to max_tokens past every end (benchmarks)
         self._rng_sample, self._rng_route = random_streams(settings.seed)
         self.events: list[TokenEvent] = []
         self.ready: list[TokenEvent] = []  # released since the loop last took them

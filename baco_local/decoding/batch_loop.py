@@ -1,207 +1,287 @@
-"""The batched loop: k answers to one prompt, one batch per model per step.
+"""The batched loop: every answer on a pair, decoded together; requests join and leave
+between steps (continuous batching).
 
-Each answer is a slot: its rule, settings, router, sequence and random streams
-(`AnswerState`), and the samplers its settings call for. A rule is written once for
-one answer: `token_rule` for pairs that share a vocabulary, `speculative_rule` for the
-same pairs when the aligned model drafts runs that the base reads at once, and
-`word_rule` for pairs that do not share one. A rule is a generator that asks for what
-it needs and gets the answer back:
+Each answer is a slot: its sequence in each model's context, its rule, settings,
+router and random streams (`AnswerState`), and the request it belongs to (`Handle`).
+A rule is written once for one answer: `token_rule` for pairs that share a vocabulary,
+`speculative_rule` for the same pairs when the aligned model drafts runs that the base
+reads at once, `word_rule` and `speculative_word_rule` for pairs that do not share
+one. A rule is a generator that asks for what it needs and gets the answer back:
 
     Measure()            -> (top-1 id, top-1 probability, entropy) of the base model
     Draw(source, u, recent) -> a token drawn from that model's logits (MIX: (token, credit))
     Propose(source, recent) -> that model's processed next-token distribution (a Dist)
-    Score()              -> the base model's rows after each pending token (a ScoredRun)
+    Score(rows)          -> the base model's rows over a drafted run (a ScoredRun)
     Want(sources)        -> nothing; a hint that these models should be decoded for it at
                             the next decode, because it will soon ask for them
 
-The loop serves every request it can with the logits at hand, all answers' requests
-of one kind at once, through one handler per kind (one (k, n_vocab) array per model:
-measuring and sampling work on rows in numpy). When every answer waits for logits, it
-decodes: one batch per model holding each waiting answer's pending tokens, with logits
-for their last tokens (for every token of a run to score), and the two models side by
-side or one after the other (the scheduler's planner picks). An answer that ends
-leaves the batch and frees its cells.
+One step of the loop (`_step`, read it top to bottom):
+1. requests waiting for sequences get them, as many answers as the context has room
+   for; each request's prompt is read once (the first of its answers), then shared;
+2. prompts being read advance by one chunk each, so the answers already running keep
+   streaming while a long prompt is read;
+3. every request the logits at hand can answer is served, all answers' requests of one
+   kind at once, through one handler per kind (`handlers`);
+4. their events go to their requests, and the answers that ended leave: their cells
+   are freed;
+5. when every answer waits for logits, each model decodes one batch holding every
+   waiting answer's pending tokens, the two models side by side or one after the other
+   (the scheduler's planner picks).
 
-Read `BatchLoop._run` top to bottom: it is the whole loop.
+Who runs the steps: whoever waits for an answer (`Handle` iterates by calling
+`drive`); one thread at a time steps, the others wait for it.
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Iterator
-
-import numpy as np
+from collections import deque
 
 from ..backend import Sequences
-from ..core.events import Result, TokenEvent
-from ..core.routers import ALIGNED, BASE, MIX
-from ..core.sampling import Mixture, Sampler, penalise
-from ..core.settings import GenerationSettings
-from ..core.uncertainty import RowsMeter
+from ..core.routers import ALIGNED, BASE
 from ..errors import Cancelled, PromptError
 from ..pairs.loading import LoadedPair
-from ..pairs.prompt_formats import Message
 from .answer import AnswerState
 from .draft_costs import draft_costs
-from .draft_plan import DraftPlanner
+from .draft_plan import ASSUMED_COSTS, DraftPlanner
+from .handle import Handle
+from .handlers import Handlers
 from .loop_context import LoopContext
 from .prompts import prepare_prompts, text_stream_for
-from .requests import Draw, Measure, Propose, Score, ScoredRun, Want
+from .requests import Measure, Want
+from .requests_many import Request
 from .rule_choice import may_speculate, rule_for
 from .scheduler import Scheduler
 
+ROLES = (BASE, ALIGNED)
+
+
+class _Slot:
+    """An answer with a sequence: reading its prompt (`reader`: the sequence that reads
+    it for the request's answers that start together), or running its rule."""
+
+    def __init__(self, answer: AnswerState, handle: Handle, reader: int):
+        self.answer = answer
+        self.handle = handle
+        self.reader = reader
+        self.rule = None
+
 
 class BatchLoop:
-    """k answers to one prompt, generated together. Iterate for TokenEvents (each with
-    its `answer` index); then read `.results`. `cancel()` (any thread) stops them all,
-    keeping what each produced."""
+    """The loop of one loaded pair. `submit` a Request, iterate the Handle."""
 
-    def __init__(
-        self,
-        pair: LoadedPair,
-        messages: tuple[Message, ...],
-        settings: list[GenerationSettings],
-        *,
-        raw: bool = False,
-        scheduler: Scheduler,
-        ignore_end: bool = False,
-        first_index: int = 0,
-    ):
-        for s in settings:
-            pair.check_settings(s)
+    def __init__(self, pair: LoadedPair, scheduler: Scheduler):
         self.pair = pair
         self.scheduler = scheduler
-        self.settings = settings[0]
-        self.context = LoopContext(pair, ignore_end, raw=raw)
-        max_tokens = max(s.max_tokens for s in settings)
-        self._prompts, self._fit_note = prepare_prompts(pair, messages, raw, max_tokens)
-        settings = settings[: self._group_size(len(settings), max_tokens)]
-        self.answers = [
-            AnswerState(first_index + seq, seq, s, text_stream_for(pair, s, raw, ignore_end))
-            for seq, s in enumerate(settings)
-        ]
-        self._cancel = threading.Event()
-        self.results: list[Result] | None = None
-        self._samplers: dict[tuple, Sampler] = {}  # (role, sampling settings) -> Sampler
-        self._mixtures: dict[tuple, tuple[Mixture, Sampler]] = {}
-        base_vocab = pair.base_model.n_vocab if pair.word_level else pair.n_vocab
-        self._meter = RowsMeter(base_vocab)
-        # What each kind of request needs from the loop: one handler per kind, each
-        # answering every waiting answer's request of its kind at once.
-        self._handlers = {
-            Measure: self._measure,
-            Draw: self._draw,
-            Propose: self._propose,
-            Score: self._score,
-        }
-
-    def _group_size(self, n: int, max_tokens: int) -> int:
-        """How many answers to decode together: at most n_parallel, and as many as the
-        context holds with the prompt once and each answer at full length (on a word
-        level pair the base may need more tokens than the aligned count: 1.5x)."""
-        k = min(n, self.pair.load_settings.n_parallel)
-        for role, prompt in self._prompts.items():
-            per_answer = max_tokens * (3 if self.pair.word_level and role == BASE else 2) // 2
-            room = self.pair.streams[role].n_ctx - len(prompt.tokens)
-            k = min(k, max(1, room // max(per_answer, 1)))
-        return k
-
-    @property
-    def result(self) -> Result | None:
-        """The first answer's result (for a single answer)."""
-        return self.results[0] if self.results else None
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    def run(self) -> list[Result]:
-        for _ in self:
-            pass
-        return self.results
-
-    def __iter__(self) -> Iterator[TokenEvent]:
-        if self.results is not None:
-            for result in self.results:
-                yield from result.tokens
-            return
-        yield from self._run()
-
-    # --- the loop ----------------------------------------------------------------------
-
-    def _run(self) -> Iterator[TokenEvent]:
-        started = self._started = time.perf_counter()
-        ctx, k = self.context, len(self.answers)
-        self._waiting: dict[int, object] = {}
-        self._wants: dict[int, tuple[str, ...]] = {}
-        self._results: dict[int, Result] = {}
-        self._ending: list[int] = []  # ended; some of their events may not be out yet
-        self._finished: list[int] = []  # ended, every event yielded
-        self._rules = {}
-        try:
-            # Each answer's rule: speculative where its settings ask for it and it pays
-            # (what runs cost here is measured once per pair and host, then kept).
-            costs = None
-            if any(may_speculate(self.pair, a.settings) for a in self.answers):
-                costs = draft_costs(self.pair, self.scheduler.n_threads)
-                ctx.drafts = DraftPlanner(costs)
-            rules = {a.seq: rule_for(self.pair, a.settings, costs) for a in self.answers}
-            # Each model reads the prompt once, in its own format, for all k answers.
-            for role in (BASE, ALIGNED):
-                self._start(role, k)
-            # Every answer starts its rule and runs until it asks for something.
-            for answer in self.answers:
-                self._rules[answer.seq] = rules[answer.seq](ctx, answer)
-                self._advance(answer, first=True)
-            while self._waiting and not self._cancel.is_set():
-                # Serve what the logits at hand can answer, all answers at once.
-                self._serve()
-                yield from self._take_ready()
-                # Everyone left waits for logits: one batch per model.
-                if self._waiting:
-                    self._decode()
-        except Cancelled:
-            pass  # stopped while the prompt was being read
-        except PromptError:  # the shared context filled up (rules check before pushing)
-            for seq in list(self._waiting):
-                self.answers[seq].end("context")
-        finally:
-            self._close(started)
-        yield from self._take_ready()
-
-    def _start(self, role: str, k: int) -> None:
-        stream = self.pair.streams[role]
-        load = self.pair.load_settings
+        load = pair.load_settings
         # On one vocabulary every token is read as soon as it is written, as far as the
         # rows go (one token per decode): a seeded answer does not depend on when a model
         # caught up. Words handed over between two vocabularies are read in one batch.
-        view = Sequences(
-            stream,
-            k,
-            room=load.n_parallel,
-            exact_runs=load.exact_scoring,
-            one_token_per_decode=not self.pair.word_level,
-        )
-        prompt = self._prompts[role]
-        self.scheduler.run_alone(
-            lambda threads: (
-                stream.set_threads(threads),
-                view.start(
-                    prompt.tokens,
-                    fixed=prompt.fixed,
-                    store=self.pair.prefix_store(role),
-                    stop=self._cancel,
-                ),
+        views = {
+            role: Sequences(
+                pair.streams[role],
+                exact_runs=load.exact_scoring,
+                one_token_per_decode=not pair.word_level,
             )
+            for role in ROLES
+        }
+        self.context = LoopContext(pair, views)
+        self._queue: deque[Handle] = deque()  # requests with answers not yet started
+        self._slots: dict[int, _Slot] = {}  # by sequence id
+        self._waiting: dict[int, object] = {}  # sequence -> its rule's request
+        self._wants: dict[int, tuple[str, ...]] = {}
+        self._answers: dict[int, AnswerState] = {}
+        self._handlers = Handlers(self.context, self._waiting, self._answers)
+        self._stepping = threading.Lock()
+        self._stepped = threading.Condition()
+        self._submit_lock = threading.Lock()
+        self._costs = None
+        self.closed = False
+
+    # --- requests ------------------------------------------------------------------------
+
+    def submit(self, request: Request) -> Handle:
+        """Queue a request; its prompts are prepared now, so a prompt that cannot fit is
+        an error here, before anything is decoded."""
+        if self.closed:
+            raise RuntimeError("the loop is closed")
+        settings = [request.answer_settings(i) for i in range(request.first_answer, request.n)]
+        for s in settings:
+            self.pair.check_settings(s)
+        max_tokens = max(s.max_tokens for s in settings)
+        prompts, note = prepare_prompts(self.pair, request.messages, request.raw, max_tokens)
+        handle = Handle(self, request, prompts, note)
+        with self._submit_lock:
+            self._queue.append(handle)
+        return handle
+
+    @property
+    def running(self) -> int:
+        """Answers with a sequence now."""
+        return len(self._slots)
+
+    @property
+    def waiting(self) -> int:
+        """Answers of queued requests still waiting for a sequence."""
+        with self._submit_lock:
+            return sum(h.waiting for h in self._queue if not h.cancelled.is_set())
+
+    def drive(self) -> None:
+        """Run one step, or, while another thread runs one, wait for it."""
+        if not self._stepping.acquire(blocking=False):
+            with self._stepped:
+                self._stepped.wait(timeout=0.05)
+            return
+        try:
+            self._step()
+        except BaseException:
+            self._abort()
+            raise
+        finally:
+            self._stepping.release()
+            with self._stepped:
+                self._stepped.notify_all()
+
+    # --- one step ------------------------------------------------------------------------
+
+    def _step(self) -> None:
+        # Requests that wait take free sequences; cancelled ones leave.
+        self._leave_cancelled()
+        self._admit()
+        # Prompts being read advance by a chunk.
+        self._read_prompts()
+        # Serve what the logits at hand can answer, all answers at once.
+        self._serve()
+        # Events go to their requests; answers that ended leave.
+        self._deliver()
+        # Everyone left waits for logits: one batch per model.
+        if self._waiting:
+            try:
+                self._decode()
+            except PromptError:  # the shared context filled up (rules check before pushing)
+                for seq in list(self._waiting):
+                    self._end(seq, "context")
+            except Cancelled:
+                pass
+            self._deliver()
+
+    def _admit(self) -> None:
+        """Give waiting requests sequences, first come first served, as many answers as the
+        context holds with each at full length."""
+        while True:
+            with self._submit_lock:
+                handle = self._queue[0] if self._queue else None
+            if handle is None:
+                return
+            free = [i for i in self.context.views[BASE].free() if i not in self._slots]
+            count = min(handle.waiting, len(free), self._room_for(handle))
+            if count == 0:
+                if self._slots:
+                    return  # wait for answers to leave
+                count = 1  # alone in the loop: it must go, whatever room it finds
+            self._prepare_costs(handle)
+            self._open(handle, free[:count])
+            if handle.waiting == 0:
+                with self._submit_lock:
+                    self._queue.popleft()
+            else:
+                return  # the rest of this request waits its turn; so do those behind it
+
+    def _room_for(self, handle: Handle) -> int:
+        """How many of the request's answers the contexts hold now (its prompt once, each
+        answer at full length; a word-level pair's base may need 1.5x the tokens)."""
+        max_tokens = handle.settings.max_tokens
+        count = handle.waiting
+        for role, prompt in handle.prompts.items():
+            view = self.context.views[role]
+            per_answer = max_tokens * (3 if self.pair.word_level and role == BASE else 2) // 2
+            room = view.stream.n_ctx - view.cells_used() - len(prompt.tokens)
+            count = min(count, max(0, room // max(per_answer, 1)))
+        return count
+
+    def _prepare_costs(self, handle: Handle) -> None:
+        """What speculation costs here, measured the first time an answer may speculate
+        (only while the loop is idle: the measurement decodes after sequence 0)."""
+        if self._costs is not None or not may_speculate(self.pair, handle.settings):
+            return
+        if self._slots:
+            return
+        self._costs = draft_costs(self.pair, self.scheduler.n_threads)
+        self.context.drafts = DraftPlanner(self._costs)
+
+    def _open(self, handle: Handle, seqs: list[int]) -> None:
+        """Start `len(seqs)` answers of the request: the first reads its prompt (or all
+        share one already read by another of its answers)."""
+        pair, request = self.pair, handle.request
+        donor = next(
+            (s for s, slot in self._slots.items() if slot.handle is handle and slot.rule), None
         )
-        self.context.views[role] = view
-        self.context.prompt_length[role] = len(prompt.tokens)
-        self.context.synced[role] = [0] * k
+        reader = seqs[0] if donor is None else donor
+        end_ids = None if request.raw else pair.end_token_ids_by_role()
+        for seq, index in zip(seqs, handle.start_answers(len(seqs)), strict=True):
+            settings = request.answer_settings(index)
+            text = text_stream_for(pair, settings, request.raw, request.ignore_end)
+            answer = AnswerState(index, seq, settings, text, end_ids, request.ignore_end)
+            self._slots[seq] = _Slot(answer, handle, reader)
+            self._answers[seq] = answer
+        if donor is None:
+            for role in ROLES:
+                prompt = handle.prompts[role]
+                self.context.views[role].open(
+                    reader, prompt.tokens, fixed=prompt.fixed, store=pair.prefix_store(role)
+                )
+        else:
+            self._start_rules(list(seqs), donor)
+
+    def _read_prompts(self) -> None:
+        """One chunk of each prompt being read, in each model; a prompt read in both
+        starts its answers."""
+        views = self.context.views
+        readers = sorted({slot.reader for slot in self._slots.values() if slot.rule is None})
+        for reader in readers:
+            stop = self._slots[reader].handle.cancelled
+            try:
+                for role in ROLES:
+                    if views[role].reading(reader):
+                        self.scheduler.run_alone(self._prompt_job(role, reader, stop))
+            except Cancelled:
+                continue  # _leave_cancelled ends its answers at the next step
+            if not any(views[role].reading(reader) for role in ROLES):
+                group = [s for s, sl in self._slots.items() if sl.reader == reader and not sl.rule]
+                self._start_rules(group, reader)
+
+    def _prompt_job(self, role: str, reader: int, stop: threading.Event):
+        stream, view = self.pair.streams[role], self.context.views[role]
+
+        def job(threads: int) -> None:
+            stream.set_threads(threads)
+            view.read_prompt(reader, stop=stop)
+
+        return job
+
+    def _start_rules(self, seqs: list[int], source: int) -> None:
+        """These answers begin: each shares `source`'s prompt (unless it is `source`), and
+        its rule runs until it asks for something."""
+        for seq in seqs:
+            slot = self._slots[seq]
+            if seq != source:
+                for role in ROLES:
+                    self.context.views[role].share(source, seq)
+            for role in ROLES:
+                self.context.synced[role][seq] = 0
+            settings = slot.answer.settings
+            costs = self._costs or (ASSUMED_COSTS if settings.speculative == "on" else None)
+            slot.reader = seq
+            slot.rule = rule_for(self.pair, settings, costs)(self.context, slot.answer)
+            self._advance(seq, first=True)
+
+    # --- serving and decoding ------------------------------------------------------------
 
     def _serve(self, kinds: tuple[type, ...] | None = None, once: bool = False) -> None:
         """Answer every request (of these kinds) that the current logits can answer,
         each kind through its handler; repeat until none can (or once)."""
-        kinds = kinds or tuple(self._handlers)
+        table = self._handlers.table
+        kinds = kinds or tuple(table)
         while True:
             ready = [
                 seq
@@ -214,9 +294,9 @@ class BatchLoop:
             for kind in kinds:
                 group = [seq for seq in ready if isinstance(self._waiting[seq], kind)]
                 if group:
-                    replies.update(self._handlers[kind](group))
+                    replies.update(table[kind](group))
             for seq, reply in replies.items():
-                self._advance(self.answers[seq], reply)
+                self._advance(seq, reply)
             if once:
                 return
 
@@ -225,134 +305,6 @@ class BatchLoop:
         if request.every_row:
             return all(views[role].scored(seq) for role in request.sources)
         return all(views[role].ready(seq) for role in request.sources)
-
-    def _measure(self, seqs: list[int]) -> dict[int, tuple[int, float, float]]:
-        top_ids, top1, entropy = self._meter.measure(self._rows(BASE, seqs))
-        return {
-            seq: (int(top_ids[i]), float(top1[i]), float(entropy[i])) for i, seq in enumerate(seqs)
-        }
-
-    def _draw(self, seqs: list[int]) -> dict[int, object]:
-        """Draw: one token per answer, rows of one model and one sampler at a time."""
-        replies = {}
-        for (source, sampler), group in self._by_sampler(seqs).items():
-            if source == MIX:
-                replies.update(self._draw_mixture(group))
-                continue
-            requests = [self._waiting[seq] for seq in group]
-            us = [r.u for r in requests]
-            recents = [r.recent for r in requests]
-            rows = self._rows(source, group)
-            tokens = sampler.draw_rows(rows, us, recents, self._banned(source, group))
-            replies.update(zip(group, tokens, strict=True))
-        return replies
-
-    def _propose(self, seqs: list[int]) -> dict[int, object]:
-        """Propose: each answer's processed distribution (a Dist) from its model's row."""
-        replies = {}
-        for (source, sampler), group in self._by_sampler(seqs).items():
-            rows = self._rows(source, group)
-            banned = self._banned(source, group) or [()] * len(group)
-            for i, seq in enumerate(group):
-                recent = self._waiting[seq].recent
-                replies[seq] = sampler.distribution(rows[i], recent, banned[i])
-        return replies
-
-    def _score(self, seqs: list[int]) -> dict[int, ScoredRun]:
-        """Score: each answer's base rows over its run, measured all at once."""
-        view = self.context.views[BASE]
-        runs = {seq: self._cut(view.run_rows(seq, self._waiting[seq].rows)) for seq in seqs}
-        top_ids, top1, entropy = self._meter.measure(
-            next(iter(runs.values())) if len(runs) == 1 else _stack(list(runs.values()))
-        )
-        replies, start = {}, 0
-        for seq, rows in runs.items():
-            end = start + len(rows)
-            sampler = self._sampler(BASE, self.answers[seq].settings)
-            replies[seq] = ScoredRun(
-                rows, top_ids[start:end], top1[start:end], entropy[start:end], sampler.distribution
-            )
-            start = end
-        return replies
-
-    def _by_sampler(self, seqs: list[int]) -> dict[tuple[str, object], list[int]]:
-        """The answers grouped by the model they read and the sampler of their settings."""
-        groups: dict[tuple[str, object], list[int]] = {}
-        for seq in seqs:
-            source = self._waiting[seq].source
-            settings = self.answers[seq].settings
-            sampler = None if source == MIX else self._sampler(source, settings)
-            groups.setdefault((source, sampler), []).append(seq)
-        return groups
-
-    def _sampler(self, role: str, settings: GenerationSettings) -> Sampler:
-        """The sampler for these settings over `role`'s vocabulary (one per distinct
-        sampling setting, buffers reused)."""
-        key = (role, _sampling_key(settings))
-        if key not in self._samplers:
-            model = self.context.models[role]
-            n_vocab = model.n_vocab if self.pair.word_level else self.pair.n_vocab
-            self._samplers[key] = Sampler(n_vocab, settings)
-        return self._samplers[key]
-
-    def _draw_mixture(self, seqs: list[int]) -> dict[int, object]:
-        """The ensemble baseline: each model's rows, penalised, mixed, then drawn from."""
-        replies = {}
-        groups: dict[tuple, list[int]] = {}
-        for seq in seqs:
-            s = self.answers[seq].settings
-            groups.setdefault((s.gamma, s.temperature, s.repeat_penalty), []).append(seq)
-        for (gamma, temperature, penalty), group in groups.items():
-            mixture, sampler = self._mixture_for(gamma, temperature)
-            requests = [self._waiting[seq] for seq in group]
-            mixed_in = []
-            for role in (BASE, ALIGNED):
-                rows = self._rows(role, group).copy()
-                for i, request in enumerate(requests):
-                    penalise(rows[i], request.recent, penalty, rows[i])
-                mixed_in.append(rows)
-            log_probs = mixture.log_probs_rows(*mixed_in)
-            us = [r.u for r in requests]
-            tokens = sampler.draw_rows(log_probs, us, [()] * len(group), self._banned(MIX, group))
-            shares = mixture.base_shares(tokens)
-            credits = [BASE if share >= 0.5 else ALIGNED for share in shares]
-            replies.update(zip(group, zip(tokens, credits, strict=True), strict=True))
-        return replies
-
-    def _mixture_for(self, gamma: float, temperature: float) -> tuple[Mixture, Sampler]:
-        key = (gamma, temperature)
-        if key not in self._mixtures:
-            at_one = GenerationSettings(
-                router="ensemble",
-                gamma=gamma,
-                temperature=0 if temperature == 0 else 1,
-                repeat_penalty=1.0,
-            )
-            self._mixtures[key] = (
-                Mixture(self.pair.n_vocab, gamma, temperature),
-                Sampler(self.pair.n_vocab, at_one),
-            )
-        return self._mixtures[key]
-
-    def _banned(self, source: str, seqs: list[int]) -> list[set[int]] | None:
-        """What the in-context partner may not draw (its preamble's spans), per answer."""
-        guard = self.pair.copy_guards.get(ALIGNED)
-        if guard is None or source == BASE:
-            return None
-        span = guard.span - 1
-        views, ctx = self.context.views, self.context
-        return [
-            guard.banned(views[ALIGNED].tail(seq, min(span, ctx.answer_length(ALIGNED, seq))))
-            for seq in seqs
-        ]
-
-    def _rows(self, role: str, seqs: list[int]):
-        """The logits rows of these answers, cut to the pair's shared vocabulary (a same
-        vocabulary pair may differ in padding tokens at the end)."""
-        return self._cut(self.context.views[role].rows(seqs))
-
-    def _cut(self, rows):
-        return rows if self.pair.word_level else rows[:, : self.pair.n_vocab]
 
     def _decode(self) -> None:
         """One batch per model, with every waiting answer's pending tokens (every token
@@ -397,78 +349,102 @@ class BatchLoop:
         rows = sum(view.pending_count(s) + 1 for s in every[role])
         return not every[role] or rows + view.pending_count(seq) + 1 <= view.stream.n_outputs
 
-    def _decode_job(self, role: str, seqs: list[int], every: dict[int, int] | None = None):
+    def _decode_job(self, role: str, seqs: list[int], every: dict[int, int]):
         stream, view = self.pair.streams[role], self.context.views[role]
 
         def job(threads: int) -> None:
             stream.set_threads(threads)
-            view.decode(seqs, stop=self._cancel, every=every)
+            view.decode(seqs, every=every)
 
         return job
 
-    def _advance(self, answer: AnswerState, reply=None, first: bool = False) -> None:
+    # --- answers ending ------------------------------------------------------------------
+
+    def _advance(self, seq: int, reply=None, first: bool = False) -> None:
         """Send the rule its reply; run it to its next request (hints are noted, not
         waited for) or to its end."""
-        rule, seq = self._rules[answer.seq], answer.seq
+        slot = self._slots[seq]
         try:
-            request = next(rule) if first else rule.send(reply)
+            request = next(slot.rule) if first else slot.rule.send(reply)
             while isinstance(request, Want):
                 self._wants[seq] = request.sources
-                request = next(rule)
+                request = next(slot.rule)
         except StopIteration as stop:
             self._waiting.pop(seq, None)
-            answer.end(stop.value)
-            self._drop(answer)
+            slot.answer.end(stop.value)
             return
         self._waiting[seq] = request
 
-    def _drop(self, answer: AnswerState) -> None:
-        """The answer is over: keep each model's tokens of it, free its cells."""
+    def _end(self, seq: int, finish: str) -> None:
+        """End an answer from outside its rule (cancelled, context full)."""
+        slot = self._slots[seq]
+        self._waiting.pop(seq, None)
+        self._wants.pop(seq, None)
+        if slot.rule is not None:
+            slot.rule.close()
+        slot.answer.end(finish)
+
+    def _deliver(self) -> None:
+        """Every answer's released events to its request; answers that ended leave."""
+        for seq, slot in list(self._slots.items()):
+            slot.handle.deliver(slot.answer.take_ready())
+            if slot.answer.finish is not None:
+                self._retire(seq)
+
+    def _retire(self, seq: int) -> None:
+        """The answer is over: keep each model's tokens of it, free its sequence."""
+        slot = self._slots.pop(seq)
+        self._answers.pop(seq, None)
+        histories = {}
         for role, view in self.context.views.items():
-            answer.histories[role] = self.context.answer_tokens(role, answer.seq)
-            view.drop(answer.seq)
-        self._results[answer.seq] = self._result(answer)
-        self._ending.append(answer.index)
+            if view.live_sequence(seq):
+                histories[role] = self.context.answer_tokens(role, seq)
+                view.close(seq)
+        handle, answer = slot.handle, slot.answer
+        result = answer.result(
+            self.pair.label, self._notes(handle), handle.submitted, self._prompt_tokens(handle)
+        )
+        handle.answer_ended(answer.index, result, histories)
 
-    def take_finished(self) -> list[tuple[int, Result]]:
-        """(answer index, result) of the answers that ended since the last call (their
-        events have all been yielded)."""
-        done = [(i, self._results[i - self.answers[0].index]) for i in self._finished]
-        self._finished = []
-        return done
+    def _notes(self, handle: Handle) -> tuple[str, ...]:
+        return tuple(self.pair.notes) + ((handle.fit_note,) if handle.fit_note else ())
 
-    def _result(self, answer: AnswerState) -> Result:
-        prompt_tokens = {role: len(p.tokens) for role, p in self._prompts.items()}
-        notes = tuple(self.pair.notes) + ((self._fit_note,) if self._fit_note else ())
-        return answer.result(self.pair.label, notes, self._started, prompt_tokens)
+    @staticmethod
+    def _prompt_tokens(handle: Handle) -> dict[str, int]:
+        return {role: len(p.tokens) for role, p in handle.prompts.items()}
 
-    def _take_ready(self) -> Iterator[TokenEvent]:
-        ending, self._ending = self._ending, []
-        for answer in self.answers:
-            yield from answer.take_ready()
-        self._finished += ending
+    def _leave_cancelled(self) -> None:
+        for seq, slot in list(self._slots.items()):
+            if slot.handle.cancelled.is_set() and slot.answer.finish is None:
+                self._end(seq, "cancelled")
+        self._deliver()
+        with self._submit_lock:
+            for handle in [h for h in self._queue if h.cancelled.is_set()]:
+                self._queue.remove(handle)
+                handle.skip_waiting()
 
-    def _close(self, started: float) -> None:
-        for seq in list(self._waiting):
-            self._rules[seq].close()
-        self._waiting.clear()
-        for answer in self.answers:
-            if answer.finish is None:
-                answer.end("cancelled")
-                if self.context.views:
-                    self._drop(answer)
-        for view in self.context.views.values():
-            view.close()
-        self.results = [
-            self._results.get(answer.seq) or self._result(answer) for answer in self.answers
-        ]
+    def _abort(self) -> None:
+        """Something went wrong mid-step (Ctrl-C, an error): every answer ends with what
+        it wrote, every waiting request is dropped, and the contexts are left clean."""
+        for seq, slot in list(self._slots.items()):
+            if slot.answer.finish is None:
+                self._end(seq, "cancelled")
+        self._deliver()
+        with self._submit_lock:
+            queued, self._queue = list(self._queue), deque()
+        for handle in queued:
+            handle.cancel()
+            handle.skip_waiting()
 
-
-def _sampling_key(settings: GenerationSettings) -> tuple:
-    """The settings a Sampler reads: answers that agree on them share one."""
-    s = settings
-    return (s.temperature, s.top_k, s.min_p, s.top_p, s.repeat_penalty)
-
-
-def _stack(arrays):
-    return np.concatenate(arrays, axis=0)
+    def close(self) -> None:
+        """Stop every answer (each keeps what it wrote) and free the sequences."""
+        for slot in list(self._slots.values()):
+            slot.handle.cancel()
+        with self._submit_lock:
+            for handle in self._queue:
+                handle.cancel()
+        with self._stepping:
+            self._leave_cancelled()
+            self.closed = True
+            for view in self.context.views.values():
+                view.close_all()

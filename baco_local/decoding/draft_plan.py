@@ -15,7 +15,7 @@ seeded answer makes the same choices every time on a host whose costs are stored
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from ..core.speculative import MAX_DRAFT_LENGTH as MAX_LENGTH
 
@@ -113,6 +113,12 @@ class DraftStats:
     kept: int = 0  # ... whose draft stood
     base_steps: int = 0  # positions where the rule called for the base model
     base_kept: int = 0  # ... whose draft stood all the same
+
+    def minus(self, before: DraftStats) -> DraftStats:
+        """What happened since `before` (a copy taken then)."""
+        return DraftStats(
+            *(getattr(self, f.name) - getattr(before, f.name) for f in fields(DraftStats))
+        )
 
     def to_dict(self) -> dict:
         return {

@@ -6,6 +6,7 @@ other model as text, check the context). No decoding happens here: the loop deco
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from ..backend import Sequences
 from ..core.handover import complete_utf8, join_text, space_prefix_tokenizer
@@ -15,14 +16,23 @@ from .answer import AnswerState
 from .draft_plan import DraftPlanner
 
 
+@dataclass
 class HandoverStats:
     """What passing words between two tokenizers cost (word-level pairs only)."""
 
-    def __init__(self):
-        self.handovers = 0
-        self.rollbacks = 0  # hand-overs that replaced tokens the model already held
-        self.cache_rollbacks = 0  # ... among them, tokens already in its KV cache
-        self.seconds = 0.0
+    handovers: int = 0
+    rollbacks: int = 0  # hand-overs that replaced tokens the model already held
+    cache_rollbacks: int = 0  # ... among them, tokens already in its KV cache
+    seconds: float = 0.0
+
+    def minus(self, before: HandoverStats) -> HandoverStats:
+        """What happened since `before` (a copy taken then)."""
+        return HandoverStats(
+            self.handovers - before.handovers,
+            self.rollbacks - before.rollbacks,
+            self.cache_rollbacks - before.cache_rollbacks,
+            self.seconds - before.seconds,
+        )
 
     def to_dict(self) -> dict:
         return {
@@ -37,25 +47,15 @@ class HandoverStats:
 class LoopContext:
     """What every answer's rule shares: the pair, its sequences, and helpers per role."""
 
-    def __init__(
-        self,
-        pair: LoadedPair,
-        ignore_end: bool,
-        drafts: DraftPlanner | None = None,
-        raw: bool = False,
-    ):
+    def __init__(self, pair: LoadedPair, views: dict[str, Sequences]):
         self.pair = pair
-        self.ignore_end = ignore_end
-        self.drafts = drafts or DraftPlanner()
+        self.drafts = DraftPlanner()
         self.word_level = pair.word_level
         self.models = {BASE: pair.base_model, ALIGNED: pair.aligned_model}
         self.roles = pair.roles
-        self.views: dict[str, Sequences] = {}
-        self.prompt_length: dict[str, int] = {}
-        # a raw prompt has no format, so no format's end-of-turn markers (EOG still ends)
-        no_markers = {BASE: frozenset(), ALIGNED: frozenset()}
-        self.end_ids = no_markers if raw else pair.end_token_ids_by_role()
-        self.synced: dict[str, list[int]] = {}  # answer bytes each role has read, per answer
+        self.views = views
+        # answer bytes each role has read, per sequence
+        self.synced: dict[str, dict[int, int]] = {BASE: {}, ALIGNED: {}}
         self.handover = HandoverStats()
         self._tokenize = {
             role: space_prefix_tokenizer(
@@ -67,12 +67,16 @@ class LoopContext:
 
     # --- reading the sequences ---------------------------------------------------------
 
+    def prompt_end(self, role: str, seq: int) -> int:
+        """Where the answer begins in `role`'s sequence: its prompt's length."""
+        return self.views[role].prompt_length(seq)
+
     def answer_tokens(self, role: str, seq: int) -> list[int]:
-        return self.views[role].tokens(seq)[self.prompt_length[role] :]
+        return self.views[role].tokens(seq)[self.prompt_end(role, seq) :]
 
     def answer_length(self, role: str, seq: int) -> int:
         """How many tokens of the answer `role` holds (in its own vocabulary)."""
-        return self.views[role].length(seq) - self.prompt_length[role]
+        return self.views[role].length(seq) - self.prompt_end(role, seq)
 
     def recent(self, role: str, answer: AnswerState, end: int | None = None) -> list[int]:
         """The tokens the repetition penalty looks back at, in `role`'s vocabulary: the
@@ -82,7 +86,7 @@ class LoopContext:
             return []
         view = self.views[role]
         if end is not None:
-            start = max(self.prompt_length[role], end - s.repeat_last_n)
+            start = max(self.prompt_end(role, seq), end - s.repeat_last_n)
             return view.tokens(seq)[start:end]
         n = min(s.repeat_last_n, self.answer_length(role, seq))
         return view.tail(seq, n) if n else []
@@ -90,14 +94,15 @@ class LoopContext:
     def piece(self, role: str, token: int) -> bytes:
         return self.models[role].piece(token)
 
-    def ends(self, role: str, token: int) -> bool:
-        """An end-of-turn token of that model (any control token, on word-level pairs:
-        none of them can pass to the other model as text)."""
-        if self.ignore_end:
+    def ends(self, role: str, token: int, answer: AnswerState) -> bool:
+        """An end-of-turn token of that model for this answer (its prompt format's
+        markers; any control token, on word-level pairs: none of them can pass to the
+        other model as text)."""
+        if answer.ignore_end:
             return False
         model = self.models[role]
         return (
-            token in self.end_ids[role]
+            token in answer.end_ids.get(role, ())
             or model.is_eog(token)
             or (self.word_level and model.is_control(token))
         )
@@ -117,7 +122,7 @@ class LoopContext:
         """Both models forget every token of the answer after its first `length`."""
         for role, view in self.views.items():
             if self.answer_length(role, seq) > length:
-                view.truncate(seq, self.prompt_length[role] + length)
+                view.truncate(seq, self.prompt_end(role, seq) + length)
 
     def has_read_all(self, role: str, seq: int, answer: AnswerState) -> None:
         """`role` holds the whole answer so far (it wrote the last of it)."""
@@ -140,7 +145,7 @@ class LoopContext:
         only appended), or None when the text does not fit its context (or, append_only,
         when the join would replace tokens it holds: nothing changes then)."""
         started = time.perf_counter()
-        view, start = self.views[role], self.prompt_length[role]
+        view, start = self.views[role], self.prompt_end(role, seq)
         held = self.answer_tokens(role, seq)
         join = join_text(
             held, self.models[role].piece, self.roles[role].starts_word, new, self._tokenize[role]

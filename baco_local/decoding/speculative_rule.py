@@ -45,7 +45,7 @@ def speculative_rule(ctx: LoopContext, answer: AnswerState):
             proposal = yield Propose(ALIGNED, ctx.recent(ALIGNED, answer))
             drafts.append(pick(proposal, answer.draws_at(held + len(drafts)).draft))
             proposals.append(proposal)
-            if ctx.ends(ALIGNED, drafts[-1]):
+            if ctx.ends(ALIGNED, drafts[-1], answer):
                 break
         # --- the base model reads it in one batch ------------------------------------------
         for token in drafts[:-1]:
@@ -59,7 +59,7 @@ def speculative_rule(ctx: LoopContext, answer: AnswerState):
             if token != draft or j == len(drafts) - 1:
                 ctx.drafts.record_run(len(drafts), j + 1)
             owner = credit
-            if ctx.ends(ALIGNED, token) or ctx.ends(BASE, token):
+            if ctx.ends(ALIGNED, token, answer) or ctx.ends(BASE, token, answer):
                 ctx.keep_only(seq, held + j)
                 return "eog"
             answer.accept(token, ctx.piece(ALIGNED, token), credit, decision, signals)
@@ -68,14 +68,12 @@ def speculative_rule(ctx: LoopContext, answer: AnswerState):
                 return "stop" if answer.stopped else "length"
             if token != draft:  # both models forget the rest of the run and read the token
                 ctx.keep_only(seq, held + j)
-                _read(ctx, seq, token)
                 break
         else:  # every draft kept: both read the last one
-            if ctx.full(ALIGNED, 1) or ctx.full(BASE, 1):
-                return "context"
-            _read(ctx, seq, drafts[-1])
+            token = drafts[-1]
         if ctx.full(ALIGNED, 1) or ctx.full(BASE, 1):
-            return "context"
+            return "context"  # the token is shown; no model can read it
+        _read(ctx, seq, token)
     return "length"
 
 
@@ -95,7 +93,7 @@ def _step(ctx: LoopContext, answer: AnswerState, owner, scored: ScoredRun, j, pr
     decision = router.decide(signals, settings.gamma)
     proposals = {ALIGNED: proposal}
     if BASE in (owner, decision):
-        recent = ctx.recent(BASE, answer, end=ctx.prompt_length[BASE] + position)
+        recent = ctx.recent(BASE, answer, end=ctx.prompt_end(BASE, answer.seq) + position)
         proposals[BASE] = scored.distribution(j, recent)
     target = step_target(
         proposals[owner] if owner else None,

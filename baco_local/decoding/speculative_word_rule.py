@@ -94,7 +94,7 @@ def _aligned_run(ctx: LoopContext, answer: AnswerState, first: int, decided):
         while True:
             word.append(token)
             position = aligned_start + sum(map(len, words)) + len(word)
-            if ctx.ends(ALIGNED, token) or position >= settings.max_tokens:
+            if ctx.ends(ALIGNED, token, answer) or position >= settings.max_tokens:
                 ended = True
                 break
             if ctx.full(ALIGNED, 1):
@@ -121,7 +121,7 @@ def _aligned_run(ctx: LoopContext, answer: AnswerState, first: int, decided):
     if len(starts) < len(words):  # drafted words that are not scored are drafted again
         kept = sum(map(len, words[: len(starts)]))
         words, candidate = words[: len(starts)], words[len(starts)][0]
-        _trim(ctx.views[ALIGNED], seq, ctx.prompt_length[ALIGNED] + aligned_start + kept)
+        _trim(ctx.views[ALIGNED], seq, ctx.prompt_end(ALIGNED, answer.seq) + aligned_start + kept)
     scored = None
     if answer.router.name != ALIGNED:  # a router that never picks the base reads nothing
         scored = yield Score(starts[-1] - starts[0] + 1)
@@ -140,14 +140,14 @@ def _aligned_run(ctx: LoopContext, answer: AnswerState, first: int, decided):
         if cut or j == len(words) - 1:
             ctx.drafts.record_run(len(words), j + 1)
         if cut:  # the base writes this word: the run ends here
-            _trim(ctx.views[ALIGNED], seq, ctx.prompt_length[ALIGNED] + written)
-            _trim(ctx.views[BASE], seq, ctx.prompt_length[BASE] + starts[j])
+            _trim(ctx.views[ALIGNED], seq, ctx.prompt_end(ALIGNED, answer.seq) + written)
+            _trim(ctx.views[BASE], seq, ctx.prompt_end(BASE, answer.seq) + starts[j])
             ctx.synced[BASE][seq] = len(answer.text_bytes)
             return (yield from _base_word(ctx, answer, drawn, decision, signals))
         # the aligned model's word stands (where the base was chosen, its draw would go
         # on the aligned model's word: the switch waits a word)
         for i, token in enumerate(word):
-            if ctx.ends(ALIGNED, token):
+            if ctx.ends(ALIGNED, token, answer):
                 return _finish(ctx, answer, "eog", written, starts, j)
             answer.accept(
                 token,
@@ -190,7 +190,7 @@ def _decide_in_run(ctx, answer, scored: ScoredRun | None, starts, j, written):
 
 def _base_draw(ctx, answer, scored: ScoredRun, starts, j) -> int:
     """The base model's draw at the run's j-th word start (its first token there)."""
-    end = ctx.prompt_length[BASE] + starts[j]
+    end = ctx.prompt_end(BASE, answer.seq) + starts[j]
     dist = scored.distribution(starts[j] - starts[0], ctx.recent(BASE, answer, end=end))
     return pick(dist, answer.draws_at(answer.accepted).keep)
 
@@ -201,7 +201,7 @@ def _base_word(ctx: LoopContext, answer: AnswerState, token: int, decision, sign
     settings, seq = answer.settings, answer.seq
     first = True
     while True:
-        if ctx.ends(BASE, token):
+        if ctx.ends(BASE, token, answer):
             return "eog"
         if ctx.full(BASE, 1):
             return "context"
@@ -250,6 +250,6 @@ def _trim(view, seq: int, length: int) -> None:
 
 def _finish(ctx: LoopContext, answer: AnswerState, reason: str, written, starts, j) -> str:
     """The answer ends inside the run: each model keeps the answer's tokens it read."""
-    _trim(ctx.views[ALIGNED], answer.seq, ctx.prompt_length[ALIGNED] + written)
-    _trim(ctx.views[BASE], answer.seq, ctx.prompt_length[BASE] + starts[j])
+    _trim(ctx.views[ALIGNED], answer.seq, ctx.prompt_end(ALIGNED, answer.seq) + written)
+    _trim(ctx.views[BASE], answer.seq, ctx.prompt_end(BASE, answer.seq) + starts[j])
     return reason

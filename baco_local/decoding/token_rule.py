@@ -58,7 +58,7 @@ def token_rule(ctx: LoopContext, answer: AnswerState):
         owner = source
         token, credited = token if source == MIX else (token, source)
         # An end-of-turn token ends the answer; it is not shown.
-        if ctx.ends(ALIGNED, token) or ctx.ends(BASE, token):
+        if ctx.ends(ALIGNED, token, answer) or ctx.ends(BASE, token, answer):
             return "eog"
         # Show the token; a stop string ends the answer.
         answer.accept(token, ctx.piece(ALIGNED, token), credited, decision, signals)

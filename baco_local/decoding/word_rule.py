@@ -46,7 +46,7 @@ def word_rule(ctx: LoopContext, answer: AnswerState):
                 if (
                     owner == ALIGNED
                     and candidate is not None
-                    and not ctx.ends(ALIGNED, candidate)
+                    and not ctx.ends(ALIGNED, candidate, answer)
                     and not ctx.full(ALIGNED, 1)
                 ):
                     ctx.push(ALIGNED, seq, candidate)  # read it while the base reads
@@ -71,7 +71,7 @@ def word_rule(ctx: LoopContext, answer: AnswerState):
         # --- the writer writes one word ---------------------------------------------------
         first = True
         while True:
-            if ctx.ends(writer, token):
+            if ctx.ends(writer, token, answer):
                 return "eog"
             if not (first and pushed):
                 if ctx.full(writer, 1):

@@ -8,7 +8,7 @@ CLASSES, ENTROPY = "semantic_classes", "semantic_entropy"
 
 
 def embedder_phrase(results: dict) -> str:
-    """"cosine >= 0.57 on sentence-transformers/all-MiniLM-L6-v2" (or the run's own)."""
+    """ "cosine >= 0.57 on sentence-transformers/all-MiniLM-L6-v2" (or the run's own)."""
     embedder = results.get("embedder") or {}
     model = embedder.get("model") or results.get("embedding") or "the embedder"
     return f"cosine >= {results['threshold']:g} on {model}"

@@ -137,7 +137,7 @@ def _combined_points(item, router, sweep, gammas, sampler, shared) -> list[Point
     temperatures = _parse_values(item, values.replace("T", "")) if values else None
     spec = ROUTERS[router]
     method = f"{router}+{name}"
-    gammas = (sweep or gammas or DEFAULT_SWEEPS.get(router) or (spec.gamma_default,))
+    gammas = sweep or gammas or DEFAULT_SWEEPS.get(router) or (spec.gamma_default,)
     if not spec.has_gamma:
         if sweep:
             raise SettingsError(f"{router} has no gamma to sweep.", f"write plain {router!r}")

@@ -117,7 +117,7 @@ def convert_sentence_transformer(
 
 
 def read_pooling(folder: Path) -> str:
-    """"mean" or "cls": the pooling of the folder's sentence-transformers Pooling module."""
+    """ "mean" or "cls": the pooling of the folder's sentence-transformers Pooling module."""
     modules = _read_json(folder / "modules.json")
     for module in modules:
         if module.get("type", "").endswith("models.Pooling"):

