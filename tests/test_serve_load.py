@@ -74,7 +74,8 @@ def test_16_clients_are_answered_or_refused_never_left_hanging(tiny, tmp_path):
 def test_ctrl_c_ends_the_answer_in_progress_and_exits_0(long_tiny, tmp_path):
     base, aligned = long_tiny
     server = start_server(
-        ["--base", str(base), "--aligned", str(aligned), "--ctx", "32768"], tmp_path
+        ["--base", str(base), "--aligned", str(aligned), "--ctx", "32768", "--parallel", "1"],
+        tmp_path,
     )
     client = openai.OpenAI(base_url=server.url, api_key="-", max_retries=0, timeout=120)
     try:

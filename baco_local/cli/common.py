@@ -50,8 +50,8 @@ def add_pair_options(parser: argparse.ArgumentParser) -> None:
         "--parallel",
         type=int,
         metavar="N",
-        help=f"answers decoded together at most (-n, brainstorm, eval; default "
-        f"{LoadSettings.n_parallel})",
+        help=f"answers decoded together at most (-n, brainstorm, eval, and the requests "
+        f"`baco serve` answers at once; default {LoadSettings.n_parallel})",
     )
     group.add_argument(
         "--no-prompt-cache",

@@ -42,8 +42,8 @@ def register(commands) -> None:
         type=int,
         default=8,
         metavar="N",
-        help="requests that may wait while one is answered; more get HTTP 429 "
-        "(default %(default)s)",
+        help="requests that may wait while --parallel others are answered; more get "
+        "HTTP 429 (default %(default)s)",
     )
     parser.set_defaults(handler=run)
 

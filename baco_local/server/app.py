@@ -37,7 +37,7 @@ def create_app(host: PairHost, settings: ServerSettings) -> Starlette:
 async def health(request: Request) -> JSONResponse:
     host: PairHost = request.app.state.host
     status = "stopping" if host.stopping else "ok"
-    body = {"status": status, "pair": host.pair.label, "waiting": host.waiting}
+    body = {"status": status, "pair": host.pair.label, **host.load()}
     return JSONResponse(body, status_code=503 if host.stopping else 200)
 
 

@@ -55,10 +55,11 @@ def from_baco_error(error: BacoError, param: str | None = None) -> ApiError:
     return ApiError(500, message, type="server_error")
 
 
-def queue_full(queue: int) -> ApiError:
+def queue_full(parallel: int, queue: int) -> ApiError:
+    running = "one request is" if parallel == 1 else f"{parallel} requests are"
     return ApiError(
         429,
-        f"The server is busy: one answer is being generated and {queue} more are waiting.",
+        f"The server is busy: {running} being answered and {queue} more are waiting.",
         type="rate_limit_error",
         code="queue_full",
         headers={"Retry-After": "1"},

@@ -1,9 +1,12 @@
-"""The pair behind the server: one generation at a time, the rest in a bounded queue.
+"""The pair behind the server: up to `parallel` requests answered at once, in one batch,
+the rest in a bounded queue.
 
-The Python API generates synchronously, so each request's answers run on one worker
-thread (the same thread every time, so llama.cpp is only ever called from it) and their
-TokenEvents come back to the event loop through an asyncio queue. A request that finds
-`queue` others already waiting is refused at once (HTTP 429) rather than left to hang.
+Each request's answers are read on a worker thread of their own, which iterates the
+request's Handle: the pair's batched loop decodes every running request's answers
+together, one step at a time, stepped by whichever worker is waiting (so llama.cpp is
+called by one thread at a time). Their TokenEvents come back to the event loop through
+an asyncio queue. A request that finds `parallel` requests running and `queue` others
+already waiting is refused at once (HTTP 429) rather than left to hang.
 """
 
 from __future__ import annotations
@@ -135,34 +138,55 @@ class Job:
 class PairHost:
     """Owns the loaded pair for the server's lifetime.
 
-    queue: how many requests may wait while one generates. model_id: the pair's name in
-    /v1/models (with `:<router>` for each router).
+    parallel: requests answered at once (default: the answers the pair decodes together,
+    LoadSettings.n_parallel). queue: how many more may wait; past that, HTTP 429.
+    model_id: the pair's name in /v1/models (with `:<router>` for each router).
     """
 
-    def __init__(self, pair, defaults: GenerationSettings, queue: int):
+    def __init__(self, pair, defaults: GenerationSettings, queue: int, parallel: int | None = None):
         self.pair = pair
         self.defaults = defaults
         self.queue = queue
+        self.parallel = parallel or pair.loaded.load_settings.n_parallel
         self.model_id = model_id(pair)
         self.stopping = False
-        self._jobs: list[Job] = []  # admitted and not yet done: the running one first
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="baco-generate")
+        self._jobs: list[Job] = []  # admitted and not yet done, in order of arrival
+        self._worker = ThreadPoolExecutor(
+            max_workers=self.parallel, thread_name_prefix="baco-generate"
+        )
 
     @property
     def model_ids(self) -> list[str]:
         return [self.model_id] + [f"{self.model_id}:{name}" for name in ROUTERS]
 
     @property
+    def running(self) -> int:
+        """Requests being answered (each on a worker)."""
+        return min(len(self._jobs), self.parallel)
+
+    @property
     def waiting(self) -> int:
-        return max(len(self._jobs) - 1, 0)
+        """Requests admitted that wait for a worker."""
+        return max(len(self._jobs) - self.parallel, 0)
+
+    def load(self) -> dict:
+        """What /health reports: requests running and waiting, and the batch's answers."""
+        loop = self.pair.loop
+        return {
+            "parallel": self.parallel,
+            "running": self.running,
+            "waiting": self.waiting,
+            "answers_decoding": loop.running,
+            "answers_waiting": loop.waiting,
+        }
 
     def submit(self, request: GenerationRequest) -> Job:
         """Queue the request's answers (call on the event loop). Raises ApiError: 429 when
         `queue` requests are already waiting, 503 while shutting down."""
         if self.stopping:
             raise shutting_down()
-        if len(self._jobs) > self.queue:
-            raise queue_full(self.queue)
+        if len(self._jobs) >= self.parallel + self.queue:
+            raise queue_full(self.parallel, self.queue)
         try:
             self.pair.check_settings(request.settings)  # what this pair cannot do
         except BacoError as error:
