@@ -14,7 +14,7 @@ from ..errors import BacoError
 
 # Command modules, in the order `baco --help` lists them. Importing one must be cheap:
 # heavy imports (llama_cpp, textual, matplotlib) happen inside the handlers.
-COMMANDS = ("run", "chat", "serve", "models", "routers", "eval", "bench")
+COMMANDS = ("run", "batch", "chat", "serve", "models", "routers", "eval", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

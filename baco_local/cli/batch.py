@@ -1,0 +1,181 @@
+"""`baco batch PROMPTS.jsonl --out ANSWERS.jsonl`: every prompt of a file, answered in one
+batch on one loaded pair, each answer appended to the output as it ends.
+
+Rerunning the same command continues where it stopped (answers already in --out are not
+written again); Ctrl-C keeps every finished answer. A bad input line is reported by its
+number and skipped (--strict: nothing runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from ..errors import BacoError, PromptError
+from . import common
+
+
+def register(commands) -> None:
+    parser = commands.add_parser(
+        "batch",
+        help="answer every prompt of a JSON Lines file, in one batch",
+        description='Answer each line of PROMPTS (a JSON Lines file: {"id": ..., '
+        '"prompt": ...} or {"id": ..., "messages": [...]}, with any setting below as a '
+        'field to override it for that line, and "n") and append one JSON line per answer '
+        "to --out as it ends. Rerun the same command to continue a stopped run.",
+    )
+    parser.add_argument("prompts", metavar="PROMPTS", help="the prompts file (JSON Lines)")
+    common.add_pair_options(parser)
+    common.add_generation_options(parser)
+    out = parser.add_argument_group("output")
+    out.add_argument(
+        "--out", "-o", required=True, metavar="FILE", help="the answers file (JSON Lines)"
+    )
+    out.add_argument(
+        "-n",
+        "--n",
+        type=int,
+        default=1,
+        metavar="K",
+        help='answers per line (seeds seed, seed+1, ...), unless the line says "n"',
+    )
+    out.add_argument("--system", metavar="TEXT", help="system prompt for lines without one")
+    out.add_argument(
+        "--raw", action="store_true", help="plain completion: feed each prompt unchanged"
+    )
+    out.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop before answering anything when a line is malformed (default: skip it)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..batch.answers_file import AnswersFile
+    from ..batch.prompts_file import Defaults, LineError, read_requests
+
+    settings = common.generation_settings_from(args)  # validate before the slow load
+    if args.n < 1:
+        raise PromptError(f"--n {args.n} asks for no answers.", "use --n 1 or more")
+    prompts, out = Path(args.prompts), Path(args.out)
+    if out.resolve() == prompts.resolve():
+        raise BacoError("--out is the prompts file.", "write the answers to another file")
+    # Every line is checked before the pair loads: a typo costs no load time.
+    defaults = Defaults(settings, args.n, args.raw, args.system)
+    items = list(read_requests(prompts, defaults))
+    errors = [item for item in items if isinstance(item, LineError)]
+    for error in errors:
+        sys.stderr.write(f"baco batch: {prompts}: {error}\n")
+    if errors and args.strict:
+        raise PromptError(
+            f"{len(errors)} line{'s' if len(errors) > 1 else ''} of {prompts} cannot be used "
+            "(see above).",
+            "fix them, or drop --strict to skip them",
+        )
+    requests = [item for item in items if not isinstance(item, LineError)]
+    if not requests:
+        raise PromptError(
+            f"{prompts} has no prompts to answer.", 'write lines like {"id": 1, "prompt": "..."}'
+        )
+
+    answers = AnswersFile.open(out)
+    try:
+        todo = _still_to_do(requests, answers)
+        total = sum(r.n for r in requests)
+        left = sum(r.n - len([i for i in range(r.n) if answers.has(r.id, i)]) for r in requests)
+        if not todo:
+            sys.stderr.write(f"all {total} answers are already in {out}\n")
+            return 0
+        if left < total:
+            sys.stderr.write(
+                f"continuing: {total - left} of {total} answers are already in {out}\n"
+            )
+        pair = common.load_pair_from(args)
+        try:
+            # The lines again, over the pair's recommended settings where the command
+            # left them at their defaults (a line's own fields still win).
+            recommended = common.settings_for_pair(args, settings, pair)
+            defaults = replace(defaults, settings=recommended)
+            again = read_requests(prompts, defaults)
+            todo = _still_to_do([r for r in again if not isinstance(r, LineError)], answers)
+            for note in pair.notes:
+                sys.stderr.write(f"note: {note}\n")
+            stopped = _answer(pair, todo, answers, left, errors)
+        finally:
+            pair.close()
+    finally:
+        answers.close()
+    done = sum(1 for r in requests for i in range(r.n) if answers.has(r.id, i))
+    if stopped:
+        sys.stderr.write(
+            f"stopped: {done} of {total} answers are in {out}; run the same command again "
+            "to continue\n"
+        )
+        return 130
+    skipped = f", {len(errors)} line(s) skipped" if errors else ""
+    sys.stderr.write(f"done: {done} of {total} answers in {out}{skipped}\n")
+    return 0 if done == total else 1
+
+
+def _still_to_do(requests, answers):
+    """Each request from its first answer not yet written (answers after it that were
+    written are decoded again but not written twice)."""
+    todo = []
+    for request in requests:
+        missing = [i for i in range(request.n) if not answers.has(request.id, i)]
+        if missing:
+            todo.append(replace(request, first_answer=missing[0]))
+    return todo
+
+
+def _answer(pair, todo, answers, left: int, line_errors) -> bool:
+    """Decode every request, writing each answer as it ends; True when Ctrl-C stopped it."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    failed: list[str] = []
+
+    def on_error(request, error: BacoError) -> None:
+        failed.append(request.id)
+        progress.console.print(f"request {request.id!r}: {error.message} (skipped)")
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("answers"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+    )
+    started = time.perf_counter()
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        bar = progress.add_task("answering", total=left, rate="")
+        finished = pair.answer_all(todo, on_error=on_error)
+        written = 0
+        try:
+            for item in finished:
+                if item.result.finish_reason == "cancelled":
+                    continue  # stopped part-way: a rerun writes it whole
+                if not answers.has(item.request_id, item.answer):
+                    answers.write(item.request_id, item.answer, item.result)
+                    written += 1
+                    rate = written / max(time.perf_counter() - started, 1e-9)
+                    progress.update(bar, advance=1, rate=f"{rate:.2f} answers/s")
+        except KeyboardInterrupt:  # the loop has ended every answer; the file is whole
+            return True
+        finally:
+            finished.close()  # stops the answers still running
+    return False

@@ -1,0 +1,162 @@
+"""`baco batch`: a prompts file in, one JSON line per answer out; bad lines named and
+skipped; a killed or interrupted run continues without writing an answer twice."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from baco_local.cli import main
+
+
+def write_lines(path: Path, lines: list) -> Path:
+    path.write_text("".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines))
+    return path
+
+
+def records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def pair_args(tiny) -> list[str]:
+    return ["--base", str(tiny.base), "--aligned", str(tiny.aligned), "--ctx", "1024"]
+
+
+def test_every_line_answered_with_its_own_settings(tiny, tmp_path, capsys):
+    prompts = write_lines(
+        tmp_path / "prompts.jsonl",
+        [
+            {"id": "sea", "prompt": "Tell me about the sea"},
+            {"id": 7, "messages": [{"role": "user", "content": "The cat"}], "n": 2},
+            {"id": "greedy", "prompt": "The dog", "temperature": 0, "router": "aligned"},
+        ],
+    )
+    out = tmp_path / "answers.jsonl"
+    code = main(["batch", str(prompts), "--out", str(out), *pair_args(tiny), "--seed", "4"])
+    assert code == 0
+    found = records(out)
+    assert sorted((r["id"], r["answer"]) for r in found) == [
+        ("7", 0),
+        ("7", 1),
+        ("greedy", 0),
+        ("sea", 0),
+    ]
+    by_key = {(r["id"], r["answer"]): r for r in found}
+    assert by_key[("7", 1)]["seed"] == by_key[("7", 0)]["seed"] + 1 == 5
+    greedy = by_key[("greedy", 0)]
+    assert greedy["router"] == "aligned" and greedy["settings"]["temperature"] == 0
+    assert {t["source"] for t in greedy["tokens"]} == {"aligned"}
+    for r in found:
+        assert r["text"] == "".join(t["text"] for t in r["tokens"])
+        assert r["finish_reason"] in ("eog", "length", "stop")
+        assert r["stats"]["tokens"] == len(r["tokens"])
+    # The same answer as `baco run` gives for that prompt and settings.
+    assert main(["run", "The dog", *pair_args(tiny), "--seed", "4", "--temperature", "0",
+                 "--router", "aligned", "--json"]) == 0  # fmt: skip
+    alone = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert alone["text"] == greedy["text"]
+
+
+def test_bad_lines_are_named_and_skipped_and_strict_stops(tiny, tmp_path, capsys):
+    prompts = write_lines(
+        tmp_path / "prompts.jsonl",
+        [
+            {"id": "a", "prompt": "The sea"},
+            "{not json",
+            {"prompt": "no id"},
+            {"id": "a", "prompt": "the same id again"},
+            {"id": "b", "prompt": "The sky", "temperature": "hot"},
+            {"id": "c", "prompt": "x", "colour": "blue"},
+            {"id": "d", "prompt": "The moon", "max_tokens": 6},
+        ],
+    )
+    out = tmp_path / "answers.jsonl"
+    strict = main(["batch", str(prompts), "--out", str(out), *pair_args(tiny), "--strict"])
+    err = capsys.readouterr().err
+    assert strict == 2 and "Traceback" not in err
+    for number in (2, 3, 4, 5, 6):
+        assert f"line {number}:" in err
+    assert "line 4: id 'a' is used on line 1 too" in err
+    assert "unknown field 'colour'" in err
+    assert not out.exists() or out.read_text() == ""  # nothing ran
+
+    code = main(["batch", str(prompts), "--out", str(out), *pair_args(tiny), "--max-tokens", "8"])
+    err = capsys.readouterr().err
+    assert code == 0 and "5 line(s) skipped" in err
+    assert sorted(r["id"] for r in records(out)) == ["a", "d"]
+
+
+def test_a_missing_file_and_a_foreign_output_are_clear_errors(tiny, tmp_path, capsys):
+    code = main(["batch", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o.jsonl")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Cannot read the prompts file" in err and "Traceback" not in err
+    prompts = write_lines(tmp_path / "p.jsonl", [{"id": 1, "prompt": "The sea"}])
+    foreign = tmp_path / "notes.txt"
+    foreign.write_text("my notes\n")
+    code = main(["batch", str(prompts), "--out", str(foreign), *pair_args(tiny)])
+    assert code == 2 and "not an answer written by baco batch" in capsys.readouterr().err
+    assert foreign.read_text() == "my notes\n"  # untouched
+
+
+def start_batch(args: list[str], folder: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "baco_local", "batch", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=open(folder / "stderr.txt", "w"),  # noqa: SIM115
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def wait_for_answers(out: Path, count: int, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 300
+    while not out.exists() or len(out.read_text().splitlines()) < count:
+        assert process.poll() is None, "the batch ended before it was stopped"
+        assert time.monotonic() < deadline, "no answers were written"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("how", ["kill", "ctrl-c"])
+def test_a_stopped_run_continues_and_never_writes_an_answer_twice(long_tiny, tmp_path, how):
+    base, aligned = long_tiny
+    lines = [{"id": f"p{i}", "prompt": f"Tell me story number {i}"} for i in range(12)]
+    # a few long answers keep the batch busy while it is stopped
+    lines += [{"id": f"long{i}", "prompt": "The sea", "max_tokens": 1500} for i in range(3)]
+    prompts = write_lines(tmp_path / "prompts.jsonl", lines)
+    out = tmp_path / "answers.jsonl"
+    args = [str(prompts), "--out", str(out), "--base", str(base), "--aligned", str(aligned)]
+    args += ["--ctx", "16384", "--seed", "9", "--max-tokens", "24", "-n", "2", "--lead", "0"]
+    process = start_batch(args, tmp_path)
+    wait_for_answers(out, 3, process)
+    if how == "kill":
+        process.kill()
+        process.wait()
+        with open(out, "a") as f:
+            f.write('{"id": "p11", "answer": 0, "te')  # as if killed mid-write
+    else:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=120) == 130
+        err = (tmp_path / "stderr.txt").read_text()
+        assert "run the same command again to continue" in err and "Traceback" not in err
+    kept = out.read_text().splitlines()
+    assert 3 <= len(kept) < 30
+    rerun = start_batch(args, tmp_path)
+    assert rerun.wait(timeout=600) == 0, (tmp_path / "stderr.txt").read_text()
+    found = records(out)  # every line is whole JSON
+    keys = [(r["id"], r["answer"]) for r in found]
+    assert len(keys) == len(set(keys)) == 30  # 15 prompts x 2, each once
+    assert all(line in out.read_text().splitlines() for line in kept[: len(kept) - 1])
+    # A resumed answer is the answer it would have been in one run.
+    fresh = tmp_path / "fresh.jsonl"
+    short = [x for x in lines if not x["id"].startswith("long")]
+    args_fresh = [str(write_lines(tmp_path / "short.jsonl", short)), "--out", str(fresh)]
+    args_fresh += args[3:]
+    assert main(["batch", *args_fresh]) == 0
+    one_run = {(r["id"], r["answer"]): r["text"] for r in records(fresh)}
+    resumed = {(r["id"], r["answer"]): r["text"] for r in found if r["id"].startswith("p")}
+    assert resumed == one_run
