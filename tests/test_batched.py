@@ -82,3 +82,32 @@ def test_the_ensemble_mixes_per_answer(tiny_pair):
     # no base weight: the mixture is the aligned model, penalty included (no lead: the
     # lead's owner would draw a candidate first, which shifts the draws)
     assert [r.text for r in results] == [r.text for r in aligned]
+
+
+def test_requests_joining_speculative_answers_mid_run_change_nothing(tiny_pair):
+    # New requests arrive while speculative answers have runs scored and not yet read;
+    # reading a newcomer's prompt must not lose those rows, and every answer is the one
+    # it would have been alone (the tiny models are exact in a batch).
+    from baco_local import Message, Request
+
+    settings = tiny_pair.default_settings.with_changes(
+        speculative="on", max_tokens=40, lead=0, router="p-punc"
+    )
+
+    def request(i: int, text: str) -> Request:
+        changed = settings.with_changes(seed=i)
+        return Request(f"r{i}", (Message("user", text),), changed, n=2, ignore_end=True)
+
+    texts = [f"Tell me about the sea, part {i}" for i in range(5)]
+    alone = {i: tiny_pair.submit(request(i, t)).run() for i, t in enumerate(texts)}
+    handles = {0: tiny_pair.submit(request(0, texts[0]))}
+    events = iter(handles[0])
+    for i in range(1, 5):  # each newcomer joins a few events later
+        for _ in range(3 + 2 * i):
+            next(events)
+        handles[i] = tiny_pair.submit(request(i, texts[i]))
+    for _ in events:
+        pass
+    for i, handle in handles.items():
+        got = handle.run()
+        assert [r.text for r in got] == [r.text for r in alone[i]], i

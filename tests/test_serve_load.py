@@ -10,6 +10,7 @@ import time
 import urllib.request
 
 import openai
+import pytest
 from serve_process import start_server, stop_server
 
 CLIENTS, REQUESTS_EACH, QUEUE = 16, 3, 2
@@ -35,9 +36,11 @@ def ask(client: openai.OpenAI, stream: bool) -> str:
         return f"failed: {type(error).__name__}: {error}"
 
 
-def test_16_clients_are_answered_or_refused_never_left_hanging(tiny, tmp_path):
+@pytest.mark.parametrize("parallel", [1, 4])
+def test_16_clients_are_answered_or_refused_never_left_hanging(tiny, tmp_path, parallel):
     args = ["--base", str(tiny.base), "--aligned", str(tiny.aligned), "--ctx", "512"]
-    server = start_server([*args, "--queue", str(QUEUE), "--max-tokens", "24"], tmp_path)
+    args += ["--parallel", str(parallel), "--queue", str(QUEUE), "--max-tokens", "24"]
+    server = start_server(args, tmp_path)
     outcomes: list[str] = []
     start = threading.Barrier(CLIENTS)
 
@@ -56,7 +59,8 @@ def test_16_clients_are_answered_or_refused_never_left_hanging(tiny, tmp_path):
         assert not any(t.is_alive() for t in threads), "a client hung"
         counts = {kind: outcomes.count(kind) for kind in sorted(set(outcomes))}
         print(
-            f"\nload test: {CLIENTS} clients x {REQUESTS_EACH} requests, --queue {QUEUE}: {counts}"
+            f"\nload test: {CLIENTS} clients x {REQUESTS_EACH} requests, --parallel {parallel}, "
+            f"--queue {QUEUE}: {counts}"
         )
         assert len(outcomes) == CLIENTS * REQUESTS_EACH
         assert set(counts) <= {"answered", "refused"}, counts

@@ -103,6 +103,7 @@ class Sequences:
         """Read the next chunk of sequence i's prompt (one decode); True once it is read
         and the row after it is the answer's first."""
         reader = self._readers[i]
+        self._keep_runs()
         try:
             done = reader.read_chunk(stop)
         finally:
@@ -166,6 +167,18 @@ class Sequences:
         if 0 in self._readers:
             return []
         return self._done[0][: self._prompt_length[0]]
+
+    def _keep_runs(self) -> None:
+        """Before a decode overwrites the output: scored runs not yet read (an answer
+        admitted or a prompt read between a run's decode and its use) keep copies of
+        their rows. Runs are normally read before the next decode, so this copies
+        nothing."""
+        for j in range(self.n):
+            run = self._run[j]
+            if run is not None and not all(isinstance(r, np.ndarray) for r in run):
+                self._run[j] = [
+                    r if isinstance(r, np.ndarray) else self._copy_of(r, j) for r in run
+                ]
 
     def _went_stale(self, except_for: int) -> None:
         """A decode of one sequence alone happened: the other rows in the output are gone."""
@@ -302,7 +315,9 @@ class Sequences:
         for i in range(self.n):
             if self._row[i] != -1 or i in todo:
                 self._row[i] = None
-            self._run[i] = None
+            run = self._run[i]
+            if i in todo or run is None or not all(isinstance(r, np.ndarray) for r in run):
+                self._run[i] = None  # runs of copies (`_keep_runs`) outlive the decode
 
     def _read(self, todo: list[int], first_output: int, every: Mapping[int, int]) -> int:
         """The decode of `todo`'s pending tokens happened; their rows start at
@@ -351,7 +366,9 @@ class Sequences:
             run = [] if not self.ready(i) else [self._row[i]]
         if len(run) < m:
             raise RuntimeError(f"answer {i} has {len(run)} scored rows, not {m}")
-        return np.stack([self._row_at(row, i) for row in run[len(run) - m :]])
+        rows = np.stack([self._row_at(row, i) for row in run[len(run) - m :]])
+        self._run[i] = None  # read: no later decode needs to keep it
+        return rows
 
     def _row_at(self, row: int | np.ndarray, i: int) -> np.ndarray:
         """A run's row: a copy, the prompt's row (-1) or an index into the last output."""
@@ -366,6 +383,8 @@ def decode_together(jobs: list[tuple[Sequences, list[int], Mapping[int, int]]], 
     token, with logits, in the final decode (llama.cpp keeps the last decode's logits
     only), with every row of the answers scored in full. Two views share a context when
     both roles of a pair run on one model."""
+    for view, _, _ in jobs:
+        view._keep_runs()
     plans = [(view, *view._plan(answers, every), every) for view, answers, every in jobs]
     body = [row for view, rows, _, _, _ in plans if not view.one_token_per_decode for row in rows]
     heads = [row for _, _, rows, _, _ in plans for row in rows]
