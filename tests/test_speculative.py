@@ -197,7 +197,7 @@ def test_greedy_answers_equal_the_loop_without_speculation_on_gemma(gemma_path, 
             off = pair.generate("Invent a new board game.", speculative="off", **kw)
             on = pair.generate("Invent a new board game.", speculative="on", **kw)
             assert tokens_and_sources([on]) == tokens_and_sources([off]), router
-            assert len(on.tokens) > 10
+            assert len(on.tokens) >= 8  # long enough to hold word starts of both models
 
 
 # --- pairs of two vocabularies (the speculative word rule) ---------------------------------
