@@ -215,7 +215,7 @@ class Pair:
         self, prompt: Prompt, n: int = 5, settings: GenerationSettings | None = None, **kw
     ) -> list[Result]:
         """n answers to one prompt, seeds seed, seed+1, ... (see stream_answers)."""
-        if not isinstance(n, int) or n < 1:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise SettingsError(f"brainstorm needs n >= 1 answers (got {n}).", "ask for n=5")
         return self.stream_answers(prompt, n, settings, **kw).run()
 

@@ -29,22 +29,27 @@ def register_models(register):
         register(BacoModel(f"baco-{name}", name))
 
 
+def _options() -> type[llm.Options]:
+    """llm's options for baco: every GenerationSettings field under its own name, None
+    (left out) meaning the pair's default, each described by the field's help text."""
+    from pydantic import create_model
+
+    from .core.settings_fields import generation_fields
+
+    options = {}
+    for setting in generation_fields():
+        # a repeated field (stop) takes one string from `-o stop TEXT` or a list in Python
+        kind = (list[setting.kind] | setting.kind) if setting.repeated else setting.kind
+        options[setting.name] = (kind | None, Field(None, description=setting.help))
+    return create_model("Options", __base__=llm.Options, **options)
+
+
 class BacoModel(llm.Model):
     """One pair. Options left out take the pair's defaults (`baco routers` lists routers)."""
 
     can_stream = True
 
-    class Options(llm.Options):
-        router: str | None = Field(None, description="who writes each word, e.g. p-punc")
-        gamma: float | None = Field(None, description="the router's diversity dial")
-        temperature: float | None = Field(None, description="0 is greedy; default 0.8")
-        top_p: float | None = Field(None, description="nucleus sampling, 1 = off")
-        top_k: int | None = Field(None, description="0 = off; default 40")
-        min_p: float | None = Field(None, description="0 = off; default 0.05")
-        max_tokens: int | None = Field(None, description="new tokens at most; default 256")
-        seed: int | None = Field(None, description="fixed seed for a reproducible answer")
-        lead: int | None = Field(None, description="tokens the aligned model writes first")
-        repeat_penalty: float | None = Field(None, description="1 = off; default 1.1")
+    Options = _options()  # one option per GenerationSettings field, with its help
 
     def __init__(self, model_id: str, pair_name: str | None):
         self.model_id = model_id
@@ -57,7 +62,7 @@ class BacoModel(llm.Model):
     def execute(self, prompt, stream, response, conversation):
         try:
             pair = self.pair()
-            changes = {k: v for k, v in prompt.options.model_dump().items() if v is not None}
+            changes = _changes(prompt.options)
             generation = pair.stream(_messages(prompt, conversation), **changes)
         except BacoError as error:
             raise llm.ModelError(str(error)) from None
@@ -101,6 +106,14 @@ class BacoModel(llm.Model):
         if self._pair is not None:
             self._pair.close()
             self._pair = None
+
+
+def _changes(options) -> dict:
+    """The GenerationSettings fields an `llm` prompt's options set."""
+    changes = {k: v for k, v in options.model_dump().items() if v is not None}
+    if isinstance(changes.get("stop"), str):
+        changes["stop"] = (changes["stop"],)
+    return changes
 
 
 def _messages(prompt, conversation) -> list[dict]:

@@ -71,6 +71,38 @@ def test_builtin_catalog_lists_real_pairs(fresh_home):
             assert entry.sha256 is None or re.fullmatch("[0-9a-f]{64}", entry.sha256)
 
 
+# Hashed files whose commit could not be read without the hub (models.toml): they follow
+# main until pinned. The list may only shrink: a new hashed entry must pin its revision.
+UNPINNED_HASHED = {
+    ("gemma-3-270m", "base"),
+    ("gemma-3-270m", "aligned"),
+    ("gemma-3-1b", "base"),
+    ("llama-3.2-1b", "aligned"),
+    ("olmo-2-1b", "aligned"),
+    ("qwen2.5-1.5b", "base"),
+    ("qwen2.5-1.5b", "aligned"),
+}
+
+
+def test_every_hashed_file_pins_a_revision_or_is_a_known_gap(fresh_home):
+    unpinned = {
+        (pair.name, role)
+        for pair in load_catalog().values()
+        for role, entry in pair.entries()
+        if entry.sha256 and entry.repo and not entry.revision
+    }
+    assert unpinned == UNPINNED_HASHED
+    for pair in load_catalog().values():
+        for _, entry in pair.entries():
+            assert entry.revision is None or re.fullmatch("[0-9a-f]{40}", entry.revision)
+
+
+def test_olmo_base_comes_from_allenai(fresh_home):
+    base = get_pair("olmo-2-1b").base
+    assert (base.repo, base.file) == ("allenai/OLMo-2-0425-1B-GGUF", "OLMo-2-0425-1B-Q8_0.gguf")
+    assert not base.confirmed  # named after allenai's Instruct file, not seen published
+
+
 def test_gemma_pair_is_the_published_ggml_org_files(fresh_home):
     pair = get_pair("gemma-3-270m")
     assert (pair.base.repo, pair.base.file) == (
@@ -357,10 +389,10 @@ def test_toml_document_round_trips_awkward_values():
 
 
 def test_a_recommended_sampler_reaches_the_pair_defaults_and_explicit_options_win(fresh_home):
-    import argparse
     from types import SimpleNamespace
 
     from baco_local.api import Pair
+    from baco_local.cli import build_parser
     from baco_local.cli.common import settings_for_pair
     from baco_local.core.settings import GenerationSettings
 
@@ -376,19 +408,18 @@ def test_a_recommended_sampler_reaches_the_pair_defaults_and_explicit_options_wi
         1.0,
     )
     shown = SimpleNamespace(default_settings=defaults)
-    cli = GenerationSettings()
-    args = argparse.Namespace(router=None, gamma=None, **{
-        name: getattr(cli, name) for name in ("temperature", "top_k", "top_p", "min_p")
-    })
-    chosen = settings_for_pair(args, cli, shown)
+    chosen = settings_for_pair(build_parser().parse_args(["run", "hi"]), shown)
     assert (chosen.router, chosen.gamma, chosen.temperature, chosen.min_p) == (
         "p-punc",
         0.35,
         1.5,
         0.1,
     )
-    args.temperature = 0.7  # given on the command line: it wins
-    assert settings_for_pair(args, cli.with_changes(temperature=0.7), shown).temperature == 0.7
+    # given on the command line, it wins, even when it equals the built-in default
+    args = build_parser().parse_args(["run", "hi", "--temperature", "0.8"])
+    assert GenerationSettings().temperature == 0.8
+    chosen = settings_for_pair(args, shown)
+    assert (chosen.temperature, chosen.min_p, chosen.lead) == (0.8, 0.1, 3)
 
 
 def test_bad_sampler_and_embedder_tables_are_caught(fresh_home):

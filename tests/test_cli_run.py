@@ -12,6 +12,7 @@ import pytest
 
 from baco_local.cli import main
 from baco_local.core.routers import ROUTERS
+from baco_local.errors import PromptError
 
 
 def tiny_args(tiny):
@@ -221,3 +222,23 @@ def test_ctrl_c_during_several_answers_keeps_each_and_exits_130(long_tiny):
     assert process.returncode == 130
     assert out.count(b"--- answer ") == 3, (out, err)  # every answer, as far as it got
     assert err.count(b"cancelled") == 3 and b"Traceback" not in err
+
+
+def test_raw_runs_a_pair_of_two_vocabularies_without_chat_templates(capsys, tiny, tmp_path):
+    """--raw needs no prompt format, so no chat template, for either model, whether the
+    pair shares one vocabulary or collaborates word by word across two."""
+    import gguf_factory as factory
+
+    plain_small = factory.write_tiny_model(tmp_path / "small-plain.gguf", seed=4, vocab="small")
+    words = ["run", "the old map", "--base", str(tiny.base), "--aligned", str(plain_small)]
+    words += ["--ctx", "512", "--max-tokens", "12", "--seed", "1", "--router", "p"]
+    assert main([*words, "--raw", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["text"] and {t["source"] for t in answer["tokens"]} == {"base", "aligned"}
+    assert main([*words, "--raw", "--json", "-n", "2"]) == 0  # several answers too
+    assert [json.loads(line)["seed"] for line in capsys.readouterr().out.splitlines()] == [1, 2]
+    # without --raw, the chat needs a format: the error says which file and what to do
+    assert main(words) == PromptError.exit_code
+    err = capsys.readouterr().err
+    assert "small-plain.gguf has no chat template" in err and "--raw" in err
+    assert "Traceback" not in err

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from hub_server import COMMIT, HubServer
 
+from baco_local.cli import main
 from baco_local.errors import ModelFileError
 from baco_local.models import catalog, downloads, hub_cache, hub_transfer
 from baco_local.models import storage as hub_storage
@@ -367,6 +368,44 @@ def test_a_file_replaced_upstream_is_refused_before_downloading(hub):
     assert "Nothing was downloaded" in caught.value.message
     assert "revision" in caught.value.hint
     assert hub.gets(ALIGNED_FILE) == []
+
+
+def test_a_replaced_file_says_the_publisher_changed_it_and_accept_new_takes_it(hub, capsys):
+    """A local stand-in for a re-upload: the hub serves new bytes for the aligned file."""
+    new = random_bytes(100_000, seed=3)
+    new_sha = hub.add(ALIGNED_REPO, ALIGNED_FILE, new)
+    assert main(["models", "pull", "tiny"]) == ChecksumError.exit_code
+    err = capsys.readouterr().err
+    assert f"The publisher changed {ALIGNED_FILE} in {ALIGNED_REPO}" in err
+    assert f"sha256 {new_sha}" in err and "Nothing was downloaded" in err
+    assert "baco models pull tiny --accept-new" in err and "Traceback" not in err
+    # accepting it downloads the new file and records its checksum, size and commit
+    spec = pull_pair("tiny", accept_new=True)
+    assert Path(spec.aligned).read_bytes() == new
+    assert "accepted the publisher's new tiny-it.gguf" in capsys.readouterr().err
+    entry = catalog.get_pair("tiny").aligned
+    assert (entry.sha256, entry.size_bytes, entry.revision) == (new_sha, len(new), COMMIT)
+    assert Path(resolve_pair_spec("tiny", pull=False).aligned).read_bytes() == new
+
+
+def test_accepting_a_builtin_pair_file_writes_a_user_override(hub, tiny, tmp_path, monkeypatch):
+    """A built-in entry is never edited: the accepted file lands in the user catalog,
+    whole (a user table replaces the built-in one), and the rest of the pair stays."""
+    builtin = tmp_path / "models.toml"
+    base, aligned = tiny.base.read_bytes(), tiny.aligned.read_bytes()
+    text = tiny_pair_toml(base, hub.sha(BASE_FILE), aligned, "0" * 64)
+    builtin.write_text('default = "tiny"\n' + text, encoding="utf-8")
+    monkeypatch.setattr(catalog, "builtin_catalog_path", lambda: builtin)
+    write_user_catalog("")
+    with pytest.raises(ChecksumError) as caught:
+        pull_pair("tiny")
+    assert "--accept-new" in caught.value.hint
+    pull_pair("tiny", accept_new=True)
+    user = (config_dir() / "models.toml").read_text(encoding="utf-8")
+    assert f'sha256 = "{hub.sha(ALIGNED_FILE)}"' in user and f'revision = "{COMMIT}"' in user
+    pair = catalog.get_pair("tiny")
+    assert pair.router == "p" and pair.aligned.file == ALIGNED_FILE and pair.aligned.format
+    assert pair.base.sha256 == hub.sha(BASE_FILE)
 
 
 def test_a_connection_that_keeps_failing_gives_up_and_keeps_the_bytes(hub, tiny):

@@ -14,10 +14,13 @@ def gemma_pair(gemma_path):
 
 
 def test_greedy_aligned_raw_matches_llama_cpp_python(gemma_path):
+    """baco's token loop against llama-cpp-python's own generate, on the same weights
+    loaded the same way (repacking off: like with like, and no crash on AMX hosts)."""
     import llama_cpp
+    from llama_reference import reference_llama
 
     prompt = "The three most important inventions in history are"
-    llm = llama_cpp.Llama(model_path=str(gemma_path), n_ctx=512, n_batch=256, verbose=False)
+    llm = reference_llama(gemma_path, n_ctx=512, n_batch=256)
     try:
         theirs = []
         for token in llm.generate(llm.tokenize(prompt.encode()), temp=0.0, top_k=1):

@@ -12,7 +12,9 @@ SPM_SPACE = factory.SPM_SPACE
 
 
 def _load(path) -> llama_cpp.Llama:
-    return llama_cpp.Llama(model_path=str(path), n_ctx=256, n_batch=64, verbose=False)
+    from llama_reference import reference_llama
+
+    return reference_llama(path, n_ctx=256, n_batch=64)
 
 
 def _token_texts(llm: llama_cpp.Llama) -> list[str]:

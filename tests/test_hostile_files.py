@@ -27,7 +27,10 @@ quiet = llama_cpp.llama_log_callback(lambda *args: None)  # kept: ctypes frees i
 llama_cpp.llama_log_set(quiet, ctypes.c_void_p(0))
 llama_cpp.llama_backend_init()
 path = sys.argv[1].encode()
+from baco_local.backend.model import MODEL_PARAMS
 params = llama_cpp.llama_model_default_params()
+for name, value in MODEL_PARAMS.items():  # baco's, not llama.cpp's defaults (no repacking)
+    setattr(params, name, value)
 params.vocab_only = True
 model = llama_cpp.llama_model_load_from_file(path, params)
 if not model:

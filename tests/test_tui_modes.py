@@ -9,6 +9,7 @@ import pytest
 from test_tui_app import answered, loaded, make_app, send, shown_colours, until
 
 from baco_local import GenerationSettings
+from tui.widgets import MessageView
 
 # --- brainstorm -------------------------------------------------------------------------
 
@@ -245,4 +246,52 @@ async def test_brainstorm_cards_fill_in_side_by_side(tiny, fresh_home):
         await answered(pilot, screen)
         assert all(card.complete and card.text for card in screen.cards)
         app.pair = pair
+    app.close_pair()
+
+
+# --- waiting for another screen's answer ------------------------------------------------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("key", "mode"), [("f3", "brainstorm"), ("f4", "compare")])
+async def test_answers_waiting_for_a_chat_answer_say_so_and_how_to_stop_it(
+    tiny, fresh_home, key, mode
+):
+    """The pair writes one request at a time: answers started while a chat answer is
+    still being written say what they wait for and which keys stop it."""
+    from test_tui_app import GatedPair, tiny_loader
+
+    gate = {}
+
+    def load():
+        gate["pair"] = GatedPair(tiny_loader(tiny)(), after=3)
+        return gate["pair"]
+
+    app = make_app(
+        tiny, loader=load, settings=GenerationSettings(seed=7, max_tokens=8), brainstorm_n=2
+    )
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot)
+        chat = app.get_screen("chat")
+        await send(pilot, "Go on")
+        await until(pilot, gate["pair"].paused.is_set)  # the chat answer is mid-way
+        gate["pair"].after = 10**9  # answers after this one run through
+        await pilot.press(key)
+        screen = app.get_screen(mode)
+        await send(pilot, "Name a colour")
+        await pilot.pause()
+        views = [v for v in screen.query(MessageView) if v.role == "assistant"]
+        assert len(views) == 2
+        for view in views:
+            title = view._title_text()
+            assert "waiting for the chat answer to end (F2, then Esc, stops it" in title
+        notes = [n.message for n in app._notifications]
+        assert any("waiting for the chat answer" in n and "F2" in n for n in notes)
+        await pilot.press("f2")  # as the notice says: stop the chat answer
+        await pilot.press("escape")
+        await until(pilot, lambda: chat.job is None and screen.job is None, tries=3000)
+        await pilot.pause()
+        for view in views:
+            assert view.complete and view.text
+            assert "waiting for" not in view._title_text()
     app.close_pair()

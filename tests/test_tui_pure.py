@@ -4,6 +4,7 @@ worked out by hand in the comments."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 
@@ -352,6 +353,20 @@ def test_parse_fields_errors_name_the_field():
         parse_fields(VALUES | {"max_tokens": "1.5"}, GenerationSettings(), "p")
     with pytest.raises(SettingsError, match="gamma 3.0 is out of range"):
         parse_fields(VALUES | {"gamma": "3"}, GenerationSettings(), "p")
+
+
+def test_the_panel_has_every_setting_and_stop_strings_survive_a_round_trip():
+    from tui.screens.settings import FIELDS, field_text
+
+    assert ["router"] + [f.name for f in FIELDS] == [
+        f.name for f in dataclasses.fields(GenerationSettings)
+    ]
+    settings = GenerationSettings(stop=("END\n", "a|b", "back\\slash"), speculative="off")
+    typed = {f.name: field_text(f, getattr(settings, f.name)) for f in FIELDS}
+    assert typed["stop"] == "END\\n | a\\x7cb | back\\\\slash"
+    assert parse_fields(typed, GenerationSettings(), settings.router) == settings
+    with pytest.raises(SettingsError, match="speculative"):
+        parse_fields(typed | {"speculative": "maybe"}, settings, "p")
 
 
 # --- the command -------------------------------------------------------------------------

@@ -8,9 +8,10 @@ show to the store.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from rich.text import Text
 from textual import work
@@ -36,8 +37,10 @@ class BacoApp(App):
 
     timings=False hides tokens/s (for reproducible screenshots); seed fixes the app's
     own random choices (compare order, brainstorm seeds when settings.seed is None).
-    router_from_pair: when a pair loads, take the router and gamma it recommends (the
-    catalog's choice); `baco chat` sets it unless --router or --gamma is given.
+    follow_pair: when a pair loads, take the settings it recommends (Pair.default_settings:
+    the catalog's router, gamma, lead and sampler) with the user's own choices on top:
+    `chosen` (the command line's options) and whatever the dial and the settings panel
+    change later. `baco chat` sets it; so does choosing a pair on the models screen.
     """
 
     CSS_PATH = "baco.tcss"
@@ -74,7 +77,8 @@ class BacoApp(App):
         timings: bool = True,
         seed: int | None = None,
         brainstorm_n: int = 5,
-        router_from_pair: bool = False,
+        follow_pair: bool = False,
+        chosen: Mapping | None = None,
     ):
         super().__init__()
         self.load_settings = load_settings or LoadSettings()
@@ -82,7 +86,8 @@ class BacoApp(App):
         self.settings = settings or GenerationSettings()
         self.system = system
         self.brainstorm_n = brainstorm_n
-        self.router_from_pair = router_from_pair
+        self.follow_pair = follow_pair
+        self.chosen: dict = dict(chosen or {})  # GenerationSettings fields the user set
         self.show_sources = True
         self.timings = timings
         self.random = random.Random(seed)
@@ -163,8 +168,8 @@ class BacoApp(App):
         self.pair_label = message.pair.label
         for note in message.pair.notes:
             self.notify(note, title="Note", timeout=6)
-        if self.router_from_pair:
-            self._adopt_recommended_router(message.pair)
+        if self.follow_pair:
+            self._adopt_pair_settings(message.pair)
         self.refresh_status()
         if old is not None:
             self._close_in_thread(old)
@@ -192,14 +197,19 @@ class BacoApp(App):
         self.stop_all_answers()
         self.load_pair(loader, what)
 
-    def _adopt_recommended_router(self, pair) -> None:
-        recommended = pair.default_settings
-        settings = self.settings.with_changes(router=recommended.router, gamma=recommended.gamma)
+    def _adopt_pair_settings(self, pair) -> None:
+        """The pair's recommended settings with the user's choices on top: the same rule
+        as the Python API's `pair.generate(prompt, **changes)` and `baco run`."""
+        try:
+            settings = pair.default_settings.with_changes(**self.chosen)
+        except BacoError as error:  # e.g. a gamma chosen for another router's range
+            settings = pair.default_settings
+            self.notify(f"{error_text(error)}\nUsing this pair's settings.", severity="warning")
         if settings != self.settings:
-            self.set_settings(settings)
-            self.notify(
-                f"Router {describe_dial(settings)}, as recommended for this pair.", timeout=4
-            )
+            self.settings = settings
+            self.refresh_status()
+            self.refresh_bindings()
+            self.notify(f"Router {describe_dial(settings)}, as set for this pair.", timeout=4)
 
     def pair_missing(self) -> str:
         if self.pair_loading:
@@ -209,6 +219,15 @@ class BacoApp(App):
     # --- the dial and display ---------------------------------------------------------
 
     def set_settings(self, settings: GenerationSettings) -> None:
+        """New settings chosen by the user: the fields they change are kept as the user's
+        choices when another pair loads (a gamma with the router it was set for)."""
+        changed = _changed_fields(self.settings, settings)
+        for name in changed:
+            self.chosen[name] = getattr(settings, name)
+        if "gamma" in changed:
+            self.chosen["router"] = settings.router  # a gamma means something for its router
+        if "router" in changed and settings.gamma == get_router(settings.router).gamma_default:
+            self.chosen.pop("gamma", None)  # the new router's own default: not a choice
         self.settings = settings
         self.refresh_status()
         self.refresh_bindings()
@@ -299,6 +318,10 @@ class BacoApp(App):
             return
         await self.action_mode(session.kind)
         await self.get_screen(session.kind).load_session(session, self.store.messages(session_id))
+
+
+def _changed_fields(old: GenerationSettings, new: GenerationSettings) -> list[str]:
+    return [f.name for f in dataclasses.fields(new) if getattr(old, f.name) != getattr(new, f.name)]
 
 
 def _default_loader(load_settings: LoadSettings) -> Callable[[], object]:

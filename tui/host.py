@@ -34,7 +34,7 @@ class Host(Protocol):
     system: str | None
     brainstorm_n: int
     show_sources: bool
-    router_from_pair: bool
+    follow_pair: bool
     random: random.Random
     store: SessionStore
 

@@ -109,6 +109,7 @@ class MessageView(Vertical, can_focus=True):
         self.show_sources = show_sources
         self.record_id: int | None = None  # its row in the session store
         self.stopping = False
+        self.waiting: str | None = None  # what it waits for before it starts
         self._composed = False
 
     def compose(self) -> ComposeResult:
@@ -156,7 +157,15 @@ class MessageView(Vertical, can_focus=True):
             return ""
         if self.stopping:
             return " · stopping…"
+        if self.waiting and not self.sourced:
+            return f" · {self.waiting}"
         return " · writing… (Esc stops)" if self.sourced else " · reading the prompt… (Esc stops)"
+
+    def set_waiting(self, waiting: str | None) -> None:
+        """What the answer waits for before it can start (None: nothing)."""
+        if self.role != "user" and waiting != self.waiting:
+            self.waiting = waiting
+            self._refresh_title()
 
     def mark_stopping(self) -> None:
         if not self.complete:
@@ -232,8 +241,8 @@ class AnswerCard(MessageView):
         return f"{star}Answer {self.number}{seed}{details}{self._progress()}"
 
     def _progress(self) -> str:
-        if not self.complete and not self.stopping and not self.sourced:
-            return " · waiting…"  # cards are drawn one after another
+        if not self.complete and not self.stopping and not self.sourced and not self.waiting:
+            return " · waiting…"  # cards are drawn together, each as the batch reaches it
         return super()._progress()
 
     def set_favourite(self, favourite: bool) -> None:

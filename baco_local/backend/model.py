@@ -10,6 +10,15 @@ from ..errors import ModelFileError
 from .file_check import inspect_model_file
 from .runtime import Interruptible, _LlamaRuntime
 
+# llama.cpp model parameters baco sets on every host instead of llama.cpp's defaults.
+# use_extra_bufts False: no repacked CPU weights. They make results depend on how tokens
+# are batched, so a seed would not replay exactly after the prompt cache is reused
+# (measured on Gemma 3 270M Q4_K_M: logits differ by up to 1.1); on Intel AMX hosts
+# llama.cpp segfaults decoding Gemma 3 Q4_K_M and SmolLM2 Q4_1 with them; and they did
+# not pay where they run (README, "Repacked weights"). Tests build their llama_cpp.Llama
+# references with these too (tests/llama_reference.py).
+MODEL_PARAMS = {"use_extra_bufts": False}
+
 
 class Model:
     """The weights and vocabulary of one GGUF file.
@@ -37,10 +46,8 @@ class Model:
             n_gpu_layers = 0x7FFFFFFF if llama.llama_supports_gpu_offload() else 0
         params.n_gpu_layers = n_gpu_layers
         params.vocab_only = vocab_only
-        # Repacked CPU weights make results depend on how tokens are batched, so a seed
-        # would not replay exactly after the prompt cache is reused (measured on Gemma 3
-        # 270M Q4_K_M: logits differ by up to 1.1). Plain weights decode as fast here.
-        params.use_extra_bufts = False
+        for name, value in MODEL_PARAMS.items():
+            setattr(params, name, value)
         self.n_gpu_layers = n_gpu_layers
         self._runtime.recent_errors.clear()
         with Interruptible() as interrupt:

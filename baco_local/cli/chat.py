@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         system=args.system,
         load_settings=load_settings,
         brainstorm_n=args.answers,
-        router_from_pair=args.router is None and args.gamma is None,
+        follow_pair=True,
+        chosen=common.generation_changes_from(args),
     )
     try:
         app.run()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from ..core.routers import DEFAULT_ROUTER
 from ..core.settings import GenerationSettings, LoadSettings  # noqa: F401 (LoadSettings re-exported)
+from ..core.settings_fields import generation_fields
 
-_DEFAULTS = GenerationSettings()
+ROUTING_FIELDS = ("router", "gamma")  # left out where a command picks the routers itself
 
 
 def add_pair_options(parser: argparse.ArgumentParser) -> None:
@@ -61,85 +61,43 @@ def add_pair_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_generation_options(parser: argparse.ArgumentParser, *, router: bool = True) -> None:
-    group = parser.add_argument_group("routing and sampling")
-    if router:
+def add_generation_options(
+    parser: argparse.ArgumentParser, *, router: bool = True, defaults: dict | None = None
+) -> None:
+    """One option per GenerationSettings field (--top-p for top_p), with the field's own
+    help. Options left out stay None here, so that the pair's recommendations can fill
+    them (settings_for_pair); `defaults` gives a command its own (eval's max_tokens)."""
+    group = parser.add_argument_group(
+        "routing and sampling",
+        "options left out take the pair's recommendation (`baco models list`), else the "
+        "default shown",
+    )
+    defaults = defaults or {}
+    for setting in generation_fields():
+        if not router and setting.name in ROUTING_FIELDS:
+            continue
+        default = defaults.get(setting.name, setting.default)
+        shown = f" (default {default})" if default not in (None, ()) else ""
         group.add_argument(
-            "--router",
-            metavar="NAME",
-            help="who writes each word (default: the pair's recommendation, else "
-            f"{DEFAULT_ROUTER}; list them with `baco routers`)",
+            setting.option,
+            dest=setting.name,
+            type=setting.kind,
+            choices=setting.choices,
+            action="append" if setting.repeated else "store",
+            default=defaults.get(setting.name),
+            metavar=setting.metavar,
+            help=(setting.help + shown).replace("%", "%%"),
         )
-        group.add_argument(
-            "--gamma",
-            type=float,
-            metavar="G",
-            help="the router's diversity dial (default: the router's own)",
-        )
-    group.add_argument(
-        "--temperature",
-        type=float,
-        default=_DEFAULTS.temperature,
-        metavar="T",
-        help="0 is greedy (default %(default)s)",
-    )
-    group.add_argument(
-        "--top-p",
-        type=float,
-        default=_DEFAULTS.top_p,
-        metavar="P",
-        help="nucleus sampling, 1 = off (default %(default)s)",
-    )
-    group.add_argument(
-        "--top-k",
-        type=int,
-        default=_DEFAULTS.top_k,
-        metavar="K",
-        help="0 = off (default %(default)s)",
-    )
-    group.add_argument(
-        "--min-p",
-        type=float,
-        default=_DEFAULTS.min_p,
-        metavar="P",
-        help="0 = off (default %(default)s)",
-    )
-    group.add_argument(
-        "--max-tokens",
-        type=int,
-        default=_DEFAULTS.max_tokens,
-        metavar="N",
-        help="new tokens at most (default %(default)s)",
-    )
-    group.add_argument("--seed", type=int, metavar="S", help="fixed seed for a reproducible answer")
-    group.add_argument(
-        "--stop",
-        action="append",
-        default=[],
-        metavar="TEXT",
-        help="stop when this text appears (repeatable)",
-    )
-    group.add_argument(
-        "--repeat-penalty",
-        type=float,
-        default=_DEFAULTS.repeat_penalty,
-        metavar="R",
-        help="make the answer's recent tokens less likely, 1 = off (default %(default)s)",
-    )
-    group.add_argument(
-        "--repeat-last-n",
-        type=int,
-        default=_DEFAULTS.repeat_last_n,
-        metavar="N",
-        help="how many recent tokens the penalty looks back at (default %(default)s)",
-    )
-    group.add_argument(
-        "--lead",
-        type=int,
-        default=_DEFAULTS.lead,
-        metavar="N",
-        help="the aligned model writes the first N tokens of each answer (default %(default)s)",
-    )
+
+
+def generation_changes_from(args: argparse.Namespace) -> dict:
+    """The GenerationSettings fields given on the command line (the rest were left out)."""
+    changes = {}
+    for setting in generation_fields():
+        value = getattr(args, setting.name, None)
+        if value is not None:
+            changes[setting.name] = tuple(value) if setting.repeated else value
+    return changes
 
 
 def load_settings_from(args: argparse.Namespace) -> LoadSettings:
@@ -154,22 +112,8 @@ def load_settings_from(args: argparse.Namespace) -> LoadSettings:
 
 
 def generation_settings_from(args: argparse.Namespace, **overrides) -> GenerationSettings:
-    fields = dict(
-        router=getattr(args, "router", None) or DEFAULT_ROUTER,
-        gamma=getattr(args, "gamma", None),
-        temperature=args.temperature,
-        top_p=args.top_p,
-        top_k=args.top_k,
-        min_p=args.min_p,
-        max_tokens=args.max_tokens,
-        seed=args.seed,
-        stop=tuple(args.stop),
-        lead=args.lead,
-        repeat_penalty=args.repeat_penalty,
-        repeat_last_n=args.repeat_last_n,
-    )
-    fields.update(overrides)
-    return GenerationSettings(**fields)
+    """The settings the options give on their own (to check them before a slow load)."""
+    return GenerationSettings(**{**generation_changes_from(args), **overrides})
 
 
 def check_pair_options(args: argparse.Namespace) -> None:
@@ -199,16 +143,8 @@ def load_pair_from(args: argparse.Namespace):
     )
 
 
-def settings_for_pair(args: argparse.Namespace, settings: GenerationSettings, pair):
-    """Use the pair's recommended router (and its gamma) unless --router was given, and
-    its recommended sampling for the sampling options left at their defaults."""
-    if getattr(args, "router", None) is not None:
-        return settings
-    recommended = pair.default_settings
-    gamma = args.gamma if getattr(args, "gamma", None) is not None else recommended.gamma
-    sampling = {
-        name: getattr(recommended, name)
-        for name in ("temperature", "top_k", "top_p", "min_p")
-        if getattr(args, name, None) == getattr(_DEFAULTS, name)
-    }
-    return settings.with_changes(router=recommended.router, gamma=gamma, **sampling)
+def settings_for_pair(args: argparse.Namespace, pair, **overrides) -> GenerationSettings:
+    """The pair's recommended settings (Pair.default_settings: router, gamma, lead and
+    sampler from the catalog) with the options given on the command line on top, exactly
+    as the Python API applies `pair.generate(prompt, **changes)`."""
+    return pair.default_settings.with_changes(**{**generation_changes_from(args), **overrides})

@@ -29,8 +29,7 @@ def register(commands) -> None:
         "its trade-off curve) and Dominance (share of the pooled Pareto frontier).",
     )
     common.add_pair_options(parser)
-    common.add_generation_options(parser, router=False)
-    parser.set_defaults(max_tokens=128)
+    common.add_generation_options(parser, router=False, defaults={"max_tokens": 128})
     _add_what_options(parser.add_argument_group("what to evaluate"))
     _add_output_options(parser.add_argument_group("measuring and output"))
     parser.set_defaults(handler=run)

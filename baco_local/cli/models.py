@@ -24,6 +24,13 @@ def register(commands) -> None:
         "pull", help="download a pair (or an embedder) into the cache, checked by size and sha256"
     )
     pull.add_argument("name", nargs="?", help="pair or embedder name (default: the default pair)")
+    pull.add_argument(
+        "--accept-new",
+        action="store_true",
+        help="when the publisher replaced a file (its sha256 no longer matches the catalog), "
+        "take the file the hub serves now and record its checksum and commit in your "
+        "catalog (pairs only)",
+    )
     pull.set_defaults(handler=pull_pair)
 
     path = sub.add_parser(
@@ -222,7 +229,7 @@ def pull_pair(args) -> int:
         return 0
     name = args.name or default_pair_name()
     try:
-        spec = pull_pair(name, stderr_progress())
+        spec = pull_pair(name, stderr_progress(), accept_new=args.accept_new)
     except KeyboardInterrupt:
         sys.stderr.write(
             f"\nstopped: what was downloaded is kept; `baco models pull {name}` continues\n"

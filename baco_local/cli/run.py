@@ -57,12 +57,12 @@ def register(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     prompt = _read_prompt(args.prompt)
-    settings = common.generation_settings_from(args)  # validate before the slow load
+    common.generation_settings_from(args)  # validate before the slow load
     if args.n < 1:
         raise PromptError(f"--n {args.n} asks for no answers.", "use --n 1 or more")
     pair = common.load_pair_from(args)
     try:
-        settings = common.settings_for_pair(args, settings, pair)
+        settings = common.settings_for_pair(args, pair)
         for note in pair.notes:
             sys.stderr.write(f"note: {note}\n")
         if args.n == 1:

@@ -7,6 +7,7 @@ import os
 import sys
 
 from ..errors import BacoError
+from ..server.settings import ServerSettings  # a plain dataclass: imports no server stack
 from . import common
 
 
@@ -15,8 +16,9 @@ def register(commands) -> None:
         "serve",
         help="serve a pair over an OpenAI-compatible HTTP API",
         description="Serve a pair at /v1/chat/completions, /v1/completions and /v1/models, "
-        "for any OpenAI client; router and gamma are extra request fields. The options "
-        "below are the defaults for requests that leave a field out. Ctrl-C ends the answer "
+        "for any OpenAI client; every routing and sampling option below is also a request "
+        "field of the same name (top_p for --top-p). The options are the defaults for "
+        "requests that leave a field out. Ctrl-C ends the answer "
         "in progress with what it has and exits 0.",
     )
     common.add_pair_options(parser)
@@ -24,11 +26,14 @@ def register(commands) -> None:
     net = parser.add_argument_group("server")
     net.add_argument(
         "--host",
-        default="127.0.0.1",
+        default=ServerSettings.host,
         help="address to listen on (default %(default)s: this machine only)",
     )
     net.add_argument(
-        "--port", type=int, default=8080, help="port (default %(default)s; 0 takes a free one)"
+        "--port",
+        type=int,
+        default=ServerSettings.port,
+        help="port (default %(default)s; 0 takes a free one)",
     )
     net.add_argument(
         "--api-key",
@@ -40,7 +45,7 @@ def register(commands) -> None:
     net.add_argument(
         "--queue",
         type=int,
-        default=8,
+        default=ServerSettings.queue,
         metavar="N",
         help="requests that may wait while --parallel others are answered; more get "
         "HTTP 429 (default %(default)s)",
@@ -49,7 +54,7 @@ def register(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    defaults = common.generation_settings_from(args)  # validate before the slow load
+    common.generation_settings_from(args)  # validate before the slow load
     settings = _server_settings(args)
     _require_server_extra()
     if not settings.loopback and settings.api_key is None:
@@ -61,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
     pair = common.load_pair_from(args)
     try:
-        defaults = common.settings_for_pair(args, defaults, pair)
+        defaults = common.settings_for_pair(args, pair)
         for note in pair.notes:
             sys.stderr.write(f"note: {note}\n")
     except BaseException:
@@ -70,9 +75,7 @@ def run(args: argparse.Namespace) -> int:
     return serve(pair, defaults, settings, verbose=getattr(args, "verbose", False))
 
 
-def _server_settings(args: argparse.Namespace):
-    from ..server.settings import ServerSettings
-
+def _server_settings(args: argparse.Namespace) -> ServerSettings:
     return ServerSettings(host=args.host, port=args.port, api_key=args.api_key, queue=args.queue)
 
 

@@ -73,7 +73,12 @@ class RouterSpec:
         if gamma is None:
             return self.gamma_default
         low, high = self.gamma_range
-        if not (isinstance(gamma, (int, float)) and math.isfinite(gamma) and low <= gamma <= high):
+        if not (
+            isinstance(gamma, (int, float))
+            and not isinstance(gamma, bool)
+            and math.isfinite(gamma)
+            and low <= gamma <= high
+        ):
             raise SettingsError(
                 f"gamma {gamma} is out of range for router {self.name!r}.",
                 f"use a value in [{low:g}, {high:g}] ({self.gamma_meaning})",

@@ -14,60 +14,110 @@ def _require(ok: bool, message: str, hint: str) -> None:
         raise SettingsError(message, hint)
 
 
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)  # True is not a count
+
+
 def _is_number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-SPECULATIVE_MODES = ("auto", "on", "off")
+SPECULATIVE_MODES = ("auto", "on", "off")  # the choices of GenerationSettings.speculative
+
+
+def _setting(default=None, *, help: str, metavar: str | None = None, factory=None, choices=None):
+    """A GenerationSettings field with its one help text: the CLI options, the server's
+    request fields and the `llm` options are all derived from these (settings_fields.py)."""
+    metadata = {"help": help, "metavar": metavar, "choices": choices}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
 class GenerationSettings:
     """How one answer is generated: routing, sampling and stopping.
 
-    router: a name from `baco routers` (default p-punc).
-    gamma: the router's dial; None means the router's default.
-    temperature: 0 means greedy; applied before the filters below.
-    top_k: keep the k most likely tokens (0 = off).
-    min_p: keep tokens at least min_p times as likely as the most likely one (0 = off).
-    top_p: then keep the smallest set of most likely tokens whose mass reaches top_p (1 = off).
-    max_tokens: new tokens at most.
-    seed: None draws a fresh seed, which results report so a run can be replayed.
-    stop: extra strings that end the answer (the answer excludes them).
-    repeat_penalty, repeat_last_n: tokens among the answer's last repeat_last_n are
-        made less likely (logit / penalty when positive, x penalty when negative), as in
-        llama.cpp and Ollama; 1 turns it off. Applied when sampling, not to the signals
-        the router reads.
-    lead: the aligned model writes the first `lead` tokens of every answer (any router
-        but `base`), so that a base model's habit of opening by echoing the question
-        cannot set the answer's direction; 0 routes from the first token, as the
-        paper does. Default 3: on the default pair it raised every diversity metric
-        at equal quality (self-BLEU 0.22 -> 0.12 for p-punc; see the README).
-    speculative: "on": the aligned model drafts runs of tokens that the base model reads
-        in one batch, and each draft is kept or replaced so that answers follow the
-        same distribution as without it (greedy answers are the same token for token);
-        "off": every token is routed and read by both models in turn (the loop before
-        speculation, with its seeded outputs); "auto" (default): on where it pays on
-        this host and pair, by the decode costs measured here. Pairs of one vocabulary.
+    Each field's help (its metadata) is the one description of it: `baco run --help`,
+    the server's request fields and `llm -o` options all show that text.
     """
 
-    router: str = DEFAULT_ROUTER
-    gamma: float | None = None
-    temperature: float = 0.8
-    top_k: int = 40
-    min_p: float = 0.05
-    top_p: float = 0.95
-    max_tokens: int = 256
-    seed: int | None = None
-    stop: tuple[str, ...] = field(default_factory=tuple)
-    lead: int = 3
-    repeat_penalty: float = 1.1
-    repeat_last_n: int = 64
-    speculative: str = "auto"
+    router: str = _setting(
+        DEFAULT_ROUTER,
+        metavar="NAME",
+        help="who writes each word: a name from `baco routers`",
+    )
+    gamma: float | None = _setting(
+        None, metavar="G", help="the router's diversity dial (none: the router's own default)"
+    )
+    temperature: float = _setting(
+        0.8, metavar="T", help="0 is greedy; applied before the filters below"
+    )
+    top_k: int = _setting(40, metavar="K", help="keep the k most likely tokens (0 = off)")
+    min_p: float = _setting(
+        0.05,
+        metavar="P",
+        help="keep tokens at least min_p times as likely as the most likely one (0 = off)",
+    )
+    top_p: float = _setting(
+        0.95,
+        metavar="P",
+        help="then keep the smallest set of most likely tokens whose mass reaches top_p (1 = off)",
+    )
+    max_tokens: int = _setting(256, metavar="N", help="new tokens at most")
+    seed: int | None = _setting(
+        None,
+        metavar="S",
+        help="fixed seed for a reproducible answer (none: a fresh seed, which results "
+        "report so a run can be replayed)",
+    )
+    stop: tuple[str, ...] = _setting(
+        factory=tuple,
+        metavar="TEXT",
+        help="extra text that ends the answer (the answer excludes it); repeatable",
+    )
+    lead: int = _setting(
+        3,
+        metavar="N",
+        help="the aligned model writes the first N tokens of every answer (any router but "
+        "base), so a base model's habit of echoing the question cannot set the answer's "
+        "direction; 0 routes from the first token, as the paper does",
+    )
+    # lead 3: on the default pair it raised every diversity metric at equal quality
+    # (self-BLEU 0.22 -> 0.12 for p-punc; see the README).
+    repeat_penalty: float = _setting(
+        1.1,
+        metavar="R",
+        help="tokens among the answer's last repeat_last_n are made less likely (logit / "
+        "penalty when positive, x penalty when negative), as in llama.cpp; 1 = off. Applied "
+        "when sampling, not to the signals the router reads",
+    )
+    repeat_last_n: int = _setting(
+        64, metavar="N", help="how many recent tokens the repeat penalty looks back at"
+    )
+    speculative: str = _setting(
+        "auto",
+        metavar="MODE",
+        choices=SPECULATIVE_MODES,
+        help="on: the aligned model drafts runs of tokens that the base model reads in one "
+        "batch, each draft kept or replaced so answers follow the same distribution "
+        "(greedy answers are the same token for token); off: every token is routed and read "
+        "by both models in turn; auto: on where it pays on this host and pair",
+    )
 
     def __post_init__(self) -> None:
+        _require(
+            isinstance(self.router, str),
+            f"router {self.router!r} is not a router's name.",
+            "name one of `baco routers`, e.g. p-punc",
+        )
         spec = get_router(self.router)
         object.__setattr__(self, "gamma", spec.check_gamma(self.gamma))
+        _require(
+            isinstance(self.stop, (list, tuple)),
+            f"stop {self.stop!r} is not a list of strings.",
+            "give stop strings as a list (or repeat --stop)",
+        )
         object.__setattr__(self, "stop", tuple(self.stop))
         _require(
             _is_number(self.temperature) and 0 <= self.temperature <= 5,
@@ -75,7 +125,7 @@ class GenerationSettings:
             "use a value in [0, 5]; 0 is greedy, 0.7-1.0 is usual",
         )
         _require(
-            isinstance(self.top_k, int) and self.top_k >= 0,
+            _is_int(self.top_k) and self.top_k >= 0,
             f"top_k {self.top_k} is not a non-negative integer.",
             "use 0 to turn top-k off, or a positive count such as 40",
         )
@@ -90,12 +140,12 @@ class GenerationSettings:
             "use a value in (0, 1]; 1 turns top-p off, 0.95 is usual",
         )
         _require(
-            isinstance(self.max_tokens, int) and self.max_tokens > 0,
+            _is_int(self.max_tokens) and self.max_tokens > 0,
             f"max_tokens {self.max_tokens} must be a positive integer.",
             "ask for at least 1 new token, e.g. --max-tokens 256",
         )
         _require(
-            self.seed is None or (isinstance(self.seed, int) and 0 <= self.seed < 2**63),
+            self.seed is None or (_is_int(self.seed) and 0 <= self.seed < 2**63),
             f"seed {self.seed} is not a non-negative integer.",
             "use a whole number such as --seed 42, or leave it out for a fresh one",
         )
@@ -105,17 +155,17 @@ class GenerationSettings:
             "use a value in [0.5, 2]; 1 turns it off, 1.1 is usual",
         )
         _require(
-            isinstance(self.repeat_last_n, int) and 0 <= self.repeat_last_n <= 4096,
+            _is_int(self.repeat_last_n) and 0 <= self.repeat_last_n <= 4096,
             f"repeat_last_n {self.repeat_last_n} is out of range.",
             "use 0 (off) up to 4096 tokens, e.g. 64",
         )
         _require(
-            isinstance(self.lead, int) and 0 <= self.lead <= 1024,
+            _is_int(self.lead) and 0 <= self.lead <= 1024,
             f"lead {self.lead} is out of range.",
             "use 0 (route from the first token) up to a few tokens, e.g. --lead 3",
         )
         _require(
-            self.speculative in SPECULATIVE_MODES,
+            isinstance(self.speculative, str) and self.speculative in SPECULATIVE_MODES,
             f"speculative {self.speculative!r} is not a mode.",
             f"use one of {', '.join(SPECULATIVE_MODES)}",
         )

@@ -221,13 +221,26 @@ def _status_note(pair, downloaded, demo, missing, missing_bytes, partial) -> str
 # --- getting and resolving ----------------------------------------------------------
 
 
-def pull_pair(name: str, progress: Progress | None = None) -> PairSpec:
+def pull_pair(name: str, progress: Progress | None = None, *, accept_new: bool = False) -> PairSpec:
     """Download whatever the pair still lacks into the cache, check it, return its spec.
 
     progress(filename, done_bytes, total_bytes) is called as bytes arrive.
+    accept_new: a file its publisher replaced is taken as the hub serves it now, and its
+    new checksum and commit are recorded in the user catalog (models/accept.py).
     """
-    pair = get_pair(name)
+    catalog = _load()
+    pair = _lookup(catalog, name)
     _require_local_files(pair)
+    if accept_new:
+        from .accept import accept_published
+
+        entries = {
+            role: entry
+            if entry_path(entry) is not None
+            else accept_published(pair, role, entry, catalog)
+            for role, entry in pair.entries()
+        }
+        pair = replace(pair, **entries)
     todo = [entry for _, entry in pair.entries() if entry.repo and entry_path(entry) is None]
     if todo and not hub_offline():
         needed = sum((entry.size_bytes or 0) - _partial_bytes(entry) for entry in todo)
@@ -241,6 +254,7 @@ def pull_pair(name: str, progress: Progress | None = None) -> PairSpec:
             sha256=entry.sha256,
             progress=progress,
             retry_command=f"baco models pull {pair.name}",
+            accept_command=f"baco models pull {pair.name} --accept-new",
         )
         paths[role] = _checked(pair, role, entry, path)
     return _spec(pair, paths["base"], paths.get("aligned"))
@@ -337,8 +351,8 @@ def _checked(pair: CatalogPair, role: str, entry: ModelEntry, path: Path) -> Pat
         raise ChecksumError(
             f"{error.message} It was removed from the cache and will not be loaded.",
             f"run `baco models pull {pair.name}` to download it again; if it fails the same "
-            "way, the publisher changed the file: update baco-local, or add the pair "
-            "yourself with `baco models add`",
+            "way, the publisher changed the file: `baco models pull "
+            f"{pair.name} --accept-new` takes the new one, or update baco-local",
         ) from None
     return path
 

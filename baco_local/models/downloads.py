@@ -56,12 +56,15 @@ def download_hub_file(
     sha256: str | None = None,
     progress: Progress | None = None,
     retry_command: str = "baco models pull",
+    accept_command: str | None = None,
 ) -> Path:
     """Fetch one file into the cache (or find it there) and return its path.
 
     A partial download left by an earlier call is continued, not restarted.
     expected_size is only used to check free disk space first (an estimate is fine).
     sha256: what the file must hash to (the catalog's); without it, the hub's LFS etag.
+    accept_command: the command that accepts a file its publisher replaced (said when the
+    hub serves other bytes than sha256 names).
     Raises HubUnreachableError when offline, ChecksumError for a file that does not
     match, DownloadError for anything else that failed.
     """
@@ -82,7 +85,7 @@ def download_hub_file(
     _probe_hub(f"{repo}/{file}", retry_command)
     try:
         remote = hub_transfer.resolve_remote_file(repo, file, revision, hub_endpoint())
-        _check_publisher_kept(remote, sha256, retry_command)
+        _check_publisher_kept(remote, sha256, retry_command, accept_command)
         return hub_transfer.fetch_into_cache(
             remote,
             hub_cache_dir(),
@@ -96,18 +99,46 @@ def download_hub_file(
         raise _hub_error(error, repo, file, retry_command) from error
 
 
-def _check_publisher_kept(remote, sha256: str | None, retry_command: str) -> None:
+def _check_publisher_kept(
+    remote, sha256: str | None, retry_command: str, accept_command: str | None = None
+) -> None:
     """Refuse before downloading when the hub's etag already says the bytes differ."""
     if sha256 is None or remote.sha256 is None or remote.sha256 == sha256.lower():
         return
-    raise ChecksumError(
-        f"The hub now serves another {remote.file} in {remote.repo} than the catalog names: "
-        f"sha256 {remote.sha256} (commit {remote.commit[:12]}), expected {sha256}. "
-        "Nothing was downloaded.",
-        "the publisher replaced the file: update baco-local, pin the entry's `revision` to "
-        "a commit with the expected file, or add the pair yourself with `baco models add`"
-        f" (then run `{retry_command}`)",
+    where = "" if remote.revision == "main" else f" at revision {remote.revision}"
+    accept = (
+        f"to use the new file, run `{accept_command}` (it records the new checksum and "
+        "commit in your catalog); or "
+        if accept_command
+        else ""
     )
+    raise ChecksumError(
+        f"The publisher changed {remote.file} in {remote.repo}: the hub now serves{where} "
+        f"sha256 {remote.sha256} (commit {remote.commit[:12]}), but the catalog names sha256 "
+        f"{sha256}. Nothing was downloaded.",
+        f"{accept}update baco-local, pin the entry's `revision` to a commit with the "
+        f"expected file, or add the pair yourself with `baco models add` (then run "
+        f"`{retry_command}`)",
+    )
+
+
+def published_file(repo: str, file: str, retry_command: str):
+    """What the hub serves for repo/file at main now (RemoteFile: sha256, size, commit),
+    with the same clear errors as a download."""
+    if hub_offline():
+        raise HubUnreachableError(
+            f"Cannot ask the hub about {repo}/{file}: HF_HUB_OFFLINE is set.",
+            f"unset HF_HUB_OFFLINE and run `{retry_command}` while online",
+        )
+    from . import hub_transfer
+
+    _probe_hub(f"{repo}/{file}", retry_command)
+    try:
+        return hub_transfer.resolve_remote_file(repo, file, None, hub_endpoint())
+    except BacoError:
+        raise
+    except Exception as error:  # every hub or network failure becomes one clear message
+        raise _hub_error(error, repo, file, retry_command) from error
 
 
 def _probe_hub(what: str, retry_command: str) -> None:

@@ -161,6 +161,11 @@ def remove_pair(name: str, catalog: CatalogData) -> None:
 # --- writing TOML -----------------------------------------------------------------
 
 
+def write_user_catalog(data: dict) -> None:
+    """Replace the user catalog with `data` (parsed TOML, as CatalogData.user_raw)."""
+    _write(data)
+
+
 def _write(data: dict) -> None:
     try:
         text = toml_document(data)

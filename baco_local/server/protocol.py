@@ -2,8 +2,9 @@
 
 Every check names the field it failed on (OpenAI's `param`). Fields OpenAI clients send
 that do not apply here (logprobs, tools, user, ...) are ignored, as the issue asks.
-baco's own fields ride along: router, gamma, lead, min_p, top_k, repeat_penalty,
-repeat_last_n. A model id `<pair>:<router>` picks the router too.
+Every GenerationSettings field rides along under its own name (router, gamma, lead,
+min_p, top_k, repeat_penalty, speculative, ...). A model id `<pair>:<router>` picks the
+router too.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 from dataclasses import dataclass
 
 from ..core.settings import GenerationSettings
+from ..core.settings_fields import generation_fields
 from ..errors import PromptError, SettingsError
 from ..pairs.prompt_formats import Message, to_messages
 from .errors import from_baco_error, invalid
@@ -21,20 +23,9 @@ MAX_ANSWERS = 16  # n at most: answers run one after another on one pair
 # Message roles OpenAI clients send, as the roles baco knows ("developer" is the new "system").
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
-# Request fields that are GenerationSettings fields of the same meaning. The router comes
-# first: changing it resets gamma to the router's default, so gamma must follow it.
-SETTINGS_FIELDS = (
-    "router",
-    "gamma",
-    "temperature",
-    "top_p",
-    "top_k",
-    "min_p",
-    "seed",
-    "lead",
-    "repeat_penalty",
-    "repeat_last_n",
-)
+# Every GenerationSettings field is a request field of the same name (settings_fields.py);
+# `max_completion_tokens` is OpenAI's newer name for max_tokens.
+MAX_TOKENS_ALIASES = ("max_tokens", "max_completion_tokens")  # the newer name wins
 
 
 @dataclass(frozen=True)
@@ -166,10 +157,13 @@ def _settings(fields: dict, defaults: GenerationSettings, model_id: str) -> Gene
     router = router_from_model(fields.get("model"), model_id)
     if router is not None:
         changes.append(("router", router, "model"))
-    changes += [(name, fields.get(name), name) for name in SETTINGS_FIELDS]
-    for name in ("max_tokens", "max_completion_tokens"):  # the newer name wins
-        changes.append(("max_tokens", fields.get(name), name))
-    changes.append(("stop", _stop(fields.get("stop")), "stop"))
+    for setting in generation_fields():  # the router first: it resets gamma
+        if setting.name == "max_tokens":
+            changes += [("max_tokens", fields.get(name), name) for name in MAX_TOKENS_ALIASES]
+        elif setting.repeated:
+            changes.append((setting.name, _stop(fields.get(setting.name)), setting.name))
+        else:
+            changes.append((setting.name, fields.get(setting.name), setting.name))
     settings = defaults
     for field, value, param in changes:
         if value is None:

@@ -14,6 +14,13 @@ from ..messages import AnswerDone, JobFinished, TokensArrived
 from ..streaming import AnswerRequest, Job, run_answers
 from ..widgets import MessageView, PromptInput, legend
 
+# What each mode's running job is, as another screen waiting for it says it.
+JOB_NAMES = {
+    "chat": ("the chat answer", "F2"),
+    "brainstorm": ("the brainstorm answers", "F3"),
+    "compare": ("the comparison's answers", "F4"),
+}
+
 
 class ModeScreen(HostedMixin, Screen):
     MODE_TITLE = ""
@@ -71,7 +78,28 @@ class ModeScreen(HostedMixin, Screen):
         self.job = Job()
         self._run(pair, self.job, requests)
         self.refresh_status()
+        waiting = self.waiting_for()
+        if waiting is not None:
+            self.notify(waiting, title="Waiting", timeout=8)
+        self.call_after_refresh(self.show_waiting)  # views mounted with the job, too
         return self.job
+
+    def waiting_for(self) -> str | None:
+        """What this screen's answers wait for: the pair writes one request at a time, so
+        an answer still running on another screen goes first. None when nothing does."""
+        for name, (what, key) in JOB_NAMES.items():
+            screen = self.app.get_screen(name)
+            if screen is not self and screen.job is not None:
+                return (
+                    f"waiting for {what} to end ({key}, then Esc, stops it; Esc here stops these)"
+                )
+        return None
+
+    def show_waiting(self) -> None:
+        """Say on each unfinished answer what it waits for (or nothing, once it runs)."""
+        waiting = self.waiting_for() if self.job is not None else None
+        for view in self.query(MessageView):
+            view.set_waiting(waiting)
 
     @work(thread=True, group="answers")
     def _run(self, pair, job: Job, requests: list[AnswerRequest]) -> None:
@@ -117,8 +145,13 @@ class ModeScreen(HostedMixin, Screen):
     def on_job_finished(self, message: JobFinished) -> None:
         if self.is_current(message):
             self.job = None
+            self.show_waiting()
             self.job_finished()
             self.refresh_status()
+            for name in JOB_NAMES:  # a screen that waited for this job now runs
+                screen = self.app.get_screen(name)
+                if screen is not self and screen.job is not None:
+                    screen.show_waiting()
 
     def job_finished(self) -> None:
         """Called when the current request is done (override to react)."""

@@ -142,7 +142,7 @@ class ModelsScreen(ModeScreen):
 
             return Pair.load(load_name, settings=load_settings)
 
-        self.host.router_from_pair = True  # a new pair comes with its recommended router
+        self.host.follow_pair = True  # a new pair comes with its recommended settings
         self.host.switch_pair(load, name)
         self.notify(f"Loading {name}…", timeout=3)
 

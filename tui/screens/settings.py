@@ -1,4 +1,5 @@
-"""The settings panel: router, gamma and the sampler, checked by GenerationSettings itself."""
+"""The settings panel: every GenerationSettings field (the same list as the CLI's options),
+checked by GenerationSettings itself; the focused field's help is shown below the form."""
 
 from __future__ import annotations
 
@@ -11,45 +12,75 @@ from textual.widgets import Input, Label, Select, Static
 
 from baco_local.core.routers import ROUTERS
 from baco_local.core.settings import GenerationSettings
+from baco_local.core.settings_fields import SettingField, generation_fields
 from baco_local.errors import SettingsError
 
 from ..bars import KeyBar
 from ..host import HostedMixin
 
-# (field, label, kind): kind parses the typed text; "" means "not set" where allowed.
-FIELDS = (
-    ("gamma", "gamma (router's dial)", float),
-    ("temperature", "temperature (0 = greedy)", float),
-    ("top_p", "top-p (1 = off)", float),
-    ("top_k", "top-k (0 = off)", int),
-    ("min_p", "min-p (0 = off)", float),
-    ("max_tokens", "max tokens", int),
-    ("seed", "seed (empty = random)", int),
-)
+# Every GenerationSettings field but the router (a list of its own), with its help text.
+FIELDS = tuple(f for f in generation_fields() if f.name != "router")
+STOP_SEPARATOR = " | "  # stop strings in one line; \\n is a newline
+
+
+def field_label(setting: SettingField) -> str:
+    label = setting.name.replace("_", "-")
+    if setting.optional:
+        return f"{label} (empty = default)"
+    if setting.repeated:
+        return f"{label} (a | b)"
+    if setting.choices:
+        return f"{label} ({'/'.join(setting.choices)})"
+    return label
+
+
+def field_text(setting: SettingField, value) -> str:
+    """A setting's value as typed in the form."""
+    if value is None:
+        return ""
+    if setting.repeated:
+        return STOP_SEPARATOR.join(_escape(v) for v in value)
+    return str(value)
 
 
 def parse_fields(
     values: dict[str, str], settings: GenerationSettings, router: str
 ) -> GenerationSettings:
-    """New settings from the typed values; raises SettingsError with a readable message."""
+    """New settings from the typed values (fields not in `values` keep their setting);
+    raises SettingsError with a readable message."""
     changes: dict = {"router": router}
-    for name, label, kind in FIELDS:
-        text = values.get(name, "").strip()
-        if not text:
-            if name in ("gamma", "seed"):
-                changes[name] = None
-                continue
-            raise SettingsError(f"{label} is empty.", "type a number")
-        try:
-            changes[name] = kind(text)
-        except ValueError:
-            expected = "a whole number" if kind is int else "a number"
-            raise SettingsError(
-                f"{label}: {text!r} is not {expected}.", f"type {expected}"
-            ) from None
+    for setting in FIELDS:
+        if setting.name in values:
+            changes[setting.name] = _parse(setting, values[setting.name])
     if not ROUTERS[router].has_gamma:
         changes["gamma"] = None
     return settings.with_changes(**changes)
+
+
+def _parse(setting: SettingField, text: str):
+    label = setting.name.replace("_", "-")
+    if setting.repeated:
+        return tuple(_unescape(p.strip()) for p in text.split("|") if p.strip())
+    text = text.strip()
+    if not text:
+        if setting.optional:
+            return None
+        raise SettingsError(f"{label} is empty.", f"type a value: {setting.help}")
+    if setting.kind is str:
+        return text
+    try:
+        return setting.kind(text)
+    except ValueError:
+        expected = "a whole number" if setting.kind is int else "a number"
+        raise SettingsError(f"{label}: {text!r} is not {expected}.", f"type {expected}") from None
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("|", "\\x7c")
+
+
+def _unescape(text: str) -> str:
+    return text.encode("latin-1", "backslashreplace").decode("unicode_escape")
 
 
 class SettingsScreen(HostedMixin, ModalScreen):
@@ -78,12 +109,13 @@ class SettingsScreen(HostedMixin, ModalScreen):
                     compact=True,
                     id="field-router",
                 )
-            for name, label, _kind in FIELDS:
-                value = getattr(s, name)
+            for setting in FIELDS:
                 with Horizontal(classes="form-row"):
-                    yield Label(label, classes="form-label")
+                    yield Label(field_label(setting), classes="form-label")
                     yield Input(
-                        "" if value is None else str(value), compact=True, id=f"field-{name}"
+                        field_text(setting, getattr(s, setting.name)),
+                        compact=True,
+                        id=f"field-{setting.name}",
                     )
             with Horizontal(classes="form-row"):
                 yield Label("brainstorm answers", classes="form-label")
@@ -91,6 +123,7 @@ class SettingsScreen(HostedMixin, ModalScreen):
             with Horizontal(classes="form-row"):
                 yield Label("system prompt", classes="form-label")
                 yield Input(self.system or "", compact=True, id="field-system")
+            yield Static(id="settings-help")
             yield Static(id="settings-error")
             yield KeyBar(classes="dialog-keys")
 
@@ -102,11 +135,18 @@ class SettingsScreen(HostedMixin, ModalScreen):
             gamma.value = "" if spec.gamma_default is None else str(spec.gamma_default)
         gamma.disabled = not spec.has_gamma
 
+    def on_descendant_focus(self, event) -> None:
+        """Show the focused setting's help (the text `baco run --help` shows for it)."""
+        name = (event.widget.id or "").removeprefix("field-")
+        helps = {setting.name: setting.help for setting in FIELDS}
+        helps["router"] = "who writes each word (`baco routers` describes each)"
+        self.query_one("#settings-help", Static).update(helps.get(name, ""))
+
     def on_input_submitted(self) -> None:
         self.action_save()
 
     def action_save(self) -> None:
-        values = {name: self.query_one(f"#field-{name}", Input).value for name, _, _ in FIELDS}
+        values = {f.name: self.query_one(f"#field-{f.name}", Input).value for f in FIELDS}
         router = self.query_one("#field-router", Select).value
         error = self.query_one("#settings-error", Static)
         try:
