@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             # The lines again, over the pair's recommended settings where the command
             # left them at their defaults (a line's own fields still win).
-            recommended = common.settings_for_pair(args, settings, pair)
+            recommended = common.settings_for_pair(args, pair)
             defaults = replace(defaults, settings=recommended)
             again = read_requests(prompts, defaults)
             todo = _still_to_do([r for r in again if not isinstance(r, LineError)], answers)

@@ -85,13 +85,19 @@ class ModeScreen(HostedMixin, Screen):
         return self.job
 
     def waiting_for(self) -> str | None:
-        """What this screen's answers wait for: the pair writes one request at a time, so
-        an answer still running on another screen goes first. None when nothing does."""
+        """What this screen's answers wait for. Answers of every screen are decoded
+        together in the pair's one batch, so they wait only when the batch is full (its
+        sequences, or the context's room, taken by another screen's answers): then say
+        whose and how to stop them. None when nothing waits."""
+        loop = getattr(self.app.pair, "loop", None)
+        if loop is None or loop.waiting == 0:
+            return None
         for name, (what, key) in JOB_NAMES.items():
             screen = self.app.get_screen(name)
             if screen is not self and screen.job is not None:
                 return (
-                    f"waiting for {what} to end ({key}, then Esc, stops it; Esc here stops these)"
+                    f"waiting for room in the batch: {what} is being written ({key}, then "
+                    "Esc, stops it; Esc here stops these)"
                 )
         return None
 
