@@ -9,8 +9,8 @@ Definitions (pure numpy; see the README's `baco eval` section for how to read th
   planes. Each point is placed at (d, q), both oriented so that larger is better (a
   lower-is-better metric is negated), then scaled to [0, 1] per axis, one of two ways
   (coverage.py): by a fixed range per metric (the default: the judge's 1-5, shares and
-  distances 0-1, counts 1..k; an open metric by its observed range widened to at least
-  its bootstrap noise), x' = (x - low) / (high - low) clipped to [0, 1]; or, as in the
+  distances 0-1, counts 1..k; an open metric by its observed range widened on each side
+  by its bootstrap noise), x' = (x - low) / (high - low) clipped to [0, 1]; or, as in the
   paper, min-max over the points of every method pooled: x' = (x - min) / (max - min)
   (an axis where all points are equal maps to 1).
 - **Coverage** of method m in a plane: the area of the region its points dominate,

@@ -9,8 +9,8 @@ Two ways to scale a plane's axes to [0, 1] before measuring area:
 
 - **fixed** (the default): each axis by a range that does not depend on the points
   (`fixed_axes`): the metric's natural range (the judge's 1-5, shares and distances 0-1,
-  counts 1..k), or for a metric without one the observed range widened to at least its
-  bootstrap noise. A quality spread of 0.08 on a 1-5 judge stays 2% of the axis.
+  counts 1..k), or for a metric without one the observed range widened on each side by
+  its bootstrap noise. A quality spread of 0.08 on a 1-5 judge stays 2% of the axis.
 - **minmax** (the paper's): each axis by the min and max of the points pooled over
   methods, recomputed in every resample, so any spread, however small, fills [0, 1].
 """
@@ -90,9 +90,9 @@ def fixed_axes(name: str, k: int, observed: np.ndarray, noise: float) -> tuple[f
 
     observed: the points' values in the metric's own units (nan ignored); noise: a
     typical width of a point's 95% bootstrap interval for this metric. A metric with a
-    natural range (metrics.fixed_range) uses it. An open one uses the observed range,
-    widened about its middle to at least `noise` (and to a tiny width when both are 0),
-    so that a spread within the noise does not fill the axis.
+    natural range (metrics.fixed_range) uses it. An open one uses the observed range
+    widened by `noise` on each side, so that points whose spread is within the noise
+    sit mid-axis instead of at its ends, and a resample does not push them off it.
     """
     sign = 1.0 if ALL_METRICS[name].higher_is_better else -1.0
     natural = fixed_range(name, k)
@@ -103,10 +103,9 @@ def fixed_axes(name: str, k: int, observed: np.ndarray, noise: float) -> tuple[f
     values = values[~np.isnan(values)]
     if values.size == 0:
         return (0.0, 1.0)
-    low, high = float(values.min()), float(values.max())
-    width = max(high - low, float(noise) if np.isfinite(noise) else 0.0, 1e-9)
-    middle = (low + high) / 2
-    return (middle - width / 2, middle + width / 2)
+    margin = float(noise) if np.isfinite(noise) and noise > 0 else 0.0
+    low, high = float(values.min()) - margin, float(values.max()) + margin
+    return (low, high) if high > low else (low - 0.5, high + 0.5)
 
 
 @contextmanager

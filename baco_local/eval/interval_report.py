@@ -22,7 +22,7 @@ def number(value, name: str = "", signed: bool = False) -> str:
 
 
 def with_interval(value, interval, name: str = "", signed: bool = False) -> str:
-    """"0.412 [0.331, 0.502]"; the value alone when there is no interval."""
+    """ "0.412 [0.331, 0.502]"; the value alone when there is no interval."""
     text = number(value, name, signed)
     if value is None or not interval or None in interval:
         return text
@@ -114,9 +114,7 @@ def method_verdict_line(results: dict, kind: str = "overall") -> str:
         return ""
     real = [_ordered(r) for r in rows if r["real"]]
     words = SCALE_WORDS.get(results.get("coverage_scale", "fixed"))
-    said = "; ".join(
-        f"{a} > {b} by {with_interval(d, i, signed=True)}" for a, b, d, i in real
-    )
+    said = "; ".join(f"{a} > {b} by {with_interval(d, i, signed=True)}" for a, b, d, i in real)
     rest = len(rows) - len(real)
     return (
         f"Real Coverage differences ({kind}, {words}; the interval excludes 0): "

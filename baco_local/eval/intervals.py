@@ -10,8 +10,8 @@ points) is resampled paired, on the same prompts, and is **real** when its inter
 excludes 0.
 
 Fixed-range axes of the open metrics (bigram entropy, compression, log-likelihood) are
-the observed range widened to at least the median width of the points' intervals for
-that metric, decided once from the data and kept for every resample.
+the observed range widened on each side by the median width of the points' intervals
+for that metric, decided once from the data and kept for every resample.
 """
 
 from __future__ import annotations

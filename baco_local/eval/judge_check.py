@@ -195,8 +195,7 @@ def judge_check_lines(check: dict | None) -> list[str]:
     if "separation" not in check:
         return [f"Judge check: {check['reasons'][0]}."]
     parts = [
-        f"{name} {mean[name]:.2f} (original - {name} "
-        f"{_signed(check['separation'][name])})"
+        f"{name} {mean[name]:.2f} (original - {name} {_signed(check['separation'][name])})"
         for name in BROKEN
     ]
     order = check["rubric_order"]

@@ -29,7 +29,7 @@ class MetricSpec:
     description: str
     # The range that fixed-range Coverage scales this axis by (see fixed_range):
     # "share" [0, 1], "count" [1, k], "log_count" [0, ln k], "rubric" [1, 5], or "open"
-    # (no natural range: the observed range, widened to at least its bootstrap noise).
+    # (no natural range: the observed range, widened on each side by its bootstrap noise).
     scale: str = "open"
 
     @property
@@ -38,15 +38,20 @@ class MetricSpec:
 
 
 DIVERSITY_METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("distinct_1", "dist-1", LEXICAL, True, "share of distinct words among all words", "share"),
+    MetricSpec(
+        "distinct_1", "dist-1", LEXICAL, True, "share of distinct words among all words", "share"
+    ),
     MetricSpec("distinct_2", "dist-2", LEXICAL, True, "share of distinct word bigrams", "share"),
     MetricSpec("distinct_3", "dist-3", LEXICAL, True, "share of distinct word trigrams", "share"),
     MetricSpec("ngram_entropy", "ent-2", LEXICAL, True, "entropy (bits) of pooled word bigrams"),
-    MetricSpec("self_bleu", "sBLEU", LEXICAL, False, "mean BLEU-4 of each answer vs the others", "share"),
+    MetricSpec(
+        "self_bleu", "sBLEU", LEXICAL, False, "mean BLEU-4 of each answer vs the others", "share"
+    ),
     MetricSpec(
         "compression_ratio", "compr", LEXICAL, False, "raw / zlib-compressed size of the answers"
     ),
-    MetricSpec("rouge_l",
+    MetricSpec(
+        "rouge_l",
         "rougeL",
         LEXICAL,
         False,
@@ -60,9 +65,9 @@ DIVERSITY_METRICS: tuple[MetricSpec, ...] = (
         True,
         "mean pairwise cosine distance of answers",
         "share",
-    
     ),
-    MetricSpec("vendi",
+    MetricSpec(
+        "vendi",
         "vendi",
         SEMANTIC,
         True,
@@ -77,7 +82,8 @@ DIVERSITY_METRICS: tuple[MetricSpec, ...] = (
         "distinct answers among the k (NoveltyBench's count: equivalence classes)",
         "count",
     ),
-    MetricSpec("semantic_entropy",
+    MetricSpec(
+        "semantic_entropy",
         "sem-ent",
         SEMANTIC,
         True,
@@ -94,7 +100,6 @@ QUALITY_METRICS: tuple[MetricSpec, ...] = (
         True,
         "aligned model's rubric score, probability-weighted, 1-5",
         "rubric",
-    
     ),
     MetricSpec(
         "loglik", "loglik", QUALITY, True, "aligned model's mean log-probability per answer token"

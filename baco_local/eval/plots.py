@@ -4,8 +4,9 @@ In every picture up and right are better: an axis whose metric is better when lo
 (self-BLEU, compression, ROUGE-L) is drawn reversed. Each method is a line through its
 points in sweep order (one marker when it has one point), with each point's 95%
 bootstrap intervals as error bars; the grey dashed staircase is the pooled Pareto
-frontier. coverage.png compares Coverage under both scalings, with intervals. Needs matplotlib (the `eval` extra); without it
-`plots_available()` is False and nothing is drawn.
+frontier. coverage.png compares Coverage under both scalings, with intervals. Needs
+matplotlib (the `eval` extra); without it `plots_available()` is False and nothing is
+drawn.
 """
 
 from __future__ import annotations
@@ -65,7 +66,6 @@ def _overview(results: dict, names):
 
 def _draw_plane(ax, results: dict, diversity: str, quality: str, *, legend: bool) -> None:
     table, plane = results["metrics"], plane_name(diversity, quality)
-    coverage = results["coverage"]["planes"][plane]
     everything = []
     for i, (method, info) in enumerate(results["methods"].items()):
         xy = [
@@ -110,9 +110,10 @@ def _coverage_label(results: dict, method: str, plane: str | None) -> tuple[floa
     if plane is None:
         value, interval = results["coverage"]["overall"][method], intervals.get("overall")
     else:
-        value, interval = results["coverage"]["planes"][plane][method], (
-            intervals.get("planes") or {}
-        ).get(plane)
+        value, interval = (
+            results["coverage"]["planes"][plane][method],
+            (intervals.get("planes") or {}).get(plane),
+        )
     bounds = (interval or {}).get(method)
     if not bounds or None in bounds:
         return value, ""

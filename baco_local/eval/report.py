@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import math
 
+from . import interval_report as ir
 from .aggregate import EXTRA_COLUMNS, metric_table
 from .bootstrap import BootstrapSettings
 from .coverage import SCALES
 from .distinct_report import distinct_line, distinct_section
-from . import interval_report as ir
 from .intervals import KINDS, analyse
 from .judge_check import judge_check_lines, judge_check_section
 from .methods import is_router_method
@@ -255,7 +255,7 @@ def _verdict_section(results: dict) -> list[str]:
         "",
         "Fixed ranges (the default) scale each axis by the metric's natural range (judge "
         "1-5, shares and distances 0-1, counts 1..k; an open metric by its observed range "
-        "widened to at least its bootstrap noise), so a spread within the judge's noise "
+        "widened on each side by its bootstrap noise), so a spread within the judge's noise "
         "stays small; min-max (the paper's) stretches every axis to [0, 1] over the points. "
         f"Fixed ranges here: {ir.axes_line(results)}.",
         "",
