@@ -213,5 +213,5 @@ def axes_line(results: dict) -> str:
     for name, (low, high) in (results.get("fixed_axes") or {}).items():
         sign = 1 if ALL_METRICS[name].higher_is_better else -1
         low, high = sorted((sign * low, sign * high))
-        parts.append(f"{ALL_METRICS[name].short} {low:.3g}-{high:.3g}")
+        parts.append(f"{ALL_METRICS[name].short} {low:.3g} to {high:.3g}")
     return ", ".join(parts)
