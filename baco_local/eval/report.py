@@ -102,8 +102,9 @@ def _by_task(records, methods, k, threshold, settings, scale) -> dict:
         table = metric_table(mine, threshold)
         kept = {m: [lb for lb in labels if lb in table] for m, labels in methods.items()}
         kept = {m: lbs for m, lbs in kept.items() if lbs}
-        part = _analyse(mine, kept, k, threshold, settings)["scales"][scale]
-        out[task] = {"metrics": table}
+        analysis = _analyse(mine, kept, k, threshold, settings)
+        part = analysis["scales"][scale]
+        out[task] = {"metrics": table, "metric_intervals": analysis.get("metric_intervals", {})}
         for key in ("coverage", "dominance", "coverage_intervals", "dominance_intervals"):
             if key in part:
                 out[task][key] = {kind: part[key][kind] for kind in KINDS}
@@ -281,7 +282,13 @@ def _verdict_section(results: dict) -> list[str]:
     return parts
 
 
-_TASK_KEYS = ("coverage", "dominance", "coverage_intervals", "dominance_intervals")
+_TASK_KEYS = (
+    "coverage",
+    "dominance",
+    "coverage_intervals",
+    "dominance_intervals",
+    "metric_intervals",
+)
 
 
 def _by_task_sections(results: dict) -> list[str]:
@@ -297,7 +304,7 @@ def _by_task_sections(results: dict) -> list[str]:
             for m, info in results["methods"].items()
         }
         parts += [f"## Task: {task}", "", markdown_table(*summary_rows(view)), ""]
-        parts += [markdown_table(*metric_rows(view)), ""]
+        parts += [markdown_table(*ir.metric_rows(view, [*EXTRA_COLUMNS, *COLUMNS])), ""]
     return parts
 
 
