@@ -240,6 +240,8 @@ def test_results_json_carries_an_interval_for_every_metric_and_coverage_figure()
         for kind in ("overall", "lexical", "semantic"):
             assert set(part["coverage_intervals"][kind]) == set(methods)
         assert len(part["coverage_intervals"]["planes"]) == 22
+        for group in ("judge_planes", "loglik_planes"):  # 11 planes per quality metric
+            assert set(part["coverage_intervals"][group]) == set(methods)
         assert "real" in part["joint_improvement"]
     assert results["coverage"] == results["coverage_by_scale"]["fixed"]["coverage"]
     assert set(results["dominance_intervals"]["overall"]) == set(methods)

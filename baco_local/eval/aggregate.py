@@ -23,7 +23,8 @@ Definitions (pure numpy; see the README's `baco eval` section for how to read th
   Dom(m) = |F intersect P_m| / |F|, F the points no other point dominates (at least as
   good on both axes and better on one). Shares sum to 1 over methods.
 - **Overall, lexical, semantic.** The mean of a method's Coverage (or Dominance) over
-  all planes, over the 14 planes with a lexical D, and over the 8 with a semantic D.
+  all planes, over the 14 planes with a lexical D, and over the 8 with a semantic D
+  (also by quality metric: judge_planes and loglik_planes, 11 each).
 - **Joint improvement.** With R the router method of highest overall Coverage and B the
   baseline of highest overall Coverage: JI = Cov(R) / Cov(B) - 1, the relative gain in
   area of the diversity-quality trade-off (0.25 = a quarter more area).
@@ -160,18 +161,22 @@ def _plane_dict(arrays, labels, methods) -> dict:
 
 
 def averages(by_plane: dict[str, np.ndarray]) -> dict[str, np.ndarray | None]:
-    """{plane: (B, methods)} -> {"overall", "lexical", "semantic": (B, methods) nan-mean
-    over those planes, or None when there is none}."""
+    """{plane: (B, methods)} -> (B, methods) nan-means over groups of planes, or None
+    when a group has none: "overall", "lexical", "semantic" (by the diversity metric),
+    and "judge_planes", "loglik_planes" (by the quality metric)."""
+    groups = {
+        "overall": lambda p: True,
+        "lexical": lambda p: _kind(p) == LEXICAL,
+        "semantic": lambda p: _kind(p) != LEXICAL,
+    }
+    for q in QUALITY_METRICS:
+        groups[f"{q.name}_planes"] = lambda p, q=q.name: p.split("/")[1] == q
     out = {}
-    for kind, chosen in (
-        ("overall", lambda p: True),
-        ("lexical", lambda p: _kind(p) == LEXICAL),
-        ("semantic", lambda p: _kind(p) != LEXICAL),
-    ):
+    for group, chosen in groups.items():
         selected = [values for plane, values in by_plane.items() if chosen(plane)]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            out[kind] = np.nanmean(np.stack(selected), axis=0) if selected else None
+            out[group] = np.nanmean(np.stack(selected), axis=0) if selected else None
     return out
 
 

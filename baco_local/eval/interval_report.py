@@ -8,6 +8,7 @@ from .metrics import ALL_METRICS
 
 SCALE_WORDS = {"fixed": "fixed ranges", "minmax": "min-max, the paper's"}
 KINDS = ("overall", "lexical", "semantic")
+BY_QUALITY = ("judge_planes", "loglik_planes")
 
 
 def number(value, name: str = "", signed: bool = False) -> str:

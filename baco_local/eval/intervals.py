@@ -125,12 +125,12 @@ def _add_intervals(scale_out: dict, arrays: dict, methods, level: float) -> None
     for measure in ("coverage", "dominance"):
         by_plane = {p: a[measure] for p, a in arrays.items()}
         means = averages(by_plane)
-        intervals = {kind: _per_method(means[kind], names, level) for kind in KINDS}
+        intervals = {kind: _per_method(v, names, level) for kind, v in means.items()}
         intervals["planes"] = {p: _per_method(v, names, level) for p, v in by_plane.items()}
         scale_out[f"{measure}_intervals"] = intervals
         point = scale_out[measure]
         scale_out[f"{measure}_differences"] = {
-            kind: method_differences(point[kind], means[kind], names, level) for kind in KINDS
+            kind: method_differences(point[kind], v, names, level) for kind, v in means.items()
         }
     ji = scale_out["joint_improvement"]
     if ji:

@@ -262,6 +262,11 @@ def _verdict_section(results: dict) -> list[str]:
         "",
         markdown_table(*ir.scale_rows(results)),
         "",
+        "By quality metric (mean over the 11 planes with the judge's rating, and the 11 "
+        "with its log-likelihood, as quality):",
+        "",
+        markdown_table(*ir.scale_rows(results, kinds=ir.BY_QUALITY)),
+        "",
     ]
     if results.get("coverage_differences"):
         parts += [
