@@ -96,6 +96,30 @@ def _add_output_options(how) -> None:
         help="cosine similarity at which two answers count as one (NoveltyBench's distinct "
         "count; default 0.57, chosen for MiniLM; 0.8 with --embedding aligned)",
     )
+    how.add_argument(
+        "--bootstrap",
+        type=int,
+        default=1000,
+        metavar="B",
+        help="resamples of the prompts for every figure's 95%% interval (seeded by --seed; "
+        "0 for none; default %(default)s)",
+    )
+    how.add_argument(
+        "--coverage-scale",
+        choices=("fixed", "minmax"),
+        default="fixed",
+        help="how Coverage scales each plane's axes: fixed ranges per metric (judge 1-5, "
+        "shares 0-1, counts 1..k; default) or min-max over the points (the paper's); the "
+        "report shows both",
+    )
+    how.add_argument(
+        "--judge-check",
+        type=int,
+        default=16,
+        metavar="N",
+        help="rate N of the answers again, reversed rubric, shuffled and truncated, to see "
+        "whether the judge tells them apart (0 to skip; default %(default)s)",
+    )
     how.add_argument("--out", metavar="DIR", help="results folder (default: in baco's data dir)")
     how.add_argument(
         "--workers", type=int, default=1, metavar="N", help="generate in N processes (default 1)"
@@ -105,6 +129,7 @@ def _add_output_options(how) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..eval import plan
+    from ..eval.bootstrap import BootstrapSettings
 
     started = time.perf_counter()
     evaluation = evaluation_from(args)
@@ -118,7 +143,19 @@ def run(args: argparse.Namespace) -> int:
     _say(plan.describe(evaluation, len(todo), out))
     if todo:
         _generate(todo, evaluation, store, args.workers)
-    results = plan.finish(evaluation, store, out, seconds=time.perf_counter() - started)
+    check = None
+    if args.judge_check:
+        _say(f"judge check: up to {args.judge_check} answers, rated 4 ways (cached in {out})")
+        check = plan.check_judge(evaluation, store, out, args.judge_check)
+    results = plan.finish(
+        evaluation,
+        store,
+        out,
+        seconds=time.perf_counter() - started,
+        bootstrap=BootstrapSettings(args.bootstrap, 0 if args.seed is None else args.seed),
+        coverage_scale=args.coverage_scale,
+        judge_check=check,
+    )
     if args.json:
         sys.stdout.write(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     else:
@@ -194,6 +231,12 @@ def _check_counts(args) -> None:
         ),
         (args.limit >= 0, f"--limit {args.limit} is negative.", "use 0 for all prompts"),
         (args.workers >= 1, f"--workers {args.workers} is below 1.", "use --workers 1 or more"),
+        (
+            args.bootstrap == 0 or args.bootstrap >= 2,
+            f"--bootstrap {args.bootstrap}: intervals need at least 2 resamples.",
+            "use --bootstrap 1000 (or 0 for no intervals)",
+        ),
+        (args.judge_check >= 0, f"--judge-check {args.judge_check} is negative.", "use 0 to skip"),
         (
             args.same_above is None or -1 <= args.same_above <= 1,
             f"--same-above {args.same_above} is not a cosine similarity.",

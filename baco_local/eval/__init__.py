@@ -7,7 +7,10 @@ Modules, by responsibility:
 - store: the resumable JSONL of records; pool: run units here or in N processes;
 - metrics, metrics_lexical, metrics_semantic, quality: what is measured (pure numpy);
 - aggregate: metric table, Coverage, Dominance, joint improvement (formulas there);
-- report, plots: the terminal table, JSON, Markdown and PNG frontiers;
+- coverage: plane arithmetic for many resamples at once; fixed-range and min-max axes;
+- bootstrap, intervals: resampling prompts, every figure's interval, real differences;
+- judge_check: does the judge rate broken answers lower (a check of its own spread);
+- report, interval_report, plots: the terminal table, JSON, Markdown and PNG frontiers;
 - plan: one evaluation from planning to the results folder.
 
 Nothing is imported at package import time.

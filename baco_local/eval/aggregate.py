@@ -7,9 +7,12 @@ Definitions (pure numpy; see the README's `baco eval` section for how to read th
   them). nan values (too little text to measure) are left out of means.
 - **Plane.** One diversity metric D paired with one quality metric Q: 11 x 2 = 22
   planes. Each point is placed at (d, q), both oriented so that larger is better (a
-  lower-is-better metric is negated), then min-max normalised per axis over the points
-  of every method pooled: x' = (x - min) / (max - min), in [0, 1] (an axis where all
-  points are equal maps to 1).
+  lower-is-better metric is negated), then scaled to [0, 1] per axis, one of two ways
+  (coverage.py): by a fixed range per metric (the default: the judge's 1-5, shares and
+  distances 0-1, counts 1..k; an open metric by its observed range widened on each side
+  by its bootstrap noise), x' = (x - low) / (high - low) clipped to [0, 1]; or, as in the
+  paper, min-max over the points of every method pooled: x' = (x - min) / (max - min)
+  (an axis where all points are equal maps to 1).
 - **Coverage** of method m in a plane: the area of the region its points dominate,
   above the worst corner (0, 0) of the normalised plane, i.e. the area under the
   staircase of its trade-off curve as its dial sweeps:
@@ -20,19 +23,32 @@ Definitions (pure numpy; see the README's `baco eval` section for how to read th
   Dom(m) = |F intersect P_m| / |F|, F the points no other point dominates (at least as
   good on both axes and better on one). Shares sum to 1 over methods.
 - **Overall, lexical, semantic.** The mean of a method's Coverage (or Dominance) over
-  all planes, over the 14 planes with a lexical D, and over the 8 with a semantic D.
+  all planes, over the 14 planes with a lexical D, and over the 8 with a semantic D
+  (also by quality metric: judge_planes and loglik_planes, 11 each).
 - **Joint improvement.** With R the router method of highest overall Coverage and B the
   baseline of highest overall Coverage: JI = Cov(R) / Cov(B) - 1, the relative gain in
   area of the diversity-quality trade-off (0.25 = a quarter more area).
+
+Every function here works on the data as it is; `plane_arrays` and `averages` also take
+B resamples at once, which is how intervals.py bootstraps every figure.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections import defaultdict
 
 import numpy as np
 
+from .coverage import (
+    coverage_areas,
+    dominance_shares,
+    frontier_masks,
+    oriented,
+    scale_fixed,
+    scale_minmax,
+)
 from .methods import is_router_method
 from .metrics import ALL_METRICS, DIVERSITY_METRICS, LEXICAL, QUALITY_METRICS, diversity_metrics
 from .runner import decode_vectors
@@ -69,84 +85,119 @@ def plane_name(diversity: str, quality: str) -> str:
     return f"{diversity}/{quality}"
 
 
-def oriented_points(table, labels, diversity: str, quality: str) -> np.ndarray:
-    """(n, 2) array of (d, q) per label, both oriented so that larger is better."""
-    signs = [1.0 if ALL_METRICS[m].higher_is_better else -1.0 for m in (diversity, quality)]
-    return np.array(
-        [[signs[0] * table[lb][diversity], signs[1] * table[lb][quality]] for lb in labels],
-        dtype=np.float64,
-    ).reshape(-1, 2)
-
-
 def normalise(points: np.ndarray) -> np.ndarray:
     """Min-max per column to [0, 1]; a constant column becomes 1. Returns a new array."""
-    low, high = points.min(axis=0), points.max(axis=0)
-    span = high - low
-    out = np.ones_like(points, dtype=np.float64)
-    varying = span > 0
-    out[:, varying] = (points[:, varying] - low[varying]) / span[varying]
-    return out
+    return scale_minmax(np.asarray(points, dtype=np.float64)[None])[0]
 
 
 def coverage_area(points: np.ndarray) -> float:
     """Area of the union of rectangles [0, x] x [0, y] over points (n, 2), x, y >= 0."""
-    area, height = 0.0, 0.0
-    for x, y in sorted(map(tuple, points), reverse=True):  # widest rectangle first
-        if y > height:
-            area += x * (y - height)
-            height = y
-    return float(area)
+    points = np.asarray(points, dtype=np.float64).reshape(1, -1, 2)
+    return float(coverage_areas(points, np.ones(points.shape[1], dtype=bool))[0])
 
 
 def pareto_mask(points: np.ndarray) -> np.ndarray:
     """Boolean (n,): True where no other point is >= on both axes and > on one."""
-    n = len(points)
-    mask = np.ones(n, dtype=bool)
-    for i in range(n):
-        at_least = np.all(points >= points[i], axis=1)
-        better = np.any(points > points[i], axis=1)
-        mask[i] = not np.any(at_least & better)
-    return mask
+    return frontier_masks(np.asarray(points, dtype=np.float64)[None])[0]
 
 
-def plane_summary(table, methods: dict[str, list[str]], diversity: str, quality: str):
+def plane_arrays(means, labels, names, methods, axes=None, chosen=None) -> dict:
+    """Coverage, Dominance and frontier of every plane, for B resamples at once.
+
+    means: (B, P, M) metric means of the points `labels` (P) for the metrics `names`
+    (M); methods: {method: [point labels]}; axes: {metric: (low, high)} oriented fixed
+    axes (coverage.fixed_axes), or None for the paper's min-max scaling; chosen: planes
+    (diversity, quality) to compute, default all. A plane with no present point in any
+    resample is left out. Returns {plane name: {"coverage": (B, methods), "dominance":
+    (B, methods), "frontier": (B, P) bool}}, methods in the order given.
+    """
+    means = np.asarray(means, dtype=np.float64)
+    members = [np.array([lb in group for lb in labels]) for group in methods.values()]
+    out = {}
+    for d, q in chosen or planes():
+        raw = oriented(means[:, :, [names.index(d), names.index(q)]], (d, q))
+        if np.isnan(raw).any(axis=-1).all():
+            continue
+        if axes is None:
+            scaled = scale_minmax(raw)
+        else:
+            scaled = scale_fixed(raw, *zip(axes[d], axes[q]))
+        frontier = frontier_masks(raw)
+        out[plane_name(d, q)] = {
+            "coverage": np.stack([coverage_areas(scaled, m) for m in members], axis=1),
+            "dominance": np.stack([dominance_shares(frontier, m) for m in members], axis=1),
+            "frontier": frontier,
+        }
+    return out
+
+
+def table_array(table, labels, names) -> np.ndarray:
+    """A metric table as a (1, P, M) array (None becomes nan)."""
+    rows = [[_as_float(table[lb].get(n)) for n in names] for lb in labels]
+    return np.array(rows, dtype=np.float64).reshape(1, len(labels), len(names))
+
+
+def plane_summary(table, methods: dict[str, list[str]], diversity: str, quality: str, axes=None):
     """Coverage and Dominance of each method in one plane, and the frontier's labels.
 
     methods: {method: [point labels]}. Points with a nan coordinate are left out; None
-    when no point is left.
+    when no point is left. axes: as in plane_arrays (None: min-max).
     """
-    labels = [lb for group in methods.values() for lb in group]
-    raw = oriented_points(table, labels, diversity, quality)
-    keep = ~np.isnan(raw).any(axis=1)
-    if not keep.any():
+    labels, names = [lb for group in methods.values() for lb in group], list(ALL_METRICS)
+    arrays = plane_arrays(
+        table_array(table, labels, names), labels, names, methods, axes, [(diversity, quality)]
+    )
+    if not arrays:
         return None
-    labels = [lb for lb, k in zip(labels, keep) if k]
-    scaled = dict(zip(labels, normalise(raw[keep])))
-    frontier = [lb for lb, on in zip(labels, pareto_mask(raw[keep])) if on]
-    coverage, dominance = {}, {}
-    for method, group in methods.items():
-        mine = [scaled[lb] for lb in group if lb in scaled]
-        coverage[method] = coverage_area(np.array(mine)) if mine else 0.0
-        dominance[method] = sum(lb in group for lb in frontier) / len(frontier)
-    return {"coverage": coverage, "dominance": dominance, "frontier": frontier}
+    return _plane_dict(next(iter(arrays.values())), labels, methods)
 
 
-def summarise(table, methods: dict[str, list[str]]) -> dict:
-    """Coverage and Dominance per plane and averaged, and the joint improvement."""
-    per_plane = {}
-    for d, q in planes():
-        summary = plane_summary(table, methods, d, q)
-        if summary is not None:
-            per_plane[plane_name(d, q)] = summary
+def _plane_dict(arrays, labels, methods) -> dict:
+    return {
+        "coverage": dict(zip(methods, arrays["coverage"][0].tolist())),
+        "dominance": dict(zip(methods, arrays["dominance"][0].tolist())),
+        "frontier": [lb for lb, on in zip(labels, arrays["frontier"][0]) if on],
+    }
+
+
+def averages(by_plane: dict[str, np.ndarray]) -> dict[str, np.ndarray | None]:
+    """{plane: (B, methods)} -> (B, methods) nan-means over groups of planes, or None
+    when a group has none: "overall", "lexical", "semantic" (by the diversity metric),
+    and "judge_planes", "loglik_planes" (by the quality metric)."""
+    groups = {
+        "overall": lambda p: True,
+        "lexical": lambda p: _kind(p) == LEXICAL,
+        "semantic": lambda p: _kind(p) != LEXICAL,
+    }
+    for q in QUALITY_METRICS:
+        groups[f"{q.name}_planes"] = lambda p, q=q.name: p.split("/")[1] == q
+    out = {}
+    for group, chosen in groups.items():
+        selected = [values for plane, values in by_plane.items() if chosen(plane)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out[group] = np.nanmean(np.stack(selected), axis=0) if selected else None
+    return out
+
+
+def summarise(table, methods: dict[str, list[str]], axes=None) -> dict:
+    """Coverage and Dominance per plane and averaged, and the joint improvement.
+    axes: oriented fixed axes per metric (coverage.fixed_axes), None for min-max."""
+    labels, names = [lb for group in methods.values() for lb in group], list(ALL_METRICS)
+    arrays = plane_arrays(table_array(table, labels, names), labels, names, methods, axes)
+    per_plane = {p: _plane_dict(a, labels, methods) for p, a in arrays.items()}
     out = {"planes_frontier": {p: s["frontier"] for p, s in per_plane.items()}}
     for measure in ("coverage", "dominance"):
-        by_plane = {p: s[measure] for p, s in per_plane.items()}
+        means = averages({p: a[measure] for p, a in arrays.items()})
         out[measure] = {
-            "overall": _average(by_plane, methods, lambda p: True),
-            "lexical": _average(by_plane, methods, lambda p: _kind(p) == LEXICAL),
-            "semantic": _average(by_plane, methods, lambda p: _kind(p) != LEXICAL),
-            "planes": by_plane,
+            kind: (
+                dict(zip(methods, values[0].tolist()))
+                if values is not None
+                else {m: None for m in methods}
+            )
+            for kind, values in means.items()
         }
+        out[measure]["planes"] = {p: s[measure] for p, s in per_plane.items()}
     out["joint_improvement"] = joint_improvement(out["coverage"]["overall"], out["dominance"])
     return out
 
@@ -178,15 +229,12 @@ def _kind(plane: str) -> str:
     return ALL_METRICS[plane.split("/")[0]].kind
 
 
-def _average(by_plane, methods, chosen) -> dict[str, float | None]:
-    selected = [values for plane, values in by_plane.items() if chosen(plane)]
-    if not selected:
-        return {m: None for m in methods}
-    return {m: float(np.mean([values[m] for values in selected])) for m in methods}
-
-
 def _number(x) -> bool:
     return x is not None and not (isinstance(x, float) and math.isnan(x))
+
+
+def _as_float(value) -> float:
+    return math.nan if value is None else float(value)
 
 
 def _nanmean(values) -> float:

@@ -2,7 +2,8 @@
 and once they are done, aggregate them and write the results folder.
 
 Folder layout (`out`): generations.jsonl (every unit's answers, scores and embeddings;
-resumable), results.json (the --json object), report.md, plots/*.png.
+resumable), results.json (the --json object), report.md, plots/*.png, judge_check.json
+(the judge check's ratings, reused while the judge and the checked answers stay).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .store import RecordStore, write_atomic
 from .tasks import PromptItem
 
 GENERATIONS = "generations.jsonl"
+JUDGE_CHECK = "judge_check.json"
 
 
 @dataclass(frozen=True)
@@ -105,15 +107,70 @@ def describe(evaluation: Evaluation, todo: int, out: Path) -> str:
     )
 
 
-def finish(evaluation: Evaluation, store: RecordStore, out: Path, *, seconds: float) -> dict:
-    """Aggregate this evaluation's records; write results.json, report.md and plots."""
+def records_of(evaluation: Evaluation, store: RecordStore) -> list[dict]:
+    """This evaluation's records that the store holds, in unit order."""
+    keys = [u.key(evaluation.identity) for u in evaluation.units]
+    return [store.get(key) for key in keys if key in store]
+
+
+def check_judge(evaluation: Evaluation, store: RecordStore, out: Path, answers: int):
+    """The judge check's ratings (judge_check.py) of up to `answers` of the run's answers:
+    read from judge_check.json when it holds the same judge and answers, else rated now
+    (loading the judge) and written there. None when no answer qualifies."""
+    from .judge_check import open_judge, pick_answers, run_check
+
+    picks = pick_answers(records_of(evaluation, store), answers, evaluation.seed)
+    if not picks:
+        return None
+    wanted = {"identity": evaluation.identity, "picks": [[p["key"], p["index"]] for p in picks]}
+    path = Path(out) / JUDGE_CHECK
+    if path.exists():
+        try:
+            cached = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            cached = {}
+        if all(cached.get(key) == value for key, value in wanted.items()):
+            return cached
+    scorer = open_judge(evaluation.config)
+    try:
+        rows = run_check(scorer, picks, evaluation.seed)
+    finally:
+        scorer.close()
+    data = {**wanted, "rows": rows}
+    write_atomic(path, json.dumps(data, indent=1) + "\n")
+    return data
+
+
+def finish(
+    evaluation: Evaluation,
+    store: RecordStore,
+    out: Path,
+    *,
+    seconds: float,
+    bootstrap=None,
+    coverage_scale: str = "fixed",
+    judge_check: dict | None = None,
+) -> dict:
+    """Aggregate this evaluation's records; write results.json, report.md and plots.
+    bootstrap: a bootstrap.BootstrapSettings (default: 1000 resamples, the run's seed);
+    coverage_scale: "fixed" or "minmax"; judge_check: check_judge's data, if run."""
+    from .bootstrap import BootstrapSettings
+    from .judge_check import summarise_check
     from .plots import draw_all, plots_available
-    from .report import build_results, markdown_report
+    from .report import build_results, json_safe, markdown_report
 
     out = Path(out)
-    keys = [u.key(evaluation.identity) for u in evaluation.units]
-    records = [store.get(key) for key in keys if key in store]
-    results = build_results(records, evaluation.methods, _info(evaluation, records, seconds))
+    records = records_of(evaluation, store)
+    settings = bootstrap or BootstrapSettings(seed=evaluation.seed)
+    results = build_results(
+        records,
+        evaluation.methods,
+        _info(evaluation, records, seconds),
+        bootstrap=settings,
+        coverage_scale=coverage_scale,
+    )
+    if judge_check:
+        results["judge_check"] = json_safe(summarise_check(judge_check["rows"], settings))
     plots = []
     if plots_available() and records:
         plots = [p.relative_to(out).as_posix() for p in draw_all(results, out / "plots")]
@@ -121,6 +178,7 @@ def finish(evaluation: Evaluation, store: RecordStore, out: Path, *, seconds: fl
         "generations": str(out / GENERATIONS),
         "results": str(out / "results.json"),
         "report": str(out / "report.md"),
+        **({"judge_check": str(out / JUDGE_CHECK)} if judge_check else {}),
         "plots": [str(out / p) for p in plots],
     }
     write_atomic(out / "report.md", markdown_report(results, plots))

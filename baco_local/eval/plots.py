@@ -2,9 +2,11 @@
 
 In every picture up and right are better: an axis whose metric is better when lower
 (self-BLEU, compression, ROUGE-L) is drawn reversed. Each method is a line through its
-points in sweep order (one marker when it has one point); the grey dashed staircase is
-the pooled Pareto frontier. Needs matplotlib (the `eval` extra); without it
-`plots_available()` is False and nothing is drawn.
+points in sweep order (one marker when it has one point), with each point's 95%
+bootstrap intervals as error bars; the grey dashed staircase is the pooled Pareto
+frontier. coverage.png compares Coverage under both scalings, with intervals. Needs
+matplotlib (the `eval` extra); without it `plots_available()` is False and nothing is
+drawn.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ def draw_all(results: dict, folder: Path) -> list[Path]:
         written.insert(0, _save(_overview(results, names), folder / "overview.png"))
     if any(results["metrics"][lb].get("semantic_classes") is not None for lb in results["metrics"]):
         written.insert(1, _save(_distinct(results), folder / "distinct.png"))
+    if results.get("coverage_by_scale"):
+        written.insert(1, _save(_coverage_bars(results), folder / "coverage.png"))
     return written
 
 
@@ -62,7 +66,6 @@ def _overview(results: dict, names):
 
 def _draw_plane(ax, results: dict, diversity: str, quality: str, *, legend: bool) -> None:
     table, plane = results["metrics"], plane_name(diversity, quality)
-    coverage = results["coverage"]["planes"][plane]
     everything = []
     for i, (method, info) in enumerate(results["methods"].items()):
         xy = [
@@ -75,16 +78,17 @@ def _draw_plane(ax, results: dict, diversity: str, quality: str, *, legend: bool
         everything += xy
         xs, ys = zip(*xy)
         style = "-" if info["kind"] == "router" else "--"
-        cov = coverage[method] if legend else results["coverage"]["overall"][method]
-        ax.plot(
+        cov, interval = _coverage_label(results, method, plane if legend else None)
+        (line,) = ax.plot(
             xs,
             ys,
             style,
             marker=_MARKERS[i % len(_MARKERS)],
             markersize=5,
             linewidth=1.2,
-            label=f"{method} (coverage {cov:.2f}{'' if legend else ' overall'})",
+            label=f"{method} (coverage {cov:.2f}{interval}{'' if legend else ' overall'})",
         )
+        _error_bars(ax, results, info["points"], diversity, quality, line.get_color())
     _draw_frontier(ax, everything, diversity, quality)
     for name, set_label, invert in (
         (diversity, ax.set_xlabel, ax.invert_xaxis),
@@ -98,6 +102,73 @@ def _draw_plane(ax, results: dict, diversity: str, quality: str, *, legend: bool
     ax.grid(alpha=0.3)
     if legend:
         ax.legend(fontsize=7, loc="best")
+
+
+def _coverage_label(results: dict, method: str, plane: str | None) -> tuple[float, str]:
+    """A method's coverage in one plane (or overall) and its interval as " [lo-hi]"."""
+    intervals = results.get("coverage_intervals") or {}
+    if plane is None:
+        value, interval = results["coverage"]["overall"][method], intervals.get("overall")
+    else:
+        value, interval = (
+            results["coverage"]["planes"][plane][method],
+            (intervals.get("planes") or {}).get(plane),
+        )
+    bounds = (interval or {}).get(method)
+    if not bounds or None in bounds:
+        return value, ""
+    return value, f" [{bounds[0]:.2f}-{bounds[1]:.2f}]"
+
+
+def _error_bars(ax, results: dict, labels, diversity: str, quality: str, color) -> None:
+    """Each point's 95% intervals on both axes (nothing without intervals)."""
+    table, intervals = results["metrics"], results.get("metric_intervals") or {}
+    for lb in labels:
+        x, y = table[lb][diversity], table[lb][quality]
+        bounds = intervals.get(lb) or {}
+        dx, dy = bounds.get(diversity), bounds.get(quality)
+        if x is None or y is None or not dx or not dy or None in (*dx, *dy):
+            continue
+        ax.errorbar(
+            [x],
+            [y],
+            xerr=[[max(x - dx[0], 0)], [max(dx[1] - x, 0)]],
+            yerr=[[max(y - dy[0], 0)], [max(dy[1] - y, 0)]],
+            fmt="none",
+            ecolor=color,
+            elinewidth=0.8,
+            alpha=0.45,
+            capsize=2,
+        )
+
+
+def _coverage_bars(results: dict):
+    """Overall Coverage per method, fixed ranges and min-max side by side, with intervals."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    scales = results.get("coverage_by_scale") or {}
+    methods = list(results["methods"])
+    figure = Figure(figsize=(max(6.4, 0.9 * len(methods) + 2), 4.2), layout="constrained")
+    ax = figure.add_subplot()
+    width = 0.8 / max(len(scales), 1)
+    for s, (scale, part) in enumerate(scales.items()):
+        values = [part["coverage"]["overall"].get(m) or 0.0 for m in methods]
+        bounds = ((part.get("coverage_intervals") or {}).get("overall")) or {}
+        errors = np.array(
+            [
+                [max(v - (bounds.get(m) or [v, v])[0], 0), max((bounds.get(m) or [v, v])[1] - v, 0)]
+                for m, v in zip(methods, values)
+            ]
+        ).T
+        xs = np.arange(len(methods)) + (s - (len(scales) - 1) / 2) * width
+        ax.bar(xs, values, width, yerr=errors, capsize=3, label=f"{scale} scaling")
+    ax.set_xticks(np.arange(len(methods)), methods, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("Coverage, mean over planes (higher is better)")
+    ax.set_title("Coverage with 95% intervals over prompts, both scalings", fontsize=10)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    return figure
 
 
 def _draw_frontier(ax, xy, diversity: str, quality: str) -> None:
@@ -147,7 +218,10 @@ def _distinct(results: dict):
         ys = [table[lb].get("judge") for lb in shown]
         ys = [float("nan") if y is None else y for y in ys]
         style = "-" if info["kind"] == "router" else "--"
-        ax.plot(xs, ys, style, marker=_MARKERS[i % len(_MARKERS)], markersize=5, label=method)
+        (line,) = ax.plot(
+            xs, ys, style, marker=_MARKERS[i % len(_MARKERS)], markersize=5, label=method
+        )
+        _error_bars(ax, results, shown, "semantic_classes", "judge", line.get_color())
     ax.set_xlim(0.9, results["k"] + 0.1)
     ax.set_xlabel(f"distinct answers of k={results['k']} (higher is better)")
     ax.set_ylabel("judge (higher is better)")

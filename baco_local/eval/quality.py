@@ -160,9 +160,10 @@ class QualityScorer:
             return math.nan
         return mean_logprob(logprobs)
 
-    def judge(self, prompt: str, answer: str) -> float:
-        """The rubric score in [1, 5]; nan when the rating prompt does not fit the context."""
-        request = JUDGE_RUBRIC.format(prompt=prompt.strip(), answer=answer.strip() or "(empty)")
+    def judge(self, prompt: str, answer: str, rubric: str = JUDGE_RUBRIC) -> float:
+        """The rubric score in [1, 5]; nan when the rating prompt does not fit the context.
+        rubric: the rating request, with {prompt} and {answer} (judge_check varies it)."""
+        request = rubric.format(prompt=prompt.strip(), answer=answer.strip() or "(empty)")
         tokens = self._prompt_tokens(request, JUDGE_PREFIX)
         if len(tokens) >= self.stream.n_ctx:
             return math.nan
