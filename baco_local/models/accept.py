@@ -14,21 +14,22 @@ import copy
 import dataclasses
 import sys
 
-from .catalog_file import builtin_catalog_path, read_toml, user_catalog_path
+from .catalog_file import read_toml, user_catalog_path
 from .downloads import published_file
 
 
-def accept_published(pair, role: str, entry, catalog_data):
+def accept_published(pair, role: str, entry, catalog_data, builtin_path):
     """The entry with the hub's current file when its publisher replaced it (recorded in
     the user catalog), else the entry unchanged. `pair` is a CatalogPair, `entry` its
-    ModelEntry for `role`, `catalog_data` the CatalogData it was read from."""
+    ModelEntry for `role`, `catalog_data` the CatalogData it was read from, and
+    `builtin_path` the built-in catalog's file."""
     if entry.repo is None or entry.sha256 is None:
         return entry
     remote = published_file(entry.repo, entry.file, f"baco models pull {pair.name} --accept-new")
     if remote.sha256 is None or remote.sha256 == entry.sha256.lower():
         return entry
     changes = {"sha256": remote.sha256, "size_bytes": remote.size, "revision": remote.commit}
-    _record(pair.name, role, changes, catalog_data)
+    _record(pair.name, role, changes, catalog_data, builtin_path)
     sys.stderr.write(
         f"accepted the publisher's new {entry.file}: sha256 {remote.sha256}, commit "
         f"{remote.commit[:12]} (was sha256 {entry.sha256}); recorded in {user_catalog_path()}\n"
@@ -36,7 +37,7 @@ def accept_published(pair, role: str, entry, catalog_data):
     return dataclasses.replace(entry, **changes, size_exact=True)
 
 
-def _record(name: str, role: str, changes: dict, catalog_data) -> None:
+def _record(name: str, role: str, changes: dict, catalog_data, builtin_path) -> None:
     """Write the role's whole entry with `changes` into the user catalog: a user table
     replaces the built-in one field by field at the pair level, so it must be complete."""
     from .user_catalog import write_user_catalog
@@ -45,7 +46,7 @@ def _record(name: str, role: str, changes: dict, catalog_data) -> None:
     table = data.setdefault("pairs", {}).setdefault(name, {})
     current = table.get(role)
     if not isinstance(current, dict):
-        builtin, _ = read_toml(builtin_catalog_path(), required=True)
+        builtin, _ = read_toml(builtin_path, required=True)
         current = builtin["pairs"][name][role]
     entry = {k: v for k, v in current.items() if k != "size_mb"}  # the size is exact now
     table[role] = {**entry, **changes}

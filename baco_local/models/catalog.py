@@ -237,7 +237,7 @@ def pull_pair(name: str, progress: Progress | None = None, *, accept_new: bool =
         entries = {
             role: entry
             if entry_path(entry) is not None
-            else accept_published(pair, role, entry, catalog)
+            else accept_published(pair, role, entry, catalog, builtin_catalog_path())
             for role, entry in pair.entries()
         }
         pair = replace(pair, **entries)
