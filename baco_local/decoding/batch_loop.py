@@ -151,6 +151,7 @@ class BatchLoop:
         # Prompts being read advance by a chunk.
         self._read_prompts()
         # Serve what the logits at hand can answer, all answers at once.
+        self.context.drafts.batch = len(self._slots)
         self._serve()
         # Events go to their requests; answers that ended leave.
         self._deliver()
@@ -202,8 +203,11 @@ class BatchLoop:
     def _prepare_costs(self, handle: Handle) -> None:
         """What speculation costs here, measured the first time an answer may speculate
         (only while the loop is idle: the measurement decodes after sequence 0)."""
-        if self._costs is not None or not may_speculate(self.pair, handle.settings):
+        settings = handle.settings
+        if self._costs is not None or not may_speculate(self.pair, settings):
             return
+        if self.pair.word_level and settings.speculative != "on":
+            return  # "auto" does not speculate across vocabularies (rule_choice)
         if self._slots:
             return
         self._costs = draft_costs(self.pair, self.scheduler.n_threads)

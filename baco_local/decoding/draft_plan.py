@@ -76,8 +76,18 @@ class DraftPlanner:
         self.costs = costs or ASSUMED_COSTS
         self.max_length = max_length
         self.stats = DraftStats()
+        # Answers decoding together now (the loop sets it each step). In a batch every
+        # decode already serves every answer, so what a long run saves (decodes) is
+        # shared, while what it costs (logits on every drafted row, rows thrown away
+        # after a rejection) is not: measured on the default pair, runs as long as one
+        # answer's costs call for made 4 and 8 answers 0.77x as fast as no speculation.
+        # So in a batch each run is one draft, which costs what the plain rule costs.
+        # Draws are indexed by position: the run lengths do not change a seeded answer.
+        self.batch = 1
 
     def length(self, answer) -> int:
+        if self.batch > 1:
+            return 1
         return best_length(self.costs, self.acceptance(answer), self.max_length)
 
     @staticmethod
