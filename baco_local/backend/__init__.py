@@ -7,8 +7,10 @@ Three types:
   `Model`. The decode loop pushes tokens to a stream and asks it to catch up when it
   needs the stream's next-token logits; until then pushed tokens wait, so a model whose
   logits are not needed costs only its transformer body, never its output layer.
-- `Sequences` (sequences.py): n answers in one stream's context, from one prompt read
-  once, decoded together (one batch row per token, logits only where needed).
+- `Sequences` (sequences.py): every sequence of one stream's context, as a pool:
+  answers of different requests open, read their prompts a chunk at a time (or share
+  one read already), decode together (one batch row per token, logits only where
+  needed, every row of a drafted run when it is scored) and close, freeing their cells.
 runtime.py holds the process-wide part: backend init, the log callback. file_check.py
 checks every file before llama.cpp sees it; memory.py whether a pair fits in memory.
 

@@ -9,7 +9,7 @@
 - speculation: `draft_plan` (how long a run to draft), `draft_costs` (what decodes
   cost on this host, measured once and kept).
 - `prompts`: each role's prompt (a long conversation fitted to the context) and the
-  answer's stop strings, for both loops.
+  answer's stop strings.
 - `scheduler`, `thread_plan`: when, where and with how many threads models decode.
 - `reference`: the plain loop the fast one is measured and tested against.
 

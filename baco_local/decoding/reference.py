@@ -2,7 +2,7 @@
 
 Both models read every token and are evaluated at every step, one after the other,
 each with every thread: no prefetch, no laziness, no second thread. It shares the numeric
-kit (`Drawer`: samplers, signals, seeded draws) with `engine.Generation` but not its
+kit (`Drawer`: samplers, signals, seeded draws) with the batched loop but not its
 scheduling, so for one seed both loops must produce the same tokens from the same
 models (tests check this), and the bench reports how much faster the fast loop is.
 """

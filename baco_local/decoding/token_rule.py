@@ -1,7 +1,6 @@
 """One answer's steps on a pair that shares one vocabulary, as the batched loop runs it.
 
-The same method as the single-answer loop (`token_loop`), written for one answer of
-many: at each step, route at a word start and draw the token from the chosen model;
+Written for one answer of many (a single answer is a batch of one): at each step, route at a word start and draw the token from the chosen model;
 both models read every token. The owner of a word draws first; a draw that continues
 the word is kept without routing. If the chosen model's draw would continue the
 owner's word, the switch waits for the next word. The first `lead` tokens come from the
