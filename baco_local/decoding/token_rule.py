@@ -1,7 +1,8 @@
 """One answer's steps on a pair that shares one vocabulary, as the batched loop runs it.
 
-Written for one answer of many (a single answer is a batch of one): at each step, route at a word start and draw the token from the chosen model;
-both models read every token. The owner of a word draws first; a draw that continues
+Written for one answer of many (a single answer is a batch of one): at each step,
+route at a word start and draw the token from the chosen model; both models read
+every token. The owner of a word draws first; a draw that continues
 the word is kept without routing. If the chosen model's draw would continue the
 owner's word, the switch waits for the next word. The first `lead` tokens come from the
 aligned model. Requests (`Measure`, `Draw`, `Want`) go to the loop, which answers all
