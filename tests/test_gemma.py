@@ -128,3 +128,24 @@ def test_several_answers_on_the_cross_pair_are_decoded_together(cross_pair):
     results = cross_pair.brainstorm("Give me a name for a cat.", n=3, seed=5, max_tokens=24)
     assert [r.settings.seed for r in results] == [5, 6, 7]
     assert len({r.text for r in results}) > 1
+
+
+@pytest.mark.gemma
+def test_requests_with_an_in_context_preamble_share_it_in_the_batch(gemma_path):
+    # Six requests of different prompts, each with the aligned role's preamble of ~460
+    # tokens: read once per request they would need more than the 2048 cells; shared
+    # with the first request's, every answer runs to its length.
+    from baco_local import Message, Request
+
+    with Pair.load(base=gemma_path, n_ctx=2048, n_parallel=6) as pair:
+        settings = pair.default_settings.with_changes(max_tokens=24, seed=1)
+        topics = ["a river", "a kite", "a lamp", "a fox", "a bell", "a map"]
+        requests = [
+            Request(str(i), (Message("user", f"Describe {t}."),), settings, ignore_end=True)
+            for i, t in enumerate(topics)
+        ]
+        finished = list(pair.answer_all(requests))
+        preamble = finished[0].result.stats.prompt_tokens["aligned"]
+    assert preamble > 400  # the in-context preamble is there, six times over 2048
+    assert sorted(f.request_id for f in finished) == [str(i) for i in range(6)]
+    assert {f.result.finish_reason for f in finished} == {"length"}

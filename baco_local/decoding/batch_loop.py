@@ -174,6 +174,11 @@ class BatchLoop:
                 handle = self._queue[0] if self._queue else None
             if handle is None:
                 return
+            if any(slot.rule is None for slot in self._slots.values()):
+                # A prompt is being read: the next request starts once it is, so that
+                # it can share what the two prompts have in common (an in-context
+                # preamble of hundreds of tokens) instead of reading it again.
+                return
             free = [i for i in self.context.views[BASE].free() if i not in self._slots]
             count = min(handle.waiting, len(free), self._room_for(handle))
             if count == 0:
