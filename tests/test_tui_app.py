@@ -195,10 +195,13 @@ async def test_escape_stops_an_answer_midway_and_keeps_it(tiny, fresh_home):
         await pilot.press("escape")
         await answered(pilot, chat)
         answer = chat.views[-1]
-        assert answer.text == shown and "cancelled" in answer.title
+        # It keeps what it wrote: what was shown, and what the step under way had
+        # written already (a drafted run may accept several tokens in one step).
+        assert answer.text.startswith(shown) and "cancelled" in answer.title
         stored = app.store.messages(session.id)[1]
         assert stored.complete and stored.meta["finish_reason"] == "cancelled"
-        assert stored.meta["stats"]["tokens"] == 3
+        assert stored.content == answer.text
+        assert 3 <= stored.meta["stats"]["tokens"] < 20
     app.close_pair()
 
 

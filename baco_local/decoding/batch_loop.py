@@ -194,16 +194,30 @@ class BatchLoop:
                 return  # the rest of this request waits its turn; so do those behind it
 
     def _room_for(self, handle: Handle) -> int:
-        """How many of the request's answers the contexts hold now (its prompt once, each
-        answer at full length; a word-level pair's base may need 1.5x the tokens)."""
-        max_tokens = handle.settings.max_tokens
+        """How many of the request's answers the contexts hold now: its prompt once and
+        each answer at full length, besides what the running answers may still write."""
         count = handle.waiting
         for role, prompt in handle.prompts.items():
             view = self.context.views[role]
-            per_answer = max_tokens * (3 if self.pair.word_level and role == BASE else 2) // 2
+            per_answer = self._cells_per_answer(role, handle.settings.max_tokens)
             room = view.stream.n_ctx - view.cells_used() - len(prompt.tokens)
+            room -= self._still_to_write(role)
             count = min(count, max(0, room // max(per_answer, 1)))
         return count
+
+    def _cells_per_answer(self, role: str, max_tokens: int) -> int:
+        """KV cells an answer of max_tokens may take in that model (a word-level pair's
+        base may need 1.5x the aligned model's tokens)."""
+        return max_tokens * (3 if self.pair.word_level and role == BASE else 2) // 2
+
+    def _still_to_write(self, role: str) -> int:
+        """Cells the running answers may still take in that model, at their max_tokens
+        (no request is admitted while a prompt is being read, so every slot runs)."""
+        total = 0
+        for seq, slot in self._slots.items():
+            per_answer = self._cells_per_answer(role, slot.answer.settings.max_tokens)
+            total += max(0, per_answer - self.context.answer_length(role, seq))
+        return total
 
     def _prepare_costs(self, handle: Handle) -> None:
         """What speculation costs here, measured the first time an answer may speculate
