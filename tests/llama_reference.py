@@ -4,8 +4,8 @@ llama-cpp-python's `Llama` has no argument for every model parameter, and its de
 are not baco's: with llama.cpp's default repacked weights ("extra buffers") it segfaults
 on Intel AMX hosts decoding Gemma 3 270M Q4_K_M, and its logits are not those baco
 reads. Every test that wants llama-cpp-python's own API builds its model here, with
-baco's MODEL_PARAMS (backend/model.py); test_llama_reference.py checks that none builds
-one with the defaults.
+baco's MODEL_PARAMS (backend/model.py: use_extra_bufts off); test_llama_reference.py
+checks that none builds one with the defaults.
 """
 
 from __future__ import annotations
