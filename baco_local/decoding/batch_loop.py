@@ -174,10 +174,10 @@ class BatchLoop:
                 handle = self._queue[0] if self._queue else None
             if handle is None:
                 return
-            if any(slot.rule is None for slot in self._slots.values()):
-                # A prompt is being read: the next request starts once it is, so that
-                # it can share what the two prompts have in common (an in-context
-                # preamble of hundreds of tokens) instead of reading it again.
+            if any(view.reading(0) for view in self.context.views.values()):
+                # Sequence 0, whose prompt the others copy their common prefix from (an
+                # in-context preamble of hundreds of tokens), is reading it: the next
+                # request starts once it has, instead of reading that prefix again.
                 return
             free = [i for i in self.context.views[BASE].free() if i not in self._slots]
             count = min(handle.waiting, len(free), self._room_for(handle))
@@ -212,7 +212,7 @@ class BatchLoop:
 
     def _still_to_write(self, role: str) -> int:
         """Cells the running answers may still take in that model, at their max_tokens
-        (no request is admitted while a prompt is being read, so every slot runs)."""
+        (an answer still reading its prompt counts the prompt's unread part too)."""
         total = 0
         for seq, slot in self._slots.items():
             per_answer = self._cells_per_answer(role, slot.answer.settings.max_tokens)
