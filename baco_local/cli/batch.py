@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         todo = _still_to_do(requests, answers)
         total = sum(r.n for r in requests)
-        left = sum(r.n - len([i for i in range(r.n) if answers.has(r.id, i)]) for r in requests)
+        left = total - _written(requests, answers)
         if not todo:
             sys.stderr.write(f"all {total} answers are already in {out}\n")
             return 0
@@ -104,12 +104,12 @@ def run(args: argparse.Namespace) -> int:
             todo = _still_to_do([r for r in again if not isinstance(r, LineError)], answers)
             for note in pair.notes:
                 sys.stderr.write(f"note: {note}\n")
-            stopped = _answer(pair, todo, answers, left, errors)
+            stopped = _answer(pair, todo, answers, left)
         finally:
             pair.close()
     finally:
         answers.close()
-    done = sum(1 for r in requests for i in range(r.n) if answers.has(r.id, i))
+    done = _written(requests, answers)
     if stopped:
         sys.stderr.write(
             f"stopped: {done} of {total} answers are in {out}; run the same command again "
@@ -119,6 +119,11 @@ def run(args: argparse.Namespace) -> int:
     skipped = f", {len(errors)} line(s) skipped" if errors else ""
     sys.stderr.write(f"done: {done} of {total} answers in {out}{skipped}\n")
     return 0 if done == total else 1
+
+
+def _written(requests, answers) -> int:
+    """How many of the requests' answers the answers file holds."""
+    return sum(answers.has(r.id, i) for r in requests for i in range(r.n))
 
 
 def _still_to_do(requests, answers):
@@ -132,7 +137,7 @@ def _still_to_do(requests, answers):
     return todo
 
 
-def _answer(pair, todo, answers, left: int, line_errors) -> bool:
+def _answer(pair, todo, answers, left: int) -> bool:
     """Decode every request, writing each answer as it ends; True when Ctrl-C stopped it."""
     from rich.console import Console
     from rich.progress import (
@@ -144,10 +149,7 @@ def _answer(pair, todo, answers, left: int, line_errors) -> bool:
         TimeRemainingColumn,
     )
 
-    failed: list[str] = []
-
     def on_error(request, error: BacoError) -> None:
-        failed.append(request.id)
         progress.console.print(f"request {request.id!r}: {error.message} (skipped)")
 
     columns = (
