@@ -86,15 +86,7 @@ class Pair:
     def default_settings(self) -> GenerationSettings:
         """Defaults for this pair: the catalog's recommended router, gamma, lead and
         sampler, if any."""
-        from .core.sampler_presets import sampler_changes
-
-        spec = self.loaded.spec
-        settings = GenerationSettings()
-        if spec.router is not None:
-            settings = settings.with_changes(router=spec.router, gamma=spec.gamma)
-        if spec.lead is not None:
-            settings = settings.with_changes(lead=spec.lead)
-        return settings.with_changes(**sampler_changes(spec.sampler, spec.temperature))
+        return self.loaded.spec.recommended_settings()
 
     def check_settings(self, settings: GenerationSettings) -> None:
         """Raise SettingsError for settings this pair cannot honour (the ensemble baseline

@@ -69,7 +69,11 @@ class AnswersFile:
 
     def write(self, request_id: str, answer: int, result: Result) -> None:
         """Append one answer as one whole line."""
-        record = {"id": request_id, "answer": answer, **result.to_dict()}
+        self.write_record(request_id, answer, result.to_dict())
+
+    def write_record(self, request_id: str, answer: int, result: dict) -> None:
+        """Append one answer, given as Result.to_dict(), as one whole line."""
+        record = {"id": request_id, "answer": answer, **result}
         self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._handle.flush()
         self.done.add((request_id, answer))

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import BacoError, PromptError
+from ..executors import Report
 from . import common
 
 
@@ -46,6 +47,15 @@ def register(commands) -> None:
     out.add_argument(
         "--raw", action="store_true", help="plain completion: feed each prompt unchanged"
     )
+    common.add_cluster_options(parser, "answer")
+    out.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="answer in N worker processes (with --ray: N Ray actors; default: as many as "
+        "the cluster holds), each loading the pair once and answering shares of the file "
+        "in one batch (default: this process alone)",
+    )
     out.add_argument(
         "--strict",
         action="store_true",
@@ -57,6 +67,8 @@ def register(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..batch.answers_file import AnswersFile
     from ..batch.prompts_file import Defaults, LineError, read_requests
+
+    common.check_cluster_options(args)
 
     settings = common.generation_settings_from(args)  # validate before the slow load
     if args.n < 1:
@@ -94,19 +106,10 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.write(
                 f"continuing: {total - left} of {total} answers are already in {out}\n"
             )
-        pair = common.load_pair_from(args)
-        try:
-            # The lines again, over the pair's recommended settings where the command
-            # left them at their defaults (a line's own fields still win).
-            recommended = common.settings_for_pair(args, pair)
-            defaults = replace(defaults, settings=recommended)
-            again = read_requests(prompts, defaults)
-            todo = _still_to_do([r for r in again if not isinstance(r, LineError)], answers)
-            for note in pair.notes:
-                sys.stderr.write(f"note: {note}\n")
-            stopped = _answer(pair, todo, answers, left)
-        finally:
-            pair.close()
+        if args.ray is not None or (args.workers or 1) > 1:
+            stopped = _answer_in_workers(args, prompts, defaults, answers, left)
+        else:
+            stopped = _answer_here(args, prompts, defaults, answers, left)
     finally:
         answers.close()
     done = _written(requests, answers)
@@ -119,6 +122,75 @@ def run(args: argparse.Namespace) -> int:
     skipped = f", {len(errors)} line(s) skipped" if errors else ""
     sys.stderr.write(f"done: {done} of {total} answers in {out}{skipped}\n")
     return 0 if done == total else 1
+
+
+def _todo_for(prompts, defaults, answers, recommended):
+    """The lines again, over the pair's recommended settings where the command left them
+    at their defaults (a line's own fields still win), less what is written."""
+    from ..batch.prompts_file import LineError, read_requests
+
+    again = read_requests(prompts, replace(defaults, settings=recommended))
+    return _still_to_do([r for r in again if not isinstance(r, LineError)], answers)
+
+
+def _answer_here(args, prompts, defaults, answers, left: int) -> bool:
+    """Load the pair here and answer everything in one batch; True when Ctrl-C stopped it."""
+    pair = common.load_pair_from(args)
+    try:
+        todo = _todo_for(prompts, defaults, answers, common.settings_for_pair(args, pair))
+        for note in pair.notes:
+            sys.stderr.write(f"note: {note}\n")
+        skipped: list = []
+        finished = pair.answer_all(todo, on_error=lambda r, e: skipped.append((r, e)))
+
+        def events():
+            for item in finished:
+                while skipped:
+                    request, error = skipped.pop()
+                    yield Report(0, "skipped", {"id": request.id, "message": error.message})
+                if item.result.finish_reason != "cancelled":  # a rerun writes it whole
+                    answer = {"id": item.request_id, "answer": item.answer}
+                    yield Report(0, "answer", {**answer, "result": item.result.to_dict()})
+            for request, error in skipped:
+                yield Report(0, "skipped", {"id": request.id, "message": error.message})
+
+        try:
+            return _write_answers(events(), answers, left, "answering")
+        finally:
+            finished.close()  # stops the answers still running
+    finally:
+        pair.close()
+
+
+def _answer_in_workers(args, prompts, defaults, answers, left: int) -> bool:
+    """Answer in shares on worker processes or Ray actors (each loads the pair once, on
+    its node); this process alone writes the answers file."""
+    import os
+
+    from ..batch.job import batch_job, shares
+    from ..executors import make_executor
+
+    recommended = common.recommended_spec_from(args).recommended_settings()
+    recommended = recommended.with_changes(**common.generation_changes_from(args))
+    todo = _todo_for(prompts, defaults, answers, recommended)
+    load = common.load_settings_from(args)
+    if args.ray is None and args.threads is None:  # the machine's cores, shared out
+        load = replace(load, n_threads=max(1, (os.cpu_count() or 1) // args.workers))
+    config = {
+        "pair": args.pair,
+        "base": args.base,
+        "aligned": args.aligned,
+        "base_format": args.base_format,
+        "aligned_format": args.aligned_format,
+        "load": load.to_dict(),
+    }
+    executor = make_executor(args.workers, args.ray, args.threads)
+    units = shares(todo, 2 * load.n_parallel)  # enough to fill a worker's batch twice
+    reports = executor.run(batch_job(config), units)
+    try:
+        return _write_answers(reports, answers, left, "loading")
+    finally:
+        reports.close()
 
 
 def _written(requests, answers) -> int:
@@ -137,8 +209,9 @@ def _still_to_do(requests, answers):
     return todo
 
 
-def _answer(pair, todo, answers, left: int) -> bool:
-    """Decode every request, writing each answer as it ends; True when Ctrl-C stopped it."""
+def _write_answers(reports, answers, left: int, status: str) -> bool:
+    """Write each answer the reports bring (once), with progress; True when Ctrl-C
+    stopped it."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -148,9 +221,6 @@ def _answer(pair, todo, answers, left: int) -> bool:
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
-
-    def on_error(request, error: BacoError) -> None:
-        progress.console.print(f"request {request.id!r}: {error.message} (skipped)")
 
     columns = (
         TextColumn("{task.description}"),
@@ -164,20 +234,27 @@ def _answer(pair, todo, answers, left: int) -> bool:
     )
     started = time.perf_counter()
     with Progress(*columns, console=Console(stderr=True)) as progress:
-        bar = progress.add_task("answering", total=left, rate="")
-        finished = pair.answer_all(todo, on_error=on_error)
+        bar = progress.add_task(status, total=left, rate="")
+        say = progress.console.print
         written = 0
         try:
-            for item in finished:
-                if item.result.finish_reason == "cancelled":
-                    continue  # stopped part-way: a rerun writes it whole
-                if not answers.has(item.request_id, item.answer):
-                    answers.write(item.request_id, item.answer, item.result)
+            for report in reports:
+                data = report.data
+                if report.kind == "answer" and not answers.has(data["id"], data["answer"]):
+                    answers.write_record(data["id"], data["answer"], data["result"])
                     written += 1
                     rate = written / max(time.perf_counter() - started, 1e-9)
                     progress.update(bar, advance=1, rate=f"{rate:.2f} answers/s")
-        except KeyboardInterrupt:  # the loop has ended every answer; the file is whole
+                elif report.kind == "skipped":
+                    say(f"request {data['id']!r}: {data['message']} (skipped)")
+                elif report.kind == "loaded":
+                    say(f"loaded on {data}")
+                    started = time.perf_counter() if not written else started
+                    progress.update(bar, description="answering")
+                elif report.kind == "started":
+                    say(f"Ray: joined in {data:.1f} s")
+                elif report.kind == "retry":
+                    say(f"share {report.unit}: answering again on another actor: {data}")
+        except KeyboardInterrupt:  # every answer written is whole
             return True
-        finally:
-            finished.close()  # stops the answers still running
     return False

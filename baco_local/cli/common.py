@@ -148,3 +148,49 @@ def settings_for_pair(args: argparse.Namespace, pair, **overrides) -> Generation
     sampler from the catalog) with the options given on the command line on top, exactly
     as the Python API applies `pair.generate(prompt, **changes)`."""
     return pair.default_settings.with_changes(**{**generation_changes_from(args), **overrides})
+
+
+def add_cluster_options(parser: argparse.ArgumentParser, verb: str) -> None:
+    """--ray [ADDRESS] (and the help that says what each node needs)."""
+    group = parser.add_argument_group("cluster")
+    group.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help=f"{verb} on Ray actors, each loading the pair once on its node: alone, a local "
+        "Ray instance; 'auto' joins the cluster `ray start` made here; ray://HOST:10001 a "
+        "remote one (needs the cluster extra; every node needs baco-local and the model "
+        "files, or a --pair name it pulls)",
+    )
+
+
+def check_cluster_options(args: argparse.Namespace) -> None:
+    from ..errors import SettingsError
+
+    workers = getattr(args, "workers", None)
+    if workers is not None and workers < 1:
+        raise SettingsError(f"--workers {workers} is below 1.", "use --workers 1 or more")
+    if args.ray is not None:
+        from ..executors.ray_actors import import_ray
+
+        import_ray()  # a clear error now, before anything slow, when Ray is missing
+        if args.base is not None and not args.base.startswith("/"):
+            raise SettingsError(
+                f"--base {args.base} is a relative path; Ray nodes would look for it in "
+                "their own working folders.",
+                "give absolute paths (on storage every node sees), or a --pair name",
+            )
+
+
+def recommended_spec_from(args: argparse.Namespace):
+    """The PairSpec the pair options name, for its recommended settings, without loading
+    or pulling anything (the workers that load the pair may be other machines)."""
+    from ..pairs.loading import IN_CONTEXT, PairSpec
+
+    check_pair_options(args)
+    if args.base is not None:
+        return PairSpec(args.base, args.aligned or IN_CONTEXT)
+    from ..models.catalog import recommended_spec
+
+    return recommended_spec(args.pair)

@@ -32,6 +32,7 @@ def register(commands) -> None:
     common.add_generation_options(parser, router=False, defaults={"max_tokens": 128})
     _add_what_options(parser.add_argument_group("what to evaluate"))
     _add_output_options(parser.add_argument_group("measuring and output"))
+    common.add_cluster_options(parser, "generate")
     parser.set_defaults(handler=run)
 
 
@@ -122,7 +123,11 @@ def _add_output_options(how) -> None:
     )
     how.add_argument("--out", metavar="DIR", help="results folder (default: in baco's data dir)")
     how.add_argument(
-        "--workers", type=int, default=1, metavar="N", help="generate in N processes (default 1)"
+        "--workers",
+        type=int,
+        metavar="N",
+        help="generate in N processes (with --ray: N Ray actors; default: as many as the "
+        "cluster holds), each loading the pair once (default: this process alone)",
     )
     how.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
 
@@ -142,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     todo = [u for u in evaluation.units if u.key(evaluation.identity) not in store]
     _say(plan.describe(evaluation, len(todo), out))
     if todo:
-        _generate(todo, evaluation, store, args.workers)
+        _generate(todo, evaluation, store, args)
     check = None
     if args.judge_check:
         _say(f"judge check: up to {args.judge_check} answers, rated 4 ways (cached in {out})")
@@ -172,6 +177,7 @@ def evaluation_from(args: argparse.Namespace):
     from ..eval import methods, plan, tasks
 
     _check_counts(args)
+    common.check_cluster_options(args)
     shared = common.generation_settings_from(args, router="aligned", seed=None)
     gammas = _numbers(args.gammas, "--gammas") if args.gammas else None
     spec = _pair_spec(args)
@@ -230,7 +236,6 @@ def _check_counts(args) -> None:
             "use -k 2 or more (10 is usual)",
         ),
         (args.limit >= 0, f"--limit {args.limit} is negative.", "use 0 for all prompts"),
-        (args.workers >= 1, f"--workers {args.workers} is below 1.", "use --workers 1 or more"),
         (
             args.bootstrap == 0 or args.bootstrap >= 2,
             f"--bootstrap {args.bootstrap}: intervals need at least 2 resamples.",
@@ -275,7 +280,7 @@ def _load_settings(args):
     from ..core.settings import LoadSettings
 
     base = common.load_settings_from(args)
-    threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
+    threads = args.threads or max(1, (os.cpu_count() or 1) // (args.workers or 1))
     return LoadSettings(
         n_ctx=base.n_ctx,
         n_threads=threads,
@@ -317,7 +322,7 @@ def _numbers(text: str, option: str) -> list[float]:
     return values
 
 
-def _generate(todo, evaluation, store, workers: int) -> None:
+def _generate(todo, evaluation, store, args) -> None:
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -329,6 +334,7 @@ def _generate(todo, evaluation, store, workers: int) -> None:
     )
 
     from ..eval.pool import run_units
+    from ..executors import make_executor
 
     columns = (
         TextColumn("{task.description}"),
@@ -343,12 +349,32 @@ def _generate(todo, evaluation, store, workers: int) -> None:
         bar = progress.add_task("loading models", total=len(todo) * evaluation.k)
         run_units(
             todo,
-            evaluation.config,
+            _config_for(evaluation.config, args),
             store,
-            workers=workers,
+            executor=make_executor(args.workers, args.ray, args.threads),
             progress=lambda n: progress.advance(bar, n),
             on_loaded=lambda: progress.update(bar, description="generating"),
+            on_news=progress.console.print,
         )
+
+
+def _config_for(config, args):
+    """On Ray, the names a node looks the files up by (the paths here may not be
+    theirs): the catalog pair and the catalog embedder, where those were named."""
+    from dataclasses import replace
+
+    from ..models.embedders import DEFAULT_EMBEDDER, load_embedders
+
+    if args.ray is None:
+        return config
+    names = {}
+    if args.base is None:
+        names.update(
+            pair=args.pair, base_format=args.base_format, aligned_format=args.aligned_format
+        )
+    if (args.embedding or DEFAULT_EMBEDDER) in load_embedders():
+        names["embedder"] = args.embedding or DEFAULT_EMBEDDER
+    return replace(config, names=names)
 
 
 def _say(line: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from ..errors import SettingsError
 from .routers import DEFAULT_ROUTER, get_router
@@ -182,6 +182,14 @@ class GenerationSettings:
             changes["gamma"] = None
         return replace(self, **changes)
 
+    def to_dict(self) -> dict:
+        """Plain data (JSON-ready); from_dict(to_dict()) gives these settings back."""
+        return {**asdict(self), "stop": list(self.stop)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> GenerationSettings:
+        return cls(**data)
+
 
 @dataclass(frozen=True)
 class LoadSettings:
@@ -239,3 +247,11 @@ class LoadSettings:
             f"n_batch {self.n_batch} is out of range.",
             "use a value between 1 and 8192, e.g. 256",
         )
+
+    def to_dict(self) -> dict:
+        """Plain data (JSON-ready); from_dict(to_dict()) gives these settings back."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LoadSettings:
+        return cls(**data)

@@ -37,6 +37,30 @@ class Request:
     def answer_settings(self, index: int) -> GenerationSettings:
         return self.settings.with_changes(seed=self.settings.seed + index)
 
+    def to_dict(self) -> dict:
+        """Plain data (JSON-ready); from_dict(to_dict()) gives this request back."""
+        return {
+            "id": self.id,
+            "messages": [{"role": m.role, "content": m.content} for m in self.messages],
+            "settings": self.settings.to_dict(),
+            "n": self.n,
+            "raw": self.raw,
+            "first_answer": self.first_answer,
+            "ignore_end": self.ignore_end,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Request:
+        return cls(
+            data["id"],
+            tuple(Message(m["role"], m["content"]) for m in data["messages"]),
+            GenerationSettings.from_dict(data["settings"]),
+            n=data["n"],
+            raw=data["raw"],
+            first_answer=data["first_answer"],
+            ignore_end=data["ignore_end"],
+        )
+
 
 class Finished(NamedTuple):
     """One answer of one request, as it ends."""

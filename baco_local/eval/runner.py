@@ -1,10 +1,11 @@
 """The unit of work: one prompt x one method setting -> k answers, scored and embedded.
 
 `run_unit(unit, resources)` is a plain function of a serialisable `WorkUnit` (plus
-per-process `Resources`: the loaded pair, the quality scorer, the embedder) and returns
-a JSON-ready record. Nothing else is needed to run it elsewhere: a cluster adapter
-ships `unit.to_dict()` and a `ResourceConfig` to a worker, calls `run_unit_in_process`,
-and appends the record to the run's JSONL file (`store.RecordStore`).
+per-worker `Resources`: the loaded pair, the quality scorer, the embedder) and returns
+a JSON-ready record. `EVAL_JOB(config)` is the same as an executor job (see
+baco_local.executors): plain data in (`ResourceConfig.to_dict()`, `unit.to_dict()`),
+events out, so a unit runs here, in another process or on a Ray node alike, and only
+the driver appends records to the run's JSONL file (`store.RecordStore`).
 
 Answer i of a unit uses seed `unit.seed + i`: every method sees the same seeds.
 """
@@ -15,8 +16,8 @@ import base64
 import hashlib
 import json
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -84,6 +85,56 @@ class ResourceConfig:
     embedding: str | None = None
     reference_texts: tuple[str, ...] = field(default_factory=tuple)
     judge: str | None = None
+    # How a worker on another machine finds the files by name, where they were named:
+    # {"pair": catalog name (None: the default pair), "base_format", "aligned_format"}
+    # and {"embedder": catalog name}. Paths (files given as paths) are used as they are.
+    names: dict | None = None
+
+    def to_dict(self) -> dict:
+        """Plain data (JSON-ready); from_dict gives the same config back."""
+        return {
+            "spec": {
+                **asdict(self.spec),
+                "base": str(self.spec.base),
+                "aligned": str(self.spec.aligned),
+            },
+            "load": asdict(self.load),
+            "embedding": self.embedding,
+            "reference_texts": list(self.reference_texts),
+            "judge": self.judge,
+            "names": self.names,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ResourceConfig:
+        return cls(
+            PairSpec(**data["spec"]),
+            LoadSettings(**data["load"]),
+            data["embedding"],
+            tuple(data["reference_texts"]),
+            data["judge"],
+            data.get("names"),
+        )
+
+    def found_here(self) -> ResourceConfig:
+        """This config with the named files looked up on this machine (a Ray node may
+        keep them elsewhere than the driver, or pull them). identity() is unchanged:
+        records name what the driver asked for."""
+        names = self.names or {}
+        spec, embedding = self.spec, self.embedding
+        if "pair" in names:
+            from ..models.catalog import resolve_pair_spec
+
+            spec = resolve_pair_spec(
+                names["pair"],
+                base_format=names.get("base_format"),
+                aligned_format=names.get("aligned_format"),
+            )
+        if names.get("embedder") and embedding is not None:
+            from ..models.embedders import embedder_file
+
+            embedding = str(embedder_file(names["embedder"]))
+        return replace(self, spec=spec, embedding=embedding)
 
     def identity(self) -> str:
         """What the stored results depend on: model files, formats, embedding model."""
@@ -102,13 +153,16 @@ class ResourceConfig:
 class Resources:
     """Loaded once per process: the pair, a quality scorer and an embedder."""
 
-    def __init__(self, config: ResourceConfig):
+    def __init__(self, config: ResourceConfig, found: ResourceConfig | None = None):
+        """Load what config names (found: the same, with its files as found on this
+        machine; records keep config's identity)."""
         from ..api import Pair
         from ..pairs.loading import LoadedPair
         from .embedding import Embedder
         from .quality import QualityScorer
 
         self.config = config
+        config = found or config
         self.scorer = self.embedder = None
         self.pair = Pair(LoadedPair(config.spec, config.load))
         threads = self.pair.loaded.n_threads
@@ -152,6 +206,16 @@ def run_unit(
 ) -> dict:
     """Generate unit.k answers (together, in one batch), score each, embed them all;
     return the record."""
+    record = None
+    for kind, data in unit_events(unit, resources):
+        if kind == "answer" and on_answer is not None:
+            on_answer()
+        record = data
+    return record
+
+
+def unit_events(unit: WorkUnit, resources: Resources) -> Iterator[tuple[str, dict | None]]:
+    """run_unit as events: ("answer", None) as each answer ends, then ("done", record)."""
     started = time.perf_counter()
     settings = GenerationSettings(**{**unit.settings, "stop": tuple(unit.settings["stop"])})
     batch = resources.pair.stream_answers(
@@ -160,17 +224,19 @@ def run_unit(
     answers = []
     for result in batch.run():
         answers.append(_answer_record(result, unit.prompt, resources))
-        if on_answer is not None:
-            on_answer()
+        yield ("answer", None)
     vectors = resources.embed([a["text"] for a in answers])
-    return {
-        "key": unit.key(resources.config.identity()),
-        "unit": unit.to_dict(),
-        "pair": resources.pair.label,
-        "answers": answers,
-        "embeddings": encode_vectors(vectors),
-        "seconds": round(time.perf_counter() - started, 3),
-    }
+    yield (
+        "done",
+        {
+            "key": unit.key(resources.config.identity()),
+            "unit": unit.to_dict(),
+            "pair": resources.pair.label,
+            "answers": answers,
+            "embeddings": encode_vectors(vectors),
+            "seconds": round(time.perf_counter() - started, 3),
+        },
+    )
 
 
 def _answer_record(result, prompt: str, resources: Resources) -> dict:
@@ -202,19 +268,24 @@ def decode_vectors(data: dict) -> np.ndarray:
     return np.frombuffer(raw, dtype="<f2").reshape(data["shape"]).astype(np.float64)
 
 
-# --- one process's resources, for pools and cluster adapters ------------------------
-
-_PROCESS_RESOURCES: dict[str, Resources] = {}
+# --- the executor job (baco_local.executors): plain data in, events out ----------------
 
 
-def process_resources(config: ResourceConfig) -> Resources:
-    """This process's Resources for config, loaded on first use."""
-    ident = config.identity()
-    if ident not in _PROCESS_RESOURCES:
-        _PROCESS_RESOURCES[ident] = Resources(config)
-    return _PROCESS_RESOURCES[ident]
+def load_resources(config: dict, placement) -> Resources:
+    """A worker's Resources from ResourceConfig.to_dict(); on another machine the named
+    files are looked up there, and the placement's threads replace the config's."""
+    wanted = ResourceConfig.from_dict(config)
+    found = wanted.found_here() if placement.elsewhere else wanted
+    if placement.threads is not None:
+        found = replace(found, load=replace(found.load, n_threads=placement.threads))
+    return Resources(wanted, found)
 
 
-def run_unit_in_process(unit_data: dict, config: ResourceConfig, on_answer=None) -> dict:
-    """run_unit from plain data, reusing this process's loaded models."""
-    return run_unit(WorkUnit.from_dict(unit_data), process_resources(config), on_answer)
+def work_unit(resources: Resources, unit: dict) -> Iterator[tuple[str, dict | None]]:
+    return unit_events(WorkUnit.from_dict(unit), resources)
+
+
+def eval_job(config: ResourceConfig):
+    from ..executors import Job
+
+    return Job(load_resources, work_unit, config.to_dict())

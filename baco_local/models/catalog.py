@@ -305,6 +305,18 @@ def resolve_pair_spec(
     )
 
 
+def recommended_spec(name: str | None = None) -> PairSpec:
+    """A catalog pair's PairSpec as found here, without pulling anything; for a pair
+    whose files are not here, the spec it has once pulled (its recommended settings,
+    which is what this is for; its paths are placeholders)."""
+    try:
+        return resolve_pair_spec(name, pull=False)
+    except BacoError:
+        catalog = _load()
+        pair = _lookup(catalog, name or catalog.default)
+        return _spec(pair, Path("(not here)"), Path("(not here)"))
+
+
 def _offline_spec(pair: CatalogPair, status: PairStatus) -> PairSpec:
     """The demo fallback: what is cached of the pair, the demo base, in-context aligned."""
     from .demo_weights import demo_base_path

@@ -18,7 +18,7 @@ from typing import NamedTuple
 from ..backend import Model, Stream, require_memory
 from ..core.copy_guard import CopyGuard
 from ..core.routers import ALIGNED, BASE
-from ..core.settings import LoadSettings
+from ..core.settings import GenerationSettings, LoadSettings
 from ..core.speculative import MAX_DRAFT_LENGTH
 from ..core.token_roles import TokenRoles
 from ..errors import PromptError, SettingsError, VocabularyMismatchError
@@ -62,6 +62,18 @@ class PairSpec:
     @property
     def in_context(self) -> bool:
         return str(self.aligned) == IN_CONTEXT
+
+    def recommended_settings(self) -> GenerationSettings:
+        """GenerationSettings with this pair's recommended router, gamma, lead and
+        sampler (from the catalog), where it has them."""
+        from ..core.sampler_presets import sampler_changes
+
+        settings = GenerationSettings()
+        if self.router is not None:
+            settings = settings.with_changes(router=self.router, gamma=self.gamma)
+        if self.lead is not None:
+            settings = settings.with_changes(lead=self.lead)
+        return settings.with_changes(**sampler_changes(self.sampler, self.temperature))
 
 
 def vocabulary_difference(base: Model, aligned: Model) -> int | None:

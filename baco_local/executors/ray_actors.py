@@ -1,0 +1,268 @@
+"""Run a job's units on Ray actors: the one module of baco that imports Ray.
+
+Each actor reserves `num_cpus` equal to its llama.cpp threads (Ray reserves none for an
+actor by default, and llama.cpp would count the whole machine), loads the job's
+resources once, on its own node, and works units handed out one at a time, so a fast
+actor takes more of them. A unit's events stream back as they happen (a Ray streaming
+generator) and are yielded to the caller, the one writer of files.
+
+An actor that dies has its unit run again, from its start, on another actor (a "retry"
+report first): up to MAX_ATTEMPTS times per unit. An actor that cannot load (a node
+without the model files, or without baco-local) stops the run with an error naming
+the node and the fix.
+
+Address: "local" starts a Ray instance on this machine (stopped at the end); "auto"
+joins the cluster `ray start` made here; "ray://HOST:PORT" joins a remote cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue as queue_module
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ..errors import BacoError
+from . import Job, Placement, Report, error_data
+
+LOCAL = "local"
+MAX_ATTEMPTS = 3  # runs of one unit (the first, then retries after its actor died)
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise BacoError(
+            "--ray needs Ray, which is not installed here.",
+            "install the cluster extra: pip install 'baco-local[cluster]'",
+        ) from None
+    return ray
+
+
+class Worker:
+    """The actor: the job's resources on one node, loaded once."""
+
+    def __init__(self, job: Job, threads: int):
+        self.job, self.threads, self.resources = job, threads, None
+
+    def load(self) -> dict:
+        where = _node_name()
+        try:
+            self.resources = self.job.load(self.job.config, Placement(self.threads, True))
+        except BacoError as error:
+            return {"node": where, "error": error_data(error)}
+        return {"node": where}
+
+    def work(self, unit: Any):
+        try:
+            yield from self.job.work(self.resources, unit)
+        except BacoError as error:
+            yield ("error", error_data(error))
+
+    def close(self) -> None:
+        if self.resources is not None:
+            self.resources.close()
+            self.resources = None
+
+
+def _node_name() -> str:
+    try:
+        address = socket.gethostbyname(socket.gethostname())
+    except OSError:
+        address = "?"
+    return f"{socket.gethostname()} ({address})"
+
+
+class RayActors:
+    def __init__(
+        self, address: str = LOCAL, workers: int | None = None, threads: int | None = None
+    ):
+        self.address = address
+        self.workers = workers
+        self.threads = threads
+        self.actors: list = []  # the live actors while a run goes on
+
+    def run(self, job: Job, units: Sequence[Any]) -> Iterator[Report]:
+        ray = import_ray()
+        started = time.perf_counter()
+        owned = self._connect(ray)
+        try:
+            yield Report(-1, "started", time.perf_counter() - started)
+            workers, threads = cluster_shape(_node_cpus(ray), self.workers, self.threads)
+            yield from self._run(ray, job, units, min(workers, len(units)), threads)
+        finally:
+            for actor in self.actors:
+                ray.kill(actor)
+            self.actors = []
+            if owned:
+                ray.shutdown()
+
+    def _connect(self, ray) -> bool:
+        """Join or start Ray; True when this run started it (and so stops it)."""
+        if ray.is_initialized():
+            return False
+        options = {"logging_level": logging.WARNING, "log_to_driver": False}
+        try:
+            if self.address == LOCAL:
+                # Ray says, on every local start, that it turned token auth on (it did:
+                # that is its default); that is not news for a private instance.
+                quiet = logging.getLogger("ray._private.authentication.authentication_token_setup")
+                quiet.setLevel(logging.ERROR)
+                ray.init(
+                    address="local",
+                    num_cpus=os.cpu_count() or 1,
+                    include_dashboard=False,
+                    **options,
+                )
+            else:
+                ray.init(address=self.address, **options)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            raise BacoError(
+                f"Cannot reach a Ray cluster at {self.address!r}: {error}",
+                "start one with `ray start --head` (then --ray auto), give its address as "
+                "ray://HOST:10001, or use --ray alone for a local instance",
+            ) from None
+        return True
+
+    def _run(self, ray, job: Job, units, workers: int, threads: int) -> Iterator[Report]:
+        remote = ray.remote(Worker)
+        self.actors = [
+            remote.options(num_cpus=threads, max_restarts=0).remote(job, threads)
+            for _ in range(workers)
+        ]
+        todo = deque(range(len(units)))
+        attempts = [0] * len(units)
+        lock = threading.Lock()
+        reports: queue_module.Queue = queue_module.Queue()
+
+        def drive(actor) -> None:
+            """One actor's thread: load, then take units until none are left."""
+            try:
+                loaded = ray.get(actor.load.remote())
+            except ray.exceptions.RayError as error:
+                reports.put(_cannot_start(error))
+                return
+            if "error" in loaded:
+                reports.put(_cannot_load(loaded))
+                return
+            reports.put(Report(-1, "loaded", loaded["node"]))
+            while True:
+                with lock:
+                    if not todo:
+                        break
+                    index = todo.popleft()
+                    attempts[index] += 1
+                try:
+                    for ref in actor.work.options(num_returns="streaming").remote(units[index]):
+                        reports.put(Report(index, *ray.get(ref)))
+                except ray.exceptions.RayActorError as error:
+                    with lock:
+                        todo.appendleft(index)
+                    reports.put(
+                        Report(index, "retry", f"its Ray actor died ({error.__class__.__name__})")
+                    )
+                    reports.put(Report(-1, "dead", actor))
+                    return
+                except ray.exceptions.RayError as error:
+                    reports.put(Report(index, "error", {"message": str(error), "hint": None}))
+                    return
+            reports.put(Report(-1, "idle", actor))
+
+        threads_ = [threading.Thread(target=drive, args=(a,), daemon=True) for a in self.actors]
+        for thread in threads_:
+            thread.start()
+        finished, alive = 0, len(self.actors)
+        while finished < len(units):
+            try:
+                report = reports.get(timeout=0.2)
+            except queue_module.Empty:
+                continue
+            if report.kind == "error":
+                raise BacoError(report.data["message"], report.data["hint"])
+            if report.kind == "dead":
+                alive -= 1
+                with lock:
+                    spent = [i for i in todo if attempts[i] >= MAX_ATTEMPTS]
+                if spent:
+                    raise BacoError(
+                        f"Unit {spent[0]} was tried {MAX_ATTEMPTS} times and its Ray actor "
+                        "died each time.",
+                        "look for the cause in the Ray logs (out of memory?) on the nodes",
+                    )
+                if alive == 0:
+                    raise BacoError(
+                        "Every Ray actor died before the work was done.",
+                        "see the Ray logs on the nodes (out of memory?); rerun the same "
+                        "command to continue: finished work is kept",
+                    )
+                continue
+            if report.kind == "idle":
+                continue
+            finished += report.kind == "done"
+            yield report
+
+
+def cluster_shape(
+    node_cpus: list[int], workers: int | None, threads: int | None
+) -> tuple[int, int]:
+    """How many actors, of how many threads each, for nodes with these CPU counts.
+
+    Threads default to the smallest node's CPUs split among the workers asked for (all of
+    its CPUs when no number is asked), and workers to as many as the nodes hold. Raises
+    a BacoError when the cluster cannot hold what was asked.
+    """
+    if not node_cpus:
+        raise BacoError("The Ray cluster has no CPUs.", "add nodes with `ray start --address ...`")
+    total, smallest = sum(node_cpus), min(node_cpus)
+    if threads is None:
+        threads = smallest if workers is None else max(1, min(smallest, total // workers))
+    room = sum(cpus // threads for cpus in node_cpus)
+    if workers is None:
+        workers = room
+    if room < workers or room == 0:
+        raise BacoError(
+            f"The Ray cluster has room for {room} actor(s) of {threads} thread(s) "
+            f"(nodes with {', '.join(map(str, node_cpus))} CPUs), not {workers}.",
+            f"ask for --workers {max(room, 1)} or fewer --threads, or add nodes",
+        )
+    return workers, threads
+
+
+def _node_cpus(ray) -> list[int]:
+    return [
+        int(node["Resources"].get("CPU", 0))
+        for node in ray.nodes()
+        if node.get("Alive") and node["Resources"].get("CPU", 0) >= 1
+    ]
+
+
+def _cannot_load(loaded: dict) -> Report:
+    error = loaded["error"]
+    hint = error["hint"] + "; " if error["hint"] else ""
+    return Report(
+        -1,
+        "error",
+        {
+            "message": f"Ray node {loaded['node']} cannot load the pair: {error['message']}",
+            "hint": hint + "every node needs the model files at the same path (shared "
+            "storage), or name a catalog pair (each node pulls it): --pair NAME",
+        },
+    )
+
+
+def _cannot_start(error: Exception) -> Report:
+    first = str(error).strip().splitlines()[-1] if str(error).strip() else repr(error)
+    return Report(
+        -1,
+        "error",
+        {
+            "message": f"A Ray actor could not start: {first}",
+            "hint": "install the same baco-local (and llama-cpp-python) on every node",
+        },
+    )
