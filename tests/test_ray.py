@@ -4,6 +4,7 @@ node without the model files, and Ray missing."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -111,10 +112,11 @@ def test_an_actor_killed_mid_run_loses_nothing(local_ray, tiny, prompts, tmp_pat
     evaluation = evaluation_from(args)
     executor = RayActors(workers=2, threads=1)
     store = open_store(tmp_path / "killed")
-    counted, news = [], []
+    counted, news, free = [], [], []
 
     def progress(n: int) -> None:
         if not counted:
+            free.append(local_ray.available_resources().get("CPU", 0))
             local_ray.kill(executor.actors[0])
         counted.append(n)
 
@@ -126,6 +128,7 @@ def test_an_actor_killed_mid_run_loses_nothing(local_ray, tiny, prompts, tmp_pat
         progress=progress,
         on_news=news.append,
     )
+    assert free == [0]  # each actor reserved its one thread: both CPUs taken
     assert any("run again" in line for line in news), news
     assert sum(counted) == len(evaluation.units) * 2  # answers of a retried unit count once
     expected = eval_records(tmp_path / "here")
@@ -148,6 +151,22 @@ def test_batch_on_ray_writes_the_answers_of_one_process(local_ray, tiny, tmp_pat
     assert answers(there) == answers(here) and len(answers(here)) == 21
 
 
+def test_answer_many_on_ray_from_python(local_ray, tiny):
+    from baco_local import GenerationSettings, Message, Request
+    from baco_local.batch.job import answer_many
+
+    settings = GenerationSettings(seed=3, max_tokens=8)
+    requests = [Request(str(i), (Message("user", f"Hello {i}"),), settings, n=2) for i in range(4)]
+    requests[3] = Request("3", requests[3].messages, settings, n=2, first_answer=1)
+    found = list(
+        answer_many(requests, base=tiny.base, aligned=tiny.aligned, ray="local", workers=2)
+    )
+    assert sorted((a["id"], a["answer"]) for a in found) == [
+        ("0", 0), ("0", 1), ("1", 0), ("1", 1), ("2", 0), ("2", 1), ("3", 1)
+    ]  # fmt: skip
+    assert all(a["seed"] == 3 + a["answer"] and a["text"] for a in found)
+
+
 def test_batch_in_two_processes_writes_the_answers_of_one(tiny, tmp_path, capsys):
     rows = [{"id": i, "prompt": f"Say something about {i}", "n": 2} for i in range(6)]
     prompts = write_lines(tmp_path / "prompts.jsonl", rows)
@@ -162,8 +181,10 @@ def test_a_killed_driver_reruns_to_the_end_without_duplicates(tiny, tmp_path):
     rows = [{"id": i, "prompt": f"Tell me about {i}", "n": 2} for i in range(150)]
     prompts = write_lines(tmp_path / "prompts.jsonl", rows)
     out = tmp_path / "answers.jsonl"
-    command = [sys.executable, "-m", "baco_local", "batch", str(prompts), "-o", str(out),
-               *pair_args(tiny), "--seed", "9", "--max-tokens", "48", "--ray", "--workers", "2"]  # fmt: skip
+    command = [
+        sys.executable, "-m", "baco_local", "batch", str(prompts), "-o", str(out),
+        *pair_args(tiny), "--seed", "9", "--max-tokens", "48", "--ray", "--workers", "2",
+    ]  # fmt: skip
     first = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
@@ -189,10 +210,8 @@ def test_a_killed_driver_reruns_to_the_end_without_duplicates(tiny, tmp_path):
 def _stop_group(process: subprocess.Popen) -> None:
     """What the killed driver's local Ray instance leaves behind (its agents linger for
     a minute before they notice), so later tests do not share the 2 cores with it."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def test_a_node_without_the_model_files_is_named_with_the_fix(local_ray, tiny, tmp_path, capsys):

@@ -10,7 +10,7 @@ then ("done", None).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from ..core.settings import LoadSettings
 from ..decoding.requests_many import Request
@@ -78,3 +78,44 @@ def shares(requests: Sequence[Request], answers_per_share: int) -> list[list[dic
     if share:
         result.append(share)
     return result
+
+
+def answer_many(
+    requests: Iterable[Request],
+    name: str | None = None,
+    *,
+    base: str | None = None,
+    aligned: str | None = None,
+    base_format: str | None = None,
+    aligned_format: str | None = None,
+    load: LoadSettings | None = None,
+    workers: int | None = None,
+    ray: str | None = None,
+    threads: int | None = None,
+) -> Iterator[dict]:
+    """Answer many requests on `workers` processes or, with `ray` ("local", "auto",
+    "ray://HOST:PORT"), on Ray actors, each loading the pair (a catalog name, or files
+    every machine has at the same path) once. Yields each answer as it ends, as a line
+    of `baco batch`'s output: {"id", "answer", "text", "seed", "finish_reason", ...}.
+    Answers marked done by a request's first_answer are not answered again; closing the
+    iterator stops the workers."""
+    from ..executors import make_executor
+
+    load = load or LoadSettings()
+    config = {
+        "pair": name,
+        "base": None if base is None else str(base),
+        "aligned": None if aligned is None else str(aligned),
+        "base_format": base_format,
+        "aligned_format": aligned_format,
+        "load": load.to_dict(),
+    }
+    executor = make_executor(workers, ray, threads)
+    reports = executor.run(batch_job(config), shares(list(requests), 2 * load.n_parallel))
+    try:
+        for report in reports:
+            if report.kind == "answer":
+                data = report.data
+                yield {"id": data["id"], "answer": data["answer"], **data["result"]}
+    finally:
+        reports.close()

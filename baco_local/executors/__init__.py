@@ -14,6 +14,10 @@ A unit's events are ("answer", data) as each answer ends, then ("done", data). A
 executor adds its own reports with unit -1: ("loaded", where) when a worker has loaded,
 ("started", seconds) when a cluster is joined; and ("retry", why) for a unit that is run
 again from its start because its worker died (forget what it reported before).
+A job's own kinds (batch's "skipped") pass through as they are.
+
+May import: errors. Jobs come from eval and batch (which import this package), never
+the other way round.
 """
 
 from __future__ import annotations

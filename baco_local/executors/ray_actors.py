@@ -87,9 +87,11 @@ class RayActors:
         self.workers = workers
         self.threads = threads
         self.actors: list = []  # the live actors while a run goes on
+        self._stopping = threading.Event()
 
     def run(self, job: Job, units: Sequence[Any]) -> Iterator[Report]:
         ray = import_ray()
+        self._stopping.clear()
         started = time.perf_counter()
         owned = self._connect(ray)
         try:
@@ -97,6 +99,7 @@ class RayActors:
             workers, threads = cluster_shape(_node_cpus(ray), self.workers, self.threads)
             yield from self._run(ray, job, units, min(workers, len(units)), threads)
         finally:
+            self._stopping.set()  # the actors' threads may see Ray go: that is no news
             for actor in self.actors:
                 ray.kill(actor)
             self.actors = []
@@ -142,6 +145,13 @@ class RayActors:
         reports: queue_module.Queue = queue_module.Queue()
 
         def drive(actor) -> None:
+            try:
+                work(actor)
+            except Exception as error:  # Ray going away as the run stops, or a Ray bug
+                if not self._stopping.is_set():
+                    reports.put(Report(-1, "error", {"message": repr(error), "hint": None}))
+
+        def work(actor) -> None:
             """One actor's thread: load, then take units until none are left."""
             try:
                 loaded = ray.get(actor.load.remote())
