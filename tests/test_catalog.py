@@ -395,11 +395,15 @@ def test_a_recommended_sampler_reaches_the_pair_defaults_and_explicit_options_wi
     from baco_local.cli import build_parser
     from baco_local.cli.common import settings_for_pair
     from baco_local.core.settings import GenerationSettings
+    from baco_local.models.catalog import recommended_spec
 
     write_user_catalog('[pairs.gemma-3-1b]\nsampler = "min-p"\ntemperature = 1.5\n')
     pair = get_pair("gemma-3-1b")
     assert (pair.sampler, pair.temperature) == ("min-p", 1.5)
-    spec = SimpleNamespace(router="p-punc", gamma=0.35, lead=3, sampler="min-p", temperature=1.5)
+    # What the catalog recommends is known before anything is pulled (a Ray driver
+    # needs it without the files), and is what a loaded pair's defaults are.
+    spec = recommended_spec("gemma-3-1b")
+    assert (spec.router, spec.sampler, spec.temperature) == ("p-punc", "min-p", 1.5)
     defaults = Pair.default_settings.fget(SimpleNamespace(loaded=SimpleNamespace(spec=spec)))
     assert (defaults.temperature, defaults.min_p, defaults.top_k, defaults.top_p) == (
         1.5,
@@ -411,7 +415,7 @@ def test_a_recommended_sampler_reaches_the_pair_defaults_and_explicit_options_wi
     chosen = settings_for_pair(build_parser().parse_args(["run", "hi"]), shown)
     assert (chosen.router, chosen.gamma, chosen.temperature, chosen.min_p) == (
         "p-punc",
-        0.35,
+        spec.gamma,
         1.5,
         0.1,
     )

@@ -174,7 +174,7 @@ def check_cluster_options(args: argparse.Namespace) -> None:
     if args.ray is not None:
         from ..executors.ray_actors import import_ray
 
-        import_ray()  # a clear error now, before anything slow, when Ray is missing
+        import_ray(args.ray)  # a clear error now, before anything slow, when Ray is missing
         if args.base is not None and not args.base.startswith("/"):
             raise SettingsError(
                 f"--base {args.base} is a relative path; Ray nodes would look for it in "

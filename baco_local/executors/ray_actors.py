@@ -3,8 +3,8 @@
 Each actor reserves `num_cpus` equal to its llama.cpp threads (Ray reserves none for an
 actor by default, and llama.cpp would count the whole machine), loads the job's
 resources once, on its own node, and works units handed out one at a time, so a fast
-actor takes more of them. A unit's events stream back as they happen (a Ray streaming
-generator) and are yielded to the caller, the one writer of files.
+actor takes more of them. A unit's events come back one call at a time, as they happen,
+and are yielded to the caller, the one writer of files.
 
 An actor that dies has its unit run again, from its start, on another actor (a "retry"
 report first): up to MAX_ATTEMPTS times per unit. An actor that cannot load (a node
@@ -12,7 +12,9 @@ without the model files, or without baco-local) stops the run with an error nami
 the node and the fix.
 
 Address: "local" starts a Ray instance on this machine (stopped at the end); "auto"
-joins the cluster `ray start` made here; "ray://HOST:PORT" joins a remote cluster.
+joins the cluster `ray start` made here; "ray://HOST:PORT" joins a remote cluster
+through Ray Client (with the cluster's token where it has one: Ray starts clusters with
+token authentication, and its client sends the token only in token mode).
 """
 
 from __future__ import annotations
@@ -34,7 +36,11 @@ LOCAL = "local"
 MAX_ATTEMPTS = 3  # runs of one unit (the first, then retries after its actor died)
 
 
-def import_ray():
+def import_ray(address: str | None = None):
+    """Ray, or a BacoError naming the extra; for a Ray Client address (ray://), in
+    token mode when a token is at hand (before Ray reads its settings)."""
+    if address is not None and address.startswith("ray://"):
+        _token_mode_if_a_token_is_here()
     try:
         import ray
     except ImportError:
@@ -50,6 +56,7 @@ class Worker:
 
     def __init__(self, job: Job, threads: int):
         self.job, self.threads, self.resources = job, threads, None
+        self.events: Iterator = iter(())
 
     def load(self) -> dict:
         where = _node_name()
@@ -59,11 +66,17 @@ class Worker:
             return {"node": where, "error": error_data(error)}
         return {"node": where}
 
-    def work(self, unit: Any):
+    def begin(self, unit: Any) -> None:
+        self.events = iter(self.job.work(self.resources, unit))
+
+    def next_event(self) -> tuple[str, Any]:
+        """The unit's next event (its last is "done"). One call per event rather than a
+        Ray streaming generator, which Ray Client (ray://) does not support; an event is
+        an answer, so a round trip per event costs nothing that shows."""
         try:
-            yield from self.job.work(self.resources, unit)
+            return next(self.events)
         except BacoError as error:
-            yield ("error", error_data(error))
+            return ("error", error_data(error))
 
     def close(self) -> None:
         if self.resources is not None:
@@ -90,7 +103,7 @@ class RayActors:
         self._stopping = threading.Event()
 
     def run(self, job: Job, units: Sequence[Any]) -> Iterator[Report]:
-        ray = import_ray()
+        ray = import_ray(self.address)
         self._stopping.clear()
         started = time.perf_counter()
         owned = self._connect(ray)
@@ -129,7 +142,9 @@ class RayActors:
             raise BacoError(
                 f"Cannot reach a Ray cluster at {self.address!r}: {error}",
                 "start one with `ray start --head` (then --ray auto), give its address as "
-                "ray://HOST:10001, or use --ray alone for a local instance",
+                "ray://HOST:10001 (with the cluster's token in ~/.ray/auth_token, as `ray "
+                "get-auth-token` prints it on the head), or use --ray alone for a local "
+                "instance",
             ) from None
         return True
 
@@ -169,8 +184,11 @@ class RayActors:
                     index = todo.popleft()
                     attempts[index] += 1
                 try:
-                    for ref in actor.work.options(num_returns="streaming").remote(units[index]):
-                        reports.put(Report(index, *ray.get(ref)))
+                    actor.begin.remote(units[index])
+                    kind = None
+                    while kind not in ("done", "error"):
+                        kind, data = ray.get(actor.next_event.remote())
+                        reports.put(Report(index, kind, data))
                 except ray.exceptions.RayActorError as error:
                     with lock:
                         todo.appendleft(index)
@@ -216,6 +234,18 @@ class RayActors:
                 continue
             finished += report.kind == "done"
             yield report
+
+
+def _token_mode_if_a_token_is_here() -> None:
+    """Ray Client sends the cluster's token only when RAY_AUTH_MODE is "token"; clusters
+    started by `ray start` have token auth on and the token in ~/.ray/auth_token (or
+    RAY_AUTH_TOKEN / RAY_AUTH_TOKEN_PATH). Where a token is at hand and no mode is set,
+    use it, as Ray itself does when it starts a cluster."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
+    if os.environ.get("RAY_AUTH_TOKEN") or os.path.exists(path):
+        os.environ["RAY_AUTH_MODE"] = "token"
 
 
 def cluster_shape(
