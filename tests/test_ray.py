@@ -198,13 +198,52 @@ def test_a_killed_driver_reruns_to_the_end_without_duplicates(tiny, tmp_path):
         first.wait()
     finally:
         _stop_group(first)
-    kept = len(out.read_text().splitlines())
+    kept = whole_lines(out)
     assert 10 <= kept < 300
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
     assert f"continuing: {kept} of 300 answers" in again.stderr
     done = answers(out)
     assert sorted(done) == sorted((str(i), a) for i in range(150) for a in range(2))
+
+
+def test_a_killed_eval_driver_reruns_to_the_end_without_duplicates(tiny, tmp_path):
+    rows = [{"id": f"p{i}", "prompt": f"Tell me about {i}."} for i in range(12)]
+    prompts = write_lines(tmp_path / "twelve.jsonl", rows)
+    out = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "baco_local", "eval", *pair_args(tiny),
+        "--prompts", str(prompts), "--limit", "0", "-k", "3", "--max-tokens", "40",
+        "--methods", "base,p-punc@0.5", "--embedding", "aligned", "--judge-check", "0",
+        "--bootstrap", "0", "--out", str(out), "--ray", "--workers", "2",
+    ]  # fmt: skip
+    first = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    records = out / "generations.jsonl"
+    try:
+        deadline = time.monotonic() + 240
+        while not records.exists() or len(records.read_text().splitlines()) < 3:
+            assert first.poll() is None, "the run ended before it was killed"
+            assert time.monotonic() < deadline, "no records within 4 minutes"
+            time.sleep(0.1)
+        first.kill()
+        first.wait()
+    finally:
+        _stop_group(first)
+    kept = whole_lines(records)
+    assert 3 <= kept < 24
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert f"{kept} of 24 units already in" in again.stderr
+    keys = [json.loads(line)["key"] for line in records.read_text().splitlines() if line]
+    assert len(keys) == len(set(keys)) == 24
+
+
+def whole_lines(path: Path) -> int:
+    """Lines a killed writer finished (a rerun drops a half-written last one)."""
+    text = path.read_text()
+    return text[: text.rfind("\n") + 1].count("\n")
 
 
 def _stop_group(process: subprocess.Popen) -> None:
