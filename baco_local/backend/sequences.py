@@ -117,6 +117,21 @@ class Sequences:
         reader.pending = []
         return True
 
+    def _took_chunk(self, i: int, reader: Stream, chunk: list[int], in_fixed: bool) -> None:
+        """Sequence i's chunk was decoded (in a decode of several prompts' chunks)."""
+        reader._advance(len(chunk))
+        if in_fixed and len(reader.tokens) == reader._fixed_end and reader._store:
+            reader._store.save(reader)
+        self._done[i] = list(reader.tokens)
+
+    def _prompt_read(self, i: int, reader: Stream, output: int) -> None:
+        """Sequence i's prompt is read; its row is the last decode's output `output`."""
+        reader._take_logits(output)
+        del self._readers[i]
+        self._prompt_row[i] = np.array(reader.logits(), dtype=np.float32, copy=True)
+        self._row[i] = -1
+        reader.pending = []
+
     def share(self, source: int, i: int) -> None:
         """Sequence i begins with `source`'s prompt, read already: its cells by reference."""
         length = self._prompt_length[source]
@@ -180,12 +195,14 @@ class Sequences:
                     r if isinstance(r, np.ndarray) else self._copy_of(r, j) for r in run
                 ]
 
-    def _went_stale(self, except_for: int) -> None:
-        """A decode of one sequence alone happened: the other rows in the output are gone."""
+    def _went_stale(self, except_for: int | set[int]) -> None:
+        """A decode of some sequences' prompts happened: the other rows in the output are
+        gone."""
+        keep = except_for if isinstance(except_for, set) else {except_for}
         for j in range(self.n):
-            if j != except_for and self._row[j] not in (None, -1):
+            if j not in keep and self._row[j] not in (None, -1):
                 self._row[j] = None
-            if j != except_for and self._run[j] is not None:
+            if j not in keep and self._run[j] is not None:
                 self._run[j] = [r for r in self._run[j] if isinstance(r, np.ndarray)] or None
 
     # --- tokens ------------------------------------------------------------------------
@@ -415,6 +432,53 @@ def decode_together(jobs: list[tuple[Sequences, list[int], Mapping[int, int]]], 
     first_output = 0
     for view, _, _, todo, every in plans:
         first_output += view._read(todo, first_output, every)
+
+
+def read_prompts_together(jobs: list[tuple[Sequences, list[int]]]) -> list[tuple[Sequences, int]]:
+    """The next chunk of each listed sequence's prompt, of views on one context, in as
+    few decodes as possible: the chunks before prompts' last tokens in one decode (up
+    to n_batch tokens; sequences that do not fit read at the next call), then the last
+    tokens, with logits, in one more. Returns the (view, sequence) pairs whose prompt is
+    now read. A prompt read alone is read exactly as `read_prompt` reads it; read
+    together, its cache and first row may differ from that in llama.cpp's rounding, as
+    any row decoded in company does."""
+    jobs = [(view, [i for i in seqs if view.reading(i)]) for view, seqs in jobs]
+    jobs = [(view, seqs) for view, seqs in jobs if seqs]
+    if not jobs:
+        return []
+    context = jobs[0][0].context
+    for view, _ in jobs:
+        view._keep_runs()
+    bodies, lasts = [], []
+    budget = context.n_batch
+    for view, seqs in jobs:
+        for i in seqs:
+            reader = view._readers[i]
+            reader._check_room()
+            chunk = reader._next_chunk()
+            if len(chunk) == len(reader.pending):  # its last token: read with logits
+                lasts.append((view, i, reader, chunk))
+            elif budget > 0:
+                chunk = chunk[:budget]
+                budget -= len(chunk)
+                bodies.append((view, i, reader, chunk))
+    finished = []
+    try:
+        for group, with_logits in ((bodies, False), (lasts, True)):
+            if not group:
+                continue
+            rows = [row for _, _, r, chunk in group for row in r._rows(chunk, with_logits)]
+            in_fixed = [len(reader.tokens) < reader._fixed_end for _, _, reader, _ in group]
+            context.decode(rows)
+            for (view, i, reader, chunk), fixed in zip(group, in_fixed):
+                view._took_chunk(i, reader, chunk, fixed)
+            for index, (view, i, reader, _) in enumerate(group if with_logits else ()):
+                view._prompt_read(i, reader, index)
+                finished.append((view, i))
+    finally:
+        for view, _ in jobs:
+            view._went_stale(except_for={i for v, i in finished if v is view})
+    return finished
 
 
 def _rounds(bodies: list[list[Row]]) -> list[list[Row]]:

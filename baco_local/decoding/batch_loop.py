@@ -38,6 +38,7 @@ import threading
 from collections import deque
 
 from ..backend import Sequences
+from ..backend.sequences import read_prompts_together
 from ..core.routers import ALIGNED, BASE
 from ..errors import Cancelled, PromptError
 from ..pairs.loading import LoadedPair
@@ -257,28 +258,33 @@ class BatchLoop:
             self._start_rules(list(seqs), donor)
 
     def _read_prompts(self) -> None:
-        """One chunk of each prompt being read, in each model; a prompt read in both
+        """One chunk of each prompt being read, in each model, all prompts of a model in
+        one decode (two when some read their last token); a prompt read in both models
         starts its answers."""
         views = self.context.views
-        readers = sorted({slot.reader for slot in self._slots.values() if slot.rule is None})
+        readers = sorted(
+            {
+                slot.reader
+                for slot in self._slots.values()
+                if slot.rule is None and not slot.handle.cancelled.is_set()
+            }
+        )  # a cancelled request's answers end at the next step (_leave_cancelled)
+        if not readers:
+            return
+        by_context: dict[int, list] = {}
+        for role in ROLES:
+            by_context.setdefault(id(views[role].context), []).append((views[role], readers))
+        for jobs in by_context.values():
+            self.scheduler.run_alone(self._prompts_job(jobs))
         for reader in readers:
-            stop = self._slots[reader].handle.cancelled
-            try:
-                for role in ROLES:
-                    if views[role].reading(reader):
-                        self.scheduler.run_alone(self._prompt_job(role, reader, stop))
-            except Cancelled:
-                continue  # _leave_cancelled ends its answers at the next step
             if not any(views[role].reading(reader) for role in ROLES):
                 group = [s for s, sl in self._slots.items() if sl.reader == reader and not sl.rule]
                 self._start_rules(group, reader)
 
-    def _prompt_job(self, role: str, reader: int, stop: threading.Event):
-        stream, view = self.pair.streams[role], self.context.views[role]
-
+    def _prompts_job(self, jobs):
         def job(threads: int) -> None:
-            stream.set_threads(threads)
-            view.read_prompt(reader, stop=stop)
+            jobs[0][0].stream.set_threads(threads)
+            read_prompts_together(jobs)
 
         return job
 
