@@ -4,39 +4,19 @@ settings, requests and the eval config travel to workers."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
+import time
 from collections import Counter
 
 import pytest
+from executor_toys import load_toy, work_big, work_toy
 
 from baco_local import GenerationSettings, LoadSettings, Message, Request
 from baco_local.errors import BacoError
-from baco_local.executors import Job, Placement, make_executor
+from baco_local.executors import Job, make_executor
 from baco_local.executors.here import InProcess
 from baco_local.executors.processes import Processes
-
-
-class Counted:
-    """What a toy worker loads: a record of its process, closed at the end."""
-
-    def __init__(self, config: dict):
-        self.pid, self.offset = os.getpid(), config["offset"]
-
-    def close(self) -> None:
-        pass
-
-
-def load_toy(config: dict, placement: Placement) -> Counted:
-    if config.get("broken"):
-        raise BacoError("the toy cannot load", "mend the toy")
-    return Counted(config)
-
-
-def work_toy(resources: Counted, unit: int):
-    for i in range(unit % 3):
-        yield ("answer", (unit, i))
-    yield ("done", {"unit": unit, "value": unit + resources.offset, "pid": resources.pid})
-
 
 TOY = Job(load_toy, work_toy, {"offset": 100})
 
@@ -71,6 +51,15 @@ def test_a_worker_that_cannot_load_raises_the_error_with_its_hint(executor):
     with pytest.raises(BacoError, match="cannot load") as raised:
         list(executor.run(broken, [1, 2]))
     assert raised.value.hint == "mend the toy"
+
+
+def test_closing_a_run_of_processes_early_ends_its_workers_at_once():
+    reports = Processes(2).run(Job(load_toy, work_big, {}), list(range(6)))
+    started = time.monotonic()
+    next(reports), next(reports)
+    reports.close()  # the workers are blocked on a queue nobody reads any more
+    assert time.monotonic() - started < 30
+    assert not multiprocessing.active_children()
 
 
 def test_make_executor_picks_by_the_options():

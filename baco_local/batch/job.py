@@ -2,7 +2,8 @@
 once, on its own machine, and answers shares of the prompts file with the batched loop.
 
 config: {"pair": catalog name or None, "base", "aligned", "base_format",
-"aligned_format", "load": LoadSettings.to_dict()}; a unit is a share: a list of
+"aligned_format", "load": LoadSettings.to_dict(), "expect": the two files' names the
+driver found for a catalog pair (PairSpec.model_files), or None}; a unit is a share: a list of
 Request.to_dict(). Events: ("answer", {"id", "answer", "result": Result.to_dict()}) as
 each answer ends, ("skipped", {"id", "message"}) for a request that cannot be answered,
 then ("done", None).
@@ -22,18 +23,27 @@ def load_pair(config: dict, placement):
     from dataclasses import replace
 
     from ..api import Pair
+    from ..pairs.loading import LoadedPair
 
     load = LoadSettings.from_dict(config["load"])
     if placement.threads is not None:
         load = replace(load, n_threads=placement.threads)
-    return Pair.load(
-        config["pair"],
-        base=config["base"],
-        aligned=config["aligned"],
-        base_format=config["base_format"],
-        aligned_format=config["aligned_format"],
-        settings=load,
+    if config["base"] is not None:
+        return Pair.load(
+            base=config["base"],
+            aligned=config["aligned"],
+            base_format=config["base_format"],
+            aligned_format=config["aligned_format"],
+            settings=load,
+        )
+    from ..models.catalog import resolve_pair_spec
+
+    spec = resolve_pair_spec(
+        config["pair"], base_format=config["base_format"], aligned_format=config["aligned_format"]
     )
+    if placement.elsewhere and config.get("expect"):
+        spec.require_same_models(config["expect"])
+    return Pair(LoadedPair(spec, load))
 
 
 def answer_share(pair, share: list[dict]) -> Iterator[tuple[str, dict | None]]:

@@ -170,7 +170,8 @@ def _answer_in_workers(args, prompts, defaults, answers, left: int) -> bool:
     from ..batch.job import batch_job, shares
     from ..executors import make_executor
 
-    recommended = common.recommended_spec_from(args).recommended_settings()
+    spec = common.recommended_spec_from(args)
+    recommended = spec.recommended_settings()
     recommended = recommended.with_changes(**common.generation_changes_from(args))
     todo = _todo_for(prompts, defaults, answers, recommended)
     load = common.load_settings_from(args)
@@ -183,6 +184,9 @@ def _answer_in_workers(args, prompts, defaults, answers, left: int) -> bool:
         "base_format": args.base_format,
         "aligned_format": args.aligned_format,
         "load": load.to_dict(),
+        # what the files a catalog pair resolves to here are called, when they are here:
+        # a node that finds others (the demo fallback) refuses rather than mixes
+        "expect": None if args.base or not Path(str(spec.base)).exists() else spec.model_files(),
     }
     executor = make_executor(args.workers, args.ray, args.threads)
     units = shares(todo, 2 * load.n_parallel)  # enough to fill a worker's batch twice
@@ -236,7 +240,7 @@ def _write_answers(reports, answers, left: int, status: str) -> bool:
     with Progress(*columns, console=Console(stderr=True)) as progress:
         bar = progress.add_task(status, total=left, rate="")
         say = progress.console.print
-        written = 0
+        written = loaded = 0
         try:
             for report in reports:
                 data = report.data
@@ -248,7 +252,10 @@ def _write_answers(reports, answers, left: int, status: str) -> bool:
                 elif report.kind == "skipped":
                     say(f"request {data['id']!r}: {data['message']} (skipped)")
                 elif report.kind == "loaded":
-                    say(f"loaded on {data}")
+                    say(f"loaded: {data['where']}")
+                    for note in data["notes"] if not written and not loaded else ():
+                        say(f"note: {note}")
+                    loaded += 1
                     started = time.perf_counter() if not written else started
                     progress.update(bar, description="answering")
                 elif report.kind == "started":

@@ -130,6 +130,7 @@ class ResourceConfig:
                 base_format=names.get("base_format"),
                 aligned_format=names.get("aligned_format"),
             )
+            spec.require_same_models(self.spec.model_files())
         if names.get("embedder") and embedding is not None:
             from ..models.embedders import embedder_file
 

@@ -12,7 +12,8 @@ class InProcess:
     def run(self, job: Job, units: Sequence[Any]) -> Iterator[Report]:
         resources = job.load(job.config, Placement())
         try:
-            yield Report(-1, "loaded", "this process")
+            notes = list(getattr(resources, "notes", ()))
+            yield Report(-1, "loaded", {"where": "this process", "notes": notes})
             for index, unit in enumerate(units):
                 for kind, data in job.work(resources, unit):
                     yield Report(index, kind, data)

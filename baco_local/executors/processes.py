@@ -1,13 +1,15 @@
 """Run a job's units in N spawned worker processes on this machine.
 
 Workers are spawned (never forked: llama.cpp state does not survive a fork), load the
-job's resources on their first unit and keep them for the next, and send each event on a
-queue as it happens, so the caller sees answers as they end, from every worker.
+job's resources on their first unit and keep them, take units from a shared queue (a
+fast worker takes more), and send each event on another queue as it happens, so the
+caller sees answers as they end, from every worker. A run stopped early (Ctrl-C, an
+error, the caller closing the iterator) terminates the workers at once: their units'
+unread events are not wanted, and a worker blocked on a full queue would never end.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as futures
 import multiprocessing
 import queue as queue_module
 from collections.abc import Iterator, Sequence
@@ -16,23 +18,29 @@ from typing import Any
 from ..errors import BacoError
 from . import Job, Placement, Report, error_data
 
-_worker: dict = {}  # this worker process's job, event queue and loaded resources
 
-
-def _init_worker(job: Job, events) -> None:
-    _worker.update(job=job, events=events, resources=None)
-
-
-def _work(index: int, unit: Any) -> None:
-    job, events = _worker["job"], _worker["events"]
+def _worker(job: Job, units, events) -> None:
+    resources = None
     try:
-        if _worker["resources"] is None:
-            _worker["resources"] = job.load(job.config, Placement())
-            events.put(Report(-1, "loaded", f"process {multiprocessing.current_process().name}"))
-        for kind, data in job.work(_worker["resources"], unit):
-            events.put(Report(index, kind, data))
+        while (item := units.get()) is not None:
+            index, unit = item
+            if resources is None:
+                resources = job.load(job.config, Placement())
+                where = f"process {multiprocessing.current_process().name}"
+                notes = list(getattr(resources, "notes", ()))
+                events.put(Report(-1, "loaded", {"where": where, "notes": notes}))
+            for kind, data in job.work(resources, unit):
+                events.put(Report(index, kind, data))
     except BacoError as error:
-        events.put(Report(index, "error", error_data(error)))
+        events.put(Report(-1, "error", error_data(error)))
+    except KeyboardInterrupt:
+        pass
+    except Exception as error:  # a bug: its gist for the caller, not a worker's traceback
+        message = f"A worker process failed: {error.__class__.__name__}: {error}"
+        events.put(Report(-1, "error", {"message": message, "hint": "please report it"}))
+    finally:
+        if resources is not None:
+            resources.close()
 
 
 class Processes:
@@ -43,28 +51,40 @@ class Processes:
         if not units:
             return
         context = multiprocessing.get_context("spawn")
-        events = context.Queue()
-        pool = futures.ProcessPoolExecutor(
-            max_workers=min(self.workers, len(units)),
-            mp_context=context,
-            initializer=_init_worker,
-            initargs=(job, events),
-        )
+        todo, events = context.Queue(), context.Queue()
+        for item in enumerate(units):
+            todo.put(item)
+        count = min(self.workers, len(units))
+        for _ in range(count):
+            todo.put(None)  # one end mark per worker
+        workers = [
+            context.Process(target=_worker, args=(job, todo, events), daemon=True)
+            for _ in range(count)
+        ]
+        for process in workers:
+            process.start()
+        finished = 0
         try:
-            pending = {pool.submit(_work, i, unit) for i, unit in enumerate(units)}
-            finished = 0
             while finished < len(units):  # every unit ends with a "done" report
                 try:
                     report = events.get(timeout=0.25)
                 except queue_module.Empty:
-                    done = {f for f in pending if f.done()}
-                    for future in done:
-                        future.result()  # a worker that crashed raises here
-                    pending -= done
+                    if any(p.exitcode not in (None, 0) for p in workers):
+                        raise BacoError(
+                            "A worker process died before its work was done.",
+                            "see the messages above (out of memory?); rerun the same "
+                            "command to continue: finished work is kept",
+                        ) from None
                     continue
                 if report.kind == "error":
                     raise BacoError(report.data["message"], report.data["hint"])
                 finished += report.kind == "done"
                 yield report
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            for process in workers:
+                if finished < len(units) and process.is_alive():
+                    process.terminate()
+                process.join()
+            for q in (todo, events):
+                q.cancel_join_thread()
+                q.close()

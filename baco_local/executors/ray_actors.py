@@ -64,7 +64,7 @@ class Worker:
             self.resources = self.job.load(self.job.config, Placement(self.threads, True))
         except BacoError as error:
             return {"node": where, "error": error_data(error)}
-        return {"node": where}
+        return {"node": where, "notes": list(getattr(self.resources, "notes", ()))}
 
     def begin(self, unit: Any) -> None:
         self.events = iter(self.job.work(self.resources, unit))
@@ -132,7 +132,7 @@ class RayActors:
                 quiet.setLevel(logging.ERROR)
                 ray.init(
                     address="local",
-                    num_cpus=os.cpu_count() or 1,
+                    num_cpus=len(os.sched_getaffinity(0)),
                     include_dashboard=False,
                     **options,
                 )
@@ -154,9 +154,7 @@ class RayActors:
             remote.options(num_cpus=threads, max_restarts=0).remote(job, threads)
             for _ in range(workers)
         ]
-        todo = deque(range(len(units)))
-        attempts = [0] * len(units)
-        lock = threading.Lock()
+        todo = _ToDo(len(units), self._stopping)
         reports: queue_module.Queue = queue_module.Queue()
 
         def drive(actor) -> None:
@@ -167,22 +165,20 @@ class RayActors:
                     reports.put(Report(-1, "error", {"message": repr(error), "hint": None}))
 
         def work(actor) -> None:
-            """One actor's thread: load, then take units until none are left."""
+            """One actor's thread: load, then take units until every unit is done."""
             try:
                 loaded = ray.get(actor.load.remote())
+            except ray.exceptions.RayActorError as error:  # died loading (out of memory?)
+                reports.put(Report(-1, "dead", _last_line(error)))
+                return
             except ray.exceptions.RayError as error:
                 reports.put(_cannot_start(error))
                 return
             if "error" in loaded:
                 reports.put(_cannot_load(loaded))
                 return
-            reports.put(Report(-1, "loaded", loaded["node"]))
-            while True:
-                with lock:
-                    if not todo:
-                        break
-                    index = todo.popleft()
-                    attempts[index] += 1
+            reports.put(Report(-1, "loaded", {"where": loaded["node"], "notes": loaded["notes"]}))
+            while (index := todo.take()) is not None:
                 try:
                     actor.begin.remote(units[index])
                     kind = None
@@ -190,21 +186,23 @@ class RayActors:
                         kind, data = ray.get(actor.next_event.remote())
                         reports.put(Report(index, kind, data))
                 except ray.exceptions.RayActorError as error:
-                    with lock:
-                        todo.appendleft(index)
+                    why = _last_line(error)
+                    if todo.attempts[index] >= MAX_ATTEMPTS:
+                        reports.put(Report(index, "error", _spent(index, error)))
+                    else:  # the retry report first: the rerun's answers come after it
+                        reports.put(Report(index, "retry", f"its Ray actor died ({why})"))
+                    reports.put(Report(-1, "dead", why))
+                    todo.give_back(index)
+                    return
+                except ray.exceptions.RayError as error:  # not ours: a bug, with its cause
                     reports.put(
-                        Report(index, "retry", f"its Ray actor died ({error.__class__.__name__})")
+                        Report(index, "error", {"message": _last_line(error), "hint": None})
                     )
-                    reports.put(Report(-1, "dead", actor))
                     return
-                except ray.exceptions.RayError as error:
-                    reports.put(Report(index, "error", {"message": str(error), "hint": None}))
-                    return
-            reports.put(Report(-1, "idle", actor))
+                todo.finished(index)
 
-        threads_ = [threading.Thread(target=drive, args=(a,), daemon=True) for a in self.actors]
-        for thread in threads_:
-            thread.start()
+        for actor in self.actors:
+            threading.Thread(target=drive, args=(actor,), daemon=True).start()
         finished, alive = 0, len(self.actors)
         while finished < len(units):
             try:
@@ -215,25 +213,66 @@ class RayActors:
                 raise BacoError(report.data["message"], report.data["hint"])
             if report.kind == "dead":
                 alive -= 1
-                with lock:
-                    spent = [i for i in todo if attempts[i] >= MAX_ATTEMPTS]
-                if spent:
-                    raise BacoError(
-                        f"Unit {spent[0]} was tried {MAX_ATTEMPTS} times and its Ray actor "
-                        "died each time.",
-                        "look for the cause in the Ray logs (out of memory?) on the nodes",
-                    )
                 if alive == 0:
                     raise BacoError(
-                        "Every Ray actor died before the work was done.",
-                        "see the Ray logs on the nodes (out of memory?); rerun the same "
-                        "command to continue: finished work is kept",
+                        f"Every Ray actor died before the work was done (the last: {report.data}).",
+                        "see the Ray logs on the nodes (out of memory? baco-local missing on a "
+                        "node?); rerun the same command to continue: finished work is kept",
                     )
-                continue
-            if report.kind == "idle":
                 continue
             finished += report.kind == "done"
             yield report
+
+
+class _ToDo:
+    """The units not yet done, shared by the actors' threads. An idle thread waits while
+    units are out on other actors: one of them may die and give its unit back."""
+
+    def __init__(self, count: int, stopping: threading.Event):
+        self.waiting = deque(range(count))
+        self.attempts = [0] * count
+        self.out = 0  # units being worked
+        self.stopping = stopping
+        self.changed = threading.Condition()
+
+    def take(self) -> int | None:
+        """The next unit to work, or None once every unit is done (or the run stops)."""
+        with self.changed:
+            while not self.waiting and self.out and not self.stopping.is_set():
+                self.changed.wait(timeout=0.5)
+            if not self.waiting or self.stopping.is_set():
+                return None
+            index = self.waiting.popleft()
+            self.attempts[index] += 1
+            self.out += 1
+            return index
+
+    def finished(self, index: int) -> None:
+        with self.changed:
+            self.out -= 1
+            self.changed.notify_all()
+
+    def give_back(self, index: int) -> None:
+        """Its actor died: the unit waits again (first in line), up to MAX_ATTEMPTS."""
+        with self.changed:
+            self.out -= 1
+            if self.attempts[index] < MAX_ATTEMPTS:
+                self.waiting.appendleft(index)
+            self.changed.notify_all()
+
+
+def _spent(index: int, error: Exception) -> dict:
+    return {
+        "message": f"Unit {index} was tried {MAX_ATTEMPTS} times and its Ray actor died each "
+        f"time ({_last_line(error)}).",
+        "hint": "look for the cause in the Ray logs (out of memory?) on the nodes",
+    }
+
+
+def _last_line(error: Exception) -> str:
+    """The gist of a Ray error (its text holds the remote traceback): the last line."""
+    text = str(error).strip()
+    return text.splitlines()[-1] if text else error.__class__.__name__
 
 
 def _token_mode_if_a_token_is_here() -> None:
@@ -253,15 +292,19 @@ def cluster_shape(
 ) -> tuple[int, int]:
     """How many actors, of how many threads each, for nodes with these CPU counts.
 
-    Threads default to the smallest node's CPUs split among the workers asked for (all of
-    its CPUs when no number is asked), and workers to as many as the nodes hold. Raises
-    a BacoError when the cluster cannot hold what was asked.
+    Threads default to the smallest node's CPUs when no number of workers is asked (one
+    actor per node of equal nodes), else to the most that lets that many actors fit on
+    the nodes; workers default to as many as the nodes hold. Raises a BacoError when the
+    cluster cannot hold what was asked.
     """
     if not node_cpus:
         raise BacoError("The Ray cluster has no CPUs.", "add nodes with `ray start --address ...`")
-    total, smallest = sum(node_cpus), min(node_cpus)
-    if threads is None:
-        threads = smallest if workers is None else max(1, min(smallest, total // workers))
+    smallest = min(node_cpus)
+    if threads is None and workers is None:
+        threads = smallest
+    elif threads is None:
+        fits = [t for t in range(1, smallest + 1) if sum(c // t for c in node_cpus) >= workers]
+        threads = max(fits, default=1)
     room = sum(cpus // threads for cpus in node_cpus)
     if workers is None:
         workers = room
@@ -297,12 +340,11 @@ def _cannot_load(loaded: dict) -> Report:
 
 
 def _cannot_start(error: Exception) -> Report:
-    first = str(error).strip().splitlines()[-1] if str(error).strip() else repr(error)
     return Report(
         -1,
         "error",
         {
-            "message": f"A Ray actor could not start: {first}",
+            "message": f"A Ray actor could not start: {_last_line(error)}",
             "hint": "install the same baco-local (and llama-cpp-python) on every node",
         },
     )

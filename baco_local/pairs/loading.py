@@ -21,7 +21,7 @@ from ..core.routers import ALIGNED, BASE
 from ..core.settings import GenerationSettings, LoadSettings
 from ..core.speculative import MAX_DRAFT_LENGTH
 from ..core.token_roles import TokenRoles
-from ..errors import PromptError, SettingsError, VocabularyMismatchError
+from ..errors import ModelFileError, PromptError, SettingsError, VocabularyMismatchError
 from .prompt_cache import PrefixStore
 from .prompt_formats import (
     NAMED_FORMATS,
@@ -62,6 +62,26 @@ class PairSpec:
     @property
     def in_context(self) -> bool:
         return str(self.aligned) == IN_CONTEXT
+
+    def model_files(self) -> tuple[str, str]:
+        """The two files' names ("in-context" for that partner): what another machine
+        must find for the same pair, wherever it keeps them."""
+        aligned = IN_CONTEXT if self.in_context else Path(str(self.aligned)).name
+        return (Path(str(self.base)).name, aligned)
+
+    def require_same_models(self, expected: tuple[str, str] | list[str]) -> None:
+        """Raise a BacoError when this spec names other files than `expected` (what the
+        machine that planned the work found: a node must not quietly run another pair,
+        such as the demo fallback, under the same name)."""
+        found = self.model_files()
+        if tuple(expected) != found:
+            raise ModelFileError(
+                f"the pair resolved here to {' + '.join(found)}, but the run was planned with "
+                f"{' + '.join(expected)}",
+                "every machine must find the same files: run `baco models pull "
+                f"{self.name or 'NAME'}` on each (the one that planned the run too), or give "
+                "paths on storage they share",
+            )
 
     def recommended_settings(self) -> GenerationSettings:
         """GenerationSettings with this pair's recommended router, gamma, lead and
