@@ -354,3 +354,13 @@ def test_cluster_shape_refuses_what_does_not_fit():
     with pytest.raises(BacoError, match="room for 3 actor") as raised:
         cluster_shape([4, 2], 4, 2)  # 2 actors of 2 threads on the first node, 1 on the other
     assert "--workers 3" in raised.value.hint
+
+
+def test_relative_model_paths_are_refused_on_ray(tiny, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tiny.base.parent)
+    prompts = write_lines(tmp_path / "prompts.jsonl", [{"id": 1, "prompt": "Hello"}])
+    out = tmp_path / "out.jsonl"
+    code = main(["batch", str(prompts), "-o", str(out), "--base", tiny.base.name, "--ray"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"--base {tiny.base.name} is a relative path" in err
+    assert "absolute paths" in err and not out.exists()

@@ -175,12 +175,23 @@ def check_cluster_options(args: argparse.Namespace) -> None:
         from ..executors.ray_actors import import_ray
 
         import_ray(args.ray)  # a clear error now, before anything slow, when Ray is missing
-        if args.base is not None and not args.base.startswith("/"):
-            raise SettingsError(
-                f"--base {args.base} is a relative path; Ray nodes would look for it in "
-                "their own working folders.",
-                "give absolute paths (on storage every node sees), or a --pair name",
-            )
+        for option in ("base", "aligned", "judge", "embedding"):
+            path = getattr(args, option, None)
+            if _relative_path(path):
+                raise SettingsError(
+                    f"--{option} {path} is a relative path; Ray nodes would look for it in "
+                    "their own working folders.",
+                    "give absolute paths (on storage every node sees), or catalog names",
+                )
+
+
+def _relative_path(value: str | None) -> bool:
+    """A file given by a relative path (not a name such as "in-context" or "aligned")."""
+    import os
+
+    if value is None or os.path.isabs(value):
+        return False
+    return "/" in value or value.endswith(".gguf") or os.path.exists(value)
 
 
 def recommended_spec_from(args: argparse.Namespace):
