@@ -313,6 +313,29 @@ def test_a_unit_that_kills_every_actor_stops_the_run_with_a_hint(toys):
     assert "out of memory" in raised.value.hint
 
 
+def test_actors_ray_cannot_place_are_named_then_run_when_cpus_free(toys, monkeypatch):
+    from baco_local.executors import ray_actors
+
+    monkeypatch.setattr(ray_actors, "PLACING_NOTE_S", 1)
+
+    @ray.remote(num_cpus=2)
+    class Hog:  # other work holding every CPU of the cluster
+        def ready(self) -> bool:
+            return True
+
+    hog = Hog.remote()
+    ray.get(hog.ready.remote())
+    reports = RayActors(workers=1, threads=1).run(Job(toys.load_toy, toys.work_toy, {}), [1])
+    kinds = []
+    for report in reports:
+        kinds.append(report.kind)
+        if report.kind == "news":
+            assert "wait for Ray to place them" in report.data and "ray status" in report.data
+            ray.kill(hog)  # the CPUs come free: the actor is placed and works
+    assert kinds.count("news") == 1 and kinds.index("news") < kinds.index("loaded")
+    assert kinds[-1] == "done"
+
+
 def test_a_node_that_finds_other_files_for_the_pair_refuses(local_ray, tmp_path):
     """The default pair resolves on the node; the driver planned with other files (a
     node on the demo fallback would run another pair under the same name)."""

@@ -260,6 +260,8 @@ def _write_answers(reports, answers, left: int, status: str) -> bool:
                     progress.update(bar, description="answering")
                 elif report.kind == "started":
                     say(f"Ray: joined in {data:.1f} s")
+                elif report.kind == "news":
+                    say(data)
                 elif report.kind == "retry":
                     say(f"share {report.unit}: answering again on another actor: {data}")
         except KeyboardInterrupt:  # every answer written is whole

@@ -39,6 +39,8 @@ def run_units(
                 on_loaded()
             elif report.kind == "started":
                 on_news(f"Ray: joined in {report.data:.1f} s")
+            elif report.kind == "news":
+                on_news(report.data)
             elif report.kind == "answer":
                 counted[report.unit] += 1
                 progress(1)

@@ -13,7 +13,8 @@ closes them when the run ends.
 A unit's events are ("answer", data) as each answer ends, then ("done", data). An
 executor adds its own reports with unit -1: ("loaded", {"where", "notes"}) when a
 worker has loaded (notes: what the loaded resources say of themselves, if anything),
-("started", seconds) when a cluster is joined; and ("retry", why) for a unit that is run
+("started", seconds) when a cluster is joined, ("news", line) for what the person
+waiting should know (actors Ray has not placed); and ("retry", why) for a unit that is run
 again from its start because its worker died (forget what it reported before).
 A job's own kinds (batch's "skipped") pass through as they are.
 

@@ -34,6 +34,7 @@ from . import Job, Placement, Report, error_data
 
 LOCAL = "local"
 MAX_ATTEMPTS = 3  # runs of one unit (the first, then retries after its actor died)
+PLACING_NOTE_S = 60  # say so when no actor has loaded after this long
 
 
 def import_ray(address: str | None = None):
@@ -203,12 +204,17 @@ class RayActors:
 
         for actor in self.actors:
             threading.Thread(target=drive, args=(actor,), daemon=True).start()
-        finished, alive = 0, len(self.actors)
+        finished, alive, placed = 0, len(self.actors), False
+        since = time.monotonic()
         while finished < len(units):
             try:
                 report = reports.get(timeout=0.2)
             except queue_module.Empty:
+                if not placed and time.monotonic() - since > PLACING_NOTE_S:
+                    placed = True  # said once
+                    yield Report(-1, "news", _not_placed(workers, threads))
                 continue
+            placed = placed or report.kind == "loaded"
             if report.kind == "error":
                 raise BacoError(report.data["message"], report.data["hint"])
             if report.kind == "dead":
@@ -259,6 +265,14 @@ class _ToDo:
             if self.attempts[index] < MAX_ATTEMPTS:
                 self.waiting.appendleft(index)
             self.changed.notify_all()
+
+
+def _not_placed(workers: int, threads: int) -> str:
+    return (
+        f"no Ray actor has loaded after {PLACING_NOTE_S} s: {workers} actor(s) of {threads} "
+        "CPU(s) wait for Ray to place them (other work may hold the cluster's CPUs: see "
+        "`ray status`), or the models load slowly"
+    )
 
 
 def _spent(index: int, error: Exception) -> dict:
