@@ -176,12 +176,25 @@ class Sequences:
 
     def _stable_home(self) -> list[int]:
         """What sequence 0 holds that will not change: everything when it is free, its
-        prompt while an answer grows on it."""
+        prompt while an answer grows on it, what it has read of its prompt so far while
+        it reads it (reading only appends)."""
         if not self._live[0]:
             return self.stream.tokens
         if 0 in self._readers:
-            return []
+            return self._done[0]
         return self._done[0][: self._prompt_length[0]]
+
+    def home_holds(self, prompt: list[int], fixed: int) -> bool:
+        """True unless sequence 0 is still reading the first `fixed` tokens of `prompt`
+        (a preamble a sequence opened now would read again instead of sharing)."""
+        if fixed == 0 or 0 not in self._readers:
+            return True
+        if _common_prefix(self._full_home(), prompt, fixed) < fixed:
+            return True  # sequence 0's prompt does not share that preamble: no use waiting
+        return _common_prefix(self._done[0], prompt, fixed) >= fixed
+
+    def _full_home(self) -> list[int]:
+        return self._done[0] + self._readers[0].pending
 
     def _keep_runs(self) -> None:
         """Before a decode overwrites the output: scored runs not yet read (an answer

@@ -175,10 +175,13 @@ class BatchLoop:
                 handle = self._queue[0] if self._queue else None
             if handle is None:
                 return
-            if any(view.reading(0) for view in self.context.views.values()):
+            views = self.context.views
+            if not all(views[r].home_holds(p.tokens, p.fixed) for r, p in handle.prompts.items()):
                 # Sequence 0, whose prompt the others copy their common prefix from (an
-                # in-context preamble of hundreds of tokens), is reading it: the next
-                # request starts once it has, instead of reading that prefix again.
+                # in-context preamble of hundreds of tokens), is still reading that
+                # preamble: the next request starts once it has, instead of reading it
+                # again. Once it holds the preamble (a warm cache holds it from the start)
+                # newcomers join at once and copy what it has read.
                 return
             free = [i for i in self.context.views[BASE].free() if i not in self._slots]
             count = min(handle.waiting, len(free), self._room_for(handle))
