@@ -192,20 +192,7 @@ def test_a_killed_driver_reruns_to_the_end_without_duplicates(tiny, tmp_path):
         sys.executable, "-m", "baco_local", "batch", str(prompts), "-o", str(out),
         *pair_args(tiny), "--seed", "9", "--max-tokens", "48", "--ray", "--workers", "2",
     ]  # fmt: skip
-    first = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    try:
-        deadline = time.monotonic() + 240
-        while not out.exists() or len(out.read_text().splitlines()) < 10:
-            assert first.poll() is None, "the run ended before it was killed"
-            assert time.monotonic() < deadline, "no answers within 4 minutes"
-            time.sleep(0.1)
-        first.kill()  # the driver alone, as a crash would
-        first.wait()
-    finally:
-        _stop_group(first)
-    kept = whole_lines(out)
+    kept = kill_once_written(command, out, 10)
     assert 10 <= kept < 300
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
@@ -224,27 +211,33 @@ def test_a_killed_eval_driver_reruns_to_the_end_without_duplicates(tiny, tmp_pat
         "--methods", "base,p-punc@0.5", "--embedding", "aligned", "--judge-check", "0",
         "--bootstrap", "0", "--out", str(out), "--ray", "--workers", "2",
     ]  # fmt: skip
-    first = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
     records = out / "generations.jsonl"
-    try:
-        deadline = time.monotonic() + 240
-        while not records.exists() or len(records.read_text().splitlines()) < 3:
-            assert first.poll() is None, "the run ended before it was killed"
-            assert time.monotonic() < deadline, "no records within 4 minutes"
-            time.sleep(0.1)
-        first.kill()
-        first.wait()
-    finally:
-        _stop_group(first)
-    kept = whole_lines(records)
+    kept = kill_once_written(command, records, 3)
     assert 3 <= kept < 24
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
     assert f"{kept} of 24 units already in" in again.stderr
     keys = [json.loads(line)["key"] for line in records.read_text().splitlines() if line]
     assert len(keys) == len(set(keys)) == 24
+
+
+def kill_once_written(command: list[str], path: Path, lines: int) -> int:
+    """Start the command, SIGKILL it (the driver alone, as a crash would) once `path`
+    holds `lines` lines; return how many whole lines it kept."""
+    first = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not path.exists() or len(path.read_text().splitlines()) < lines:
+            assert first.poll() is None, "the run ended before it was killed"
+            assert time.monotonic() < deadline, "nothing written within 4 minutes"
+            time.sleep(0.1)
+        first.kill()
+        first.wait()
+    finally:
+        _stop_group(first)
+    return whole_lines(path)
 
 
 def whole_lines(path: Path) -> int:

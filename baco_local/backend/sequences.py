@@ -2,7 +2,7 @@
 
 A context holds up to n_seq_max sequences (one KV buffer for all: unified). Each live
 sequence is one answer: it opens with a prompt, read in chunks between decodes of the
-others (`open`, `read_prompt`), or shares another's prompt once read (`share`: the
+others (`open`, `read_prompts_together`), or shares another's prompt once read (`share`: the
 cells are copied by reference, `llama_memory_seq_cp`). Sequence 0 is the stream's own:
 its tokens stay in the cache when its answer ends, so the next prompt reuses what it
 shares with them (a chat's follow-up reads only the new turn); a sequence opened while
@@ -77,7 +77,7 @@ class Sequences:
 
     def open(self, i: int, prompt: list[int], *, fixed: int = 0, store=None) -> None:
         """Sequence i begins `prompt`: it reuses what the cache shares with it, and reads
-        the rest with `read_prompt`."""
+        the rest with `read_prompts_together`."""
         if self._live[i]:
             raise RuntimeError(f"sequence {i} is in use")
         reader = self.stream if i == 0 else Stream.on(self.context, i)
@@ -98,24 +98,6 @@ class Sequences:
     def reading(self, i: int) -> bool:
         """True while sequence i's prompt is being read."""
         return i in self._readers
-
-    def read_prompt(self, i: int, stop: threading.Event | None = None) -> bool:
-        """Read the next chunk of sequence i's prompt (one decode); True once it is read
-        and the row after it is the answer's first."""
-        reader = self._readers[i]
-        self._keep_runs()
-        try:
-            done = reader.read_chunk(stop)
-        finally:
-            self._done[i] = list(reader.tokens)
-            self._went_stale(except_for=i)
-        if not done:
-            return False
-        del self._readers[i]
-        self._prompt_row[i] = np.array(reader.logits(), dtype=np.float32, copy=True)
-        self._row[i] = -1
-        reader.pending = []
-        return True
 
     def _took_chunk(self, i: int, reader: Stream, chunk: list[int], in_fixed: bool) -> None:
         """Sequence i's chunk was decoded (in a decode of several prompts' chunks)."""
@@ -452,7 +434,7 @@ def read_prompts_together(jobs: list[tuple[Sequences, list[int]]]) -> list[tuple
     few decodes as possible: the chunks before prompts' last tokens in one decode (up
     to n_batch tokens; sequences that do not fit read at the next call), then the last
     tokens, with logits, in one more. Returns the (view, sequence) pairs whose prompt is
-    now read. A prompt read alone is read exactly as `read_prompt` reads it; read
+    now read. A prompt read alone is read exactly as `Stream.read_chunk` reads it; read
     together, its cache and first row may differ from that in llama.cpp's rounding, as
     any row decoded in company does."""
     jobs = [(view, [i for i in seqs if view.reading(i)]) for view, seqs in jobs]

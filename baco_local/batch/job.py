@@ -3,10 +3,8 @@ once, on its own machine, and answers shares of the prompts file with the batche
 
 config: {"pair": catalog name or None, "base", "aligned", "base_format",
 "aligned_format", "load": LoadSettings.to_dict(), "expect": the two files' names the
-driver found for a catalog pair (PairSpec.model_files), or None}; a unit is a share: a list of
-Request.to_dict(). Events: ("answer", {"id", "answer", "result": Result.to_dict()}) as
-each answer ends, ("skipped", {"id", "message"}) for a request that cannot be answered,
-then ("done", None).
+driver found for a catalog pair (PairSpec.model_files), or None} (pair_config); a unit is
+a share: a list of Request.to_dict(). Its events are answer_events'.
 """
 
 from __future__ import annotations
@@ -46,9 +44,12 @@ def load_pair(config: dict, placement):
     return Pair(LoadedPair(spec, load))
 
 
-def answer_share(pair, share: list[dict]) -> Iterator[tuple[str, dict | None]]:
+def answer_events(pair, requests: Iterable[Request]) -> Iterator[tuple[str, dict | None]]:
+    """Answer the requests on this pair in one batch: ("answer", {"id", "answer",
+    "result"}) as each ends (answers cut off by a stop are left out: a rerun writes them
+    whole), ("skipped", {"id", "message"}) for a request that cannot be answered, then
+    ("done", None). Closing it stops the answers still running."""
     skipped: list[tuple[Request, BacoError]] = []
-    requests = [Request.from_dict(data) for data in share]
     finished = pair.answer_all(requests, on_error=lambda r, e: skipped.append((r, e)))
     try:
         for item in finished:
@@ -56,15 +57,17 @@ def answer_share(pair, share: list[dict]) -> Iterator[tuple[str, dict | None]]:
                 request, error = skipped.pop()
                 yield ("skipped", {"id": request.id, "message": error.message})
             if item.result.finish_reason != "cancelled":
-                yield (
-                    "answer",
-                    {"id": item.request_id, "answer": item.answer, "result": item.result.to_dict()},
-                )
+                answer = {"id": item.request_id, "answer": item.answer}
+                yield ("answer", {**answer, "result": item.result.to_dict()})
     finally:
         finished.close()
     for request, error in skipped:
         yield ("skipped", {"id": request.id, "message": error.message})
     yield ("done", None)
+
+
+def answer_share(pair, share: list[dict]) -> Iterator[tuple[str, dict | None]]:
+    return answer_events(pair, [Request.from_dict(data) for data in share])
 
 
 def batch_job(config: dict):
@@ -73,16 +76,37 @@ def batch_job(config: dict):
     return Job(load_pair, answer_share, config)
 
 
-def shares(requests: Sequence[Request], answers_per_share: int) -> list[list[dict]]:
-    """The requests in shares of about answers_per_share answers each (a request is never
-    split), in file order, as plain data."""
+def pair_config(
+    name: str | None,
+    base,
+    aligned,
+    base_format: str | None,
+    aligned_format: str | None,
+    load: LoadSettings,
+    expect: tuple[str, str] | None = None,
+) -> dict:
+    """The job's config: the pair as named (a worker finds it on its own machine)."""
+    return {
+        "pair": name,
+        "base": None if base is None else str(base),
+        "aligned": None if aligned is None else str(aligned),
+        "base_format": base_format,
+        "aligned_format": aligned_format,
+        "load": load.to_dict(),
+        "expect": expect,
+    }
+
+
+def shares(requests: Sequence[Request], n_parallel: int) -> list[list[dict]]:
+    """The requests in shares of about twice n_parallel answers each (enough to fill a
+    worker's batch twice; a request is never split), in file order, as plain data."""
     result: list[list[dict]] = []
     share: list[dict] = []
     count = 0
     for request in requests:
         share.append(request.to_dict())
         count += request.n - request.first_answer
-        if count >= answers_per_share:
+        if count >= 2 * n_parallel:
             result.append(share)
             share, count = [], 0
     if share:
@@ -112,16 +136,9 @@ def answer_many(
     from ..executors import make_executor
 
     load = load or LoadSettings()
-    config = {
-        "pair": name,
-        "base": None if base is None else str(base),
-        "aligned": None if aligned is None else str(aligned),
-        "base_format": base_format,
-        "aligned_format": aligned_format,
-        "load": load.to_dict(),
-    }
+    config = pair_config(name, base, aligned, base_format, aligned_format, load)
     executor = make_executor(workers, ray, threads)
-    reports = executor.run(batch_job(config), shares(list(requests), 2 * load.n_parallel))
+    reports = executor.run(batch_job(config), shares(list(requests), load.n_parallel))
     try:
         for report in reports:
             if report.kind == "answer":

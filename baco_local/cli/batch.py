@@ -165,9 +165,7 @@ def _answer_here(args, prompts, defaults, answers, left: int) -> bool:
 def _answer_in_workers(args, prompts, defaults, answers, left: int) -> bool:
     """Answer in shares on worker processes or Ray actors (each loads the pair once, on
     its node); this process alone writes the answers file."""
-    import os
-
-    from ..batch.job import batch_job, shares
+    from ..batch.job import batch_job, pair_config, shares
     from ..executors import make_executor
 
     spec = common.recommended_spec_from(args)
@@ -175,21 +173,17 @@ def _answer_in_workers(args, prompts, defaults, answers, left: int) -> bool:
     recommended = recommended.with_changes(**common.generation_changes_from(args))
     todo = _todo_for(prompts, defaults, answers, recommended)
     load = common.load_settings_from(args)
-    if args.ray is None and args.threads is None:  # the machine's cores, shared out
-        load = replace(load, n_threads=max(1, (os.cpu_count() or 1) // args.workers))
-    config = {
-        "pair": args.pair,
-        "base": args.base,
-        "aligned": args.aligned,
-        "base_format": args.base_format,
-        "aligned_format": args.aligned_format,
-        "load": load.to_dict(),
-        # what the files a catalog pair resolves to here are called, when they are here:
-        # a node that finds others (the demo fallback) refuses rather than mixes
-        "expect": None if args.base or not Path(str(spec.base)).exists() else spec.model_files(),
-    }
+    if args.ray is None:  # the machine's cores, shared out
+        load = replace(load, n_threads=common.worker_threads(args.threads, args.workers))
+    # what the files of a catalog pair are called here, when they are here: a node that
+    # finds others (the demo fallback) refuses rather than mixes
+    here = args.base is None and Path(str(spec.base)).exists()
+    config = pair_config(
+        args.pair, args.base, args.aligned, args.base_format, args.aligned_format, load,
+        expect=spec.model_files() if here else None,
+    )  # fmt: skip
     executor = make_executor(args.workers, args.ray, args.threads)
-    units = shares(todo, 2 * load.n_parallel)  # enough to fill a worker's batch twice
+    units = shares(todo, load.n_parallel)
     reports = executor.run(batch_job(config), units)
     try:
         return _write_answers(reports, answers, left, "loading")

@@ -150,6 +150,14 @@ def settings_for_pair(args: argparse.Namespace, pair, **overrides) -> Generation
     return pair.default_settings.with_changes(**{**generation_changes_from(args), **overrides})
 
 
+def worker_threads(threads: int | None, workers: int | None) -> int:
+    """llama.cpp threads for each of `workers` processes on this machine: --threads, or
+    the cores shared out."""
+    import os
+
+    return threads or max(1, (os.cpu_count() or 1) // (workers or 1))
+
+
 def add_cluster_options(parser: argparse.ArgumentParser, verb: str) -> None:
     """--ray [ADDRESS] (and the help that says what each node needs)."""
     group = parser.add_argument_group("cluster")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -280,7 +279,7 @@ def _load_settings(args):
     from ..core.settings import LoadSettings
 
     base = common.load_settings_from(args)
-    threads = args.threads or max(1, (os.cpu_count() or 1) // (args.workers or 1))
+    threads = common.worker_threads(args.threads, args.workers)
     return LoadSettings(
         n_ctx=base.n_ctx,
         n_threads=threads,

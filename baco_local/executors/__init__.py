@@ -83,6 +83,11 @@ def make_executor(
     return Processes(workers)
 
 
+def loaded(where: str, resources) -> Report:
+    """The report that a worker has loaded: where, and the notes its resources carry."""
+    return Report(-1, "loaded", {"where": where, "notes": list(getattr(resources, "notes", ()))})
+
+
 def error_data(error: BaseException) -> dict:
     """A BacoError as plain data (exceptions with hints may not survive pickling)."""
     return {"message": getattr(error, "message", str(error)), "hint": getattr(error, "hint", None)}

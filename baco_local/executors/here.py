@@ -5,15 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from . import Job, Placement, Report
+from . import Job, Placement, Report, loaded
 
 
 class InProcess:
     def run(self, job: Job, units: Sequence[Any]) -> Iterator[Report]:
         resources = job.load(job.config, Placement())
         try:
-            notes = list(getattr(resources, "notes", ()))
-            yield Report(-1, "loaded", {"where": "this process", "notes": notes})
+            yield loaded("this process", resources)
             for index, unit in enumerate(units):
                 for kind, data in job.work(resources, unit):
                     yield Report(index, kind, data)

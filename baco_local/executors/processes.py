@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..errors import BacoError
-from . import Job, Placement, Report, error_data
+from . import Job, Placement, Report, error_data, loaded
 
 
 def _worker(job: Job, units, events) -> None:
@@ -26,9 +26,7 @@ def _worker(job: Job, units, events) -> None:
             index, unit = item
             if resources is None:
                 resources = job.load(job.config, Placement())
-                where = f"process {multiprocessing.current_process().name}"
-                notes = list(getattr(resources, "notes", ()))
-                events.put(Report(-1, "loaded", {"where": where, "notes": notes}))
+                events.put(loaded(f"process {multiprocessing.current_process().name}", resources))
             for kind, data in job.work(resources, unit):
                 events.put(Report(index, kind, data))
     except BacoError as error:

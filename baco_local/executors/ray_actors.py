@@ -30,7 +30,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..errors import BacoError
-from . import Job, Placement, Report, error_data
+from . import Job, Placement, Report, error_data, loaded
 
 LOCAL = "local"
 MAX_ATTEMPTS = 3  # runs of one unit (the first, then retries after its actor died)
@@ -65,7 +65,7 @@ class Worker:
             self.resources = self.job.load(self.job.config, Placement(self.threads, True))
         except BacoError as error:
             return {"node": where, "error": error_data(error)}
-        return {"node": where, "notes": list(getattr(self.resources, "notes", ()))}
+        return {"node": where, "report": loaded(where, self.resources)}
 
     def begin(self, unit: Any) -> None:
         self.events = iter(self.job.work(self.resources, unit))
@@ -168,17 +168,17 @@ class RayActors:
         def work(actor) -> None:
             """One actor's thread: load, then take units until every unit is done."""
             try:
-                loaded = ray.get(actor.load.remote())
+                answer = ray.get(actor.load.remote())
             except ray.exceptions.RayActorError as error:  # died loading (out of memory?)
                 reports.put(Report(-1, "dead", _last_line(error)))
                 return
             except ray.exceptions.RayError as error:
                 reports.put(_cannot_start(error))
                 return
-            if "error" in loaded:
-                reports.put(_cannot_load(loaded))
+            if "error" in answer:
+                reports.put(_cannot_load(answer))
                 return
-            reports.put(Report(-1, "loaded", {"where": loaded["node"], "notes": loaded["notes"]}))
+            reports.put(answer["report"])
             while (index := todo.take()) is not None:
                 try:
                     actor.begin.remote(units[index])
