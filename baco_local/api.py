@@ -217,7 +217,6 @@ class Pair:
             return
         self._closed = True
         self.loop.close()
-        self.scheduler.close()
         self.loaded.close()
 
     def __enter__(self) -> Pair:

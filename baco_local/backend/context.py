@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import ModelFileError, PromptError
+from . import decode_thread
 from .model import Model
 from .runtime import Interruptible
 
@@ -107,7 +108,7 @@ class Context:
             batch.n_seq_id[i] = 1
             batch.seq_id[i][0] = row.seq
             batch.logits[i] = row.logits
-        status = self._llama.llama_decode(self.ctx, batch)
+        status = decode_thread.run(self._llama.llama_decode, self.ctx, batch)
         if status != 0:
             for seq in {row.seq for row in rows}:
                 first = min(row.pos for row in rows if row.seq == seq)

@@ -29,7 +29,8 @@ One step of the loop (`_step`, read it top to bottom):
    (the scheduler's planner picks).
 
 Who runs the steps: whoever waits for an answer (`Handle` iterates by calling
-`drive`); one thread at a time steps, the others wait for it.
+`drive`) asks for the next step, which runs on the scheduler's own thread (so the
+same threads always decode: see scheduler.py); one step at a time, the others wait.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ class BatchLoop:
                 self._stepped.wait(timeout=0.05)
             return
         try:
-            self._step()
+            self.scheduler.run_step(self._step)
         except BaseException:
             self._abort()
             raise

@@ -15,6 +15,7 @@ import hashlib
 import json
 import platform
 
+from ..backend import decode_thread
 from ..backend.decode_costs import time_rows
 from ..core.routers import ALIGNED, BASE
 from ..files import write_atomic
@@ -43,7 +44,12 @@ def draft_costs(pair: LoadedPair, n_threads: int, *, fresh: bool = False) -> Dra
 
 
 def measure_draft_costs(pair: LoadedPair, n_threads: int) -> DraftCosts:
-    """Time the aligned model reading one token, and the base reading 1..MAX_LENGTH."""
+    """Time the aligned model reading one token, and the base reading 1..MAX_LENGTH (on
+    the decode thread, where the loop decodes)."""
+    return decode_thread.run(_measure, pair, n_threads)
+
+
+def _measure(pair: LoadedPair, n_threads: int) -> DraftCosts:
     seconds = {}
     for role, counts in ((ALIGNED, [1]), (BASE, list(range(1, MAX_LENGTH + 1)))):
         stream = pair.streams[role]

@@ -29,7 +29,7 @@ from contextlib import ExitStack
 
 import numpy as np
 
-from ..backend import Model
+from ..backend import Model, decode_thread
 from ..errors import ModelFileError
 
 POOLING = {"model": -1, "mean": 1, "cls": 2, "last": 3}  # llama_pooling_type values
@@ -120,7 +120,7 @@ class Embedder:
             batch.n_seq_id[i] = 1
             batch.seq_id[i][0] = 0
             batch.logits[i] = True  # pooling reads every token's output
-        status = llama.llama_decode(self.ctx, batch)
+        status = decode_thread.run(llama.llama_decode, self.ctx, batch)
         if status != 0:
             raise RuntimeError(f"llama_decode failed with status {status} while embedding")
         pooled = llama.llama_get_embeddings_seq(self.ctx, 0)
