@@ -1,7 +1,8 @@
 """Continuous batching, measured: (1) 32 prompts answered one after another with
 Pair.generate (a shell loop of `baco run` without its load time) against Pair.answer_all
 (`baco batch`); (2) `baco serve` with 8 clients streaming at once, each one answer,
-at --parallel 1 and --parallel 8: throughput and time to first token.
+at --parallel 1 and --parallel 8: throughput and time to first token, with answers
+of 96 tokens (`ignore_eos`), then with answers that end where the model ends them.
 
     .venv/bin/python scripts/batching_speed.py              # the default pair
     .venv/bin/python scripts/batching_speed.py GEMMA.gguf   # that base, in-context aligned
@@ -54,7 +55,7 @@ def batch_file(pair_args: dict) -> dict:
     }
 
 
-def served(parallel: int, base: str | None) -> dict:
+def served(parallel: int, base: str | None, ignore_eos: bool) -> dict:
     command = [sys.executable, "-m", "baco_local", "serve", "--port", "0"]
     command += ["--parallel", str(parallel), "--max-tokens", str(TOKENS)]
     command += ["--base", base] if base else []
@@ -71,7 +72,11 @@ def served(parallel: int, base: str | None) -> dict:
         start, first, count = time.perf_counter(), None, 0
         messages = [{"role": "user", "content": texts[i]}]
         for chunk in client.chat.completions.create(
-            model="x", messages=messages, stream=True, seed=i
+            model="x",
+            messages=messages,
+            stream=True,
+            seed=i,
+            extra_body={"ignore_eos": ignore_eos},
         ):
             if chunk.choices and chunk.choices[0].delta.content:
                 count += 1
@@ -104,12 +109,18 @@ def main() -> None:
     base = sys.argv[1] if len(sys.argv) > 1 else None
     report = {"batch": batch_file({"base": base, "aligned": "in-context"} if base else {})}
     print(report["batch"], flush=True)
-    for parallel in (1, CLIENTS):
-        report[f"serve_parallel_{parallel}"] = served(parallel, base)
-        print(report[f"serve_parallel_{parallel}"], flush=True)
-    one, many = report["serve_parallel_1"], report[f"serve_parallel_{CLIENTS}"]
-    report["serve_throughput_ratio"] = round(many["tokens_per_s"] / one["tokens_per_s"], 2)
-    report["serve_worst_ttft_vs_solo"] = round(many["max_ttft_s"] / many["solo_ttft_s"], 2)
+    for answers, ignore_eos in (("96_tokens", True), ("model_ends", False)):
+        runs = {}
+        for parallel in (1, CLIENTS):
+            runs[parallel] = served(parallel, base, ignore_eos)
+            print(answers, runs[parallel], flush=True)
+        one, many = runs[1], runs[CLIENTS]
+        report[f"serve_{answers}"] = {
+            "parallel_1": one,
+            f"parallel_{CLIENTS}": many,
+            "throughput_ratio": round(many["tokens_per_s"] / one["tokens_per_s"], 2),
+            "worst_ttft_vs_solo": round(many["max_ttft_s"] / many["solo_ttft_s"], 2),
+        }
     print(json.dumps(report, indent=1))
 
 

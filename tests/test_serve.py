@@ -101,6 +101,24 @@ def test_chat_completion_with_n_answers_and_baco_fields(server):
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens > 0
 
 
+def test_ignore_eos_writes_max_tokens_past_stop_strings(server):
+    client = client_for(server)
+    request = dict(model="tiny-base", messages=HELLO, seed=5, max_tokens=24)
+    text = client.chat.completions.create(**request, extra_body={"lead": 0}).choices[0]
+    text = text.message.content
+    assert len(text) >= 4
+    stop = [text[2:4]]  # met early in the same answer
+    stopped = client.chat.completions.create(**request, stop=stop, extra_body={"lead": 0})
+    assert stopped.choices[0].finish_reason == "stop"
+    assert stopped.usage.completion_tokens < 24
+    full = client.chat.completions.create(
+        **request, stop=stop, extra_body={"lead": 0, "ignore_eos": True}
+    )
+    assert full.choices[0].finish_reason == "length"
+    assert full.usage.completion_tokens == 24
+    assert full.choices[0].message.content.startswith(text[:2])
+
+
 def test_streamed_chat_completion_matches_the_same_seed_unstreamed(server):
     client = client_for(server)
     request = dict(model="tiny-base", messages=HELLO, n=2, seed=11, max_tokens=16)
@@ -197,6 +215,7 @@ BAD_REQUESTS = {
     "n zero": ({"messages": HELLO, "n": 0}, "n", "n must be"),
     "stop not text": ({"messages": HELLO, "stop": 5}, "stop", "stop must be"),
     "stream not a flag": ({"messages": HELLO, "stream": "yes"}, "stream", "true or false"),
+    "ignore_eos not a flag": ({"messages": HELLO, "ignore_eos": 1}, "ignore_eos", "true or false"),
     "prompt over the context": (
         {"messages": [{"role": "user", "content": LONG_PROMPT}]},
         "messages",

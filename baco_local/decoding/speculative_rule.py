@@ -13,6 +13,11 @@ A position that credits the base but keeps the token does not end the run: the d
 is still the text both models hold. The first position whose token differs ends it:
 both models forget the rest of the run and read the new token instead.
 
+A run of one draft (every run in company: `draft_plan`) asks for both models at once,
+as the token rule does, so the base reads the last token in the aligned model's step
+instead of a step of its own. Measured on a 2-core host, 8 answers of the in-context
+Gemma pair: 44-46 tokens/s before, 49-51 after.
+
 Randomness is drawn by position (`position_draws`), so a seeded answer does not depend
 on how long the runs were; greedy answers are the token rule's, token for token.
 """
@@ -25,7 +30,7 @@ from ..core.routers import ALIGNED, BASE
 from ..core.speculative import credit_decision, keep_or_replace, step_target
 from .answer import AnswerState
 from .loop_context import LoopContext
-from .requests import Propose, Score, ScoredRun
+from .requests import Propose, Score, ScoredRun, Want
 
 
 def speculative_rule(ctx: LoopContext, answer: AnswerState):
@@ -36,6 +41,10 @@ def speculative_rule(ctx: LoopContext, answer: AnswerState):
         held = ctx.answer_length(ALIGNED, seq)  # what both models hold: the answer so far
         # --- the aligned model drafts a run ------------------------------------------------
         length = min(ctx.drafts.length(answer), settings.max_tokens - answer.accepted)
+        if length == 1:
+            # The base reads the last token as the aligned model does, in one step, so
+            # that the run's one row is at hand when the draft comes.
+            yield Want((ALIGNED, BASE))
         drafts, proposals = [], []
         while len(drafts) < length:
             if drafts:

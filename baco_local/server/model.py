@@ -194,7 +194,11 @@ class PairHost:
 
         def start():
             return self.pair.stream_answers(
-                request.prompt, request.n, request.settings, raw=request.raw
+                request.prompt,
+                request.n,
+                request.settings,
+                raw=request.raw,
+                ignore_end=request.ignore_eos,
             )
 
         job = Job(start, asyncio.get_running_loop(), request.prompt_param, self._jobs.remove)

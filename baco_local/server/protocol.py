@@ -35,6 +35,8 @@ class GenerationRequest:
     prompt: the conversation (chat) or the raw text (completions, with raw=True).
     prompt_param: the field a prompt error names ("messages" or "prompt").
     include_usage: stream a last chunk with the token counts (stream_options).
+    ignore_eos: write max_tokens tokens past end-of-turn and stop strings (`ignore_eos`,
+    as llama.cpp's server and vLLM take it: load tests and benchmarks).
     """
 
     prompt: str | tuple[Message, ...]
@@ -44,6 +46,7 @@ class GenerationRequest:
     stream: bool
     include_usage: bool
     prompt_param: str
+    ignore_eos: bool = False
 
 
 def parse_chat(body: bytes, defaults: GenerationSettings, model_id: str) -> GenerationRequest:
@@ -57,6 +60,7 @@ def parse_chat(body: bytes, defaults: GenerationSettings, model_id: str) -> Gene
         stream=_flag(fields, "stream"),
         include_usage=_include_usage(fields),
         prompt_param="messages",
+        ignore_eos=_flag(fields, "ignore_eos"),
     )
 
 
@@ -71,6 +75,7 @@ def parse_completion(body: bytes, defaults: GenerationSettings, model_id: str) -
         stream=_flag(fields, "stream"),
         include_usage=_include_usage(fields),
         prompt_param="prompt",
+        ignore_eos=_flag(fields, "ignore_eos"),
     )
 
 
