@@ -38,7 +38,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 
-from ..backend import Sequences
+from ..backend import Sequences, decode_thread
 from ..backend.sequences import read_prompts_together
 from ..core.routers import ALIGNED, BASE
 from ..errors import Cancelled, PromptError
@@ -135,7 +135,8 @@ class BatchLoop:
                 self._stepped.wait(timeout=0.05)
             return
         try:
-            self.scheduler.run_step(self._step)
+            # On the decode thread; Ctrl-C is raised once the step has ended.
+            decode_thread.run(self._step)
         except BaseException:
             self._abort()
             raise

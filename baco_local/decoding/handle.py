@@ -5,10 +5,10 @@ come; `results` holds its Results once every answer has ended; `take_finished()`
 the answers that ended since the last call; `cancel()` works from any thread and keeps
 what each answer wrote.
 
-Iterating drives the loop: the waiting thread runs the loop's next step itself, or, when
-another thread is running one, waits for it. So one caller decodes alone, as before,
-and callers in several threads (a server's clients, a terminal app's screens) decode
-their answers together, in one batch, without a thread of the loop's own.
+Iterating drives the loop: the waiting thread has the loop's next step run (on the
+process's decode thread, `backend.decode_thread`), or, when another thread's step is
+running, waits for it. So callers in several threads (a server's clients, a terminal
+app's screens) decode their answers together, in one batch.
 """
 
 from __future__ import annotations

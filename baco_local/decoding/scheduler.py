@@ -1,11 +1,11 @@
 """Where and with how many threads the two models decode.
 
-Every step of the loop runs on the process's decode thread (`run_step`,
-`backend.decode_thread`), whichever thread asked for it, so the same threads always
+Every step of the loop runs on the process's decode thread
+(`backend.decode_thread`), whichever thread asked for it, so the same threads always
 decode. When a server's clients each stepped the loop in their own thread, measured on
 a 2-core host with 8 clients of the in-context Gemma pair, `baco serve --parallel 8`
 gave 26-30 tokens/s; with the steps on the decode thread, 42 (see decode_thread.py
-for why). A single answer pays one hand-over per step: 0.6-1.3% on that host.
+for why). A single answer pays one hand-over per step: within +-0.8% on that host.
 
 When both models have a batch to decode at the same step, there are two plans
 (`thread_plan`):
@@ -41,11 +41,6 @@ class Scheduler:
         self._running = 0
         self._busy_since = 0.0
         self.seconds = 0.0
-
-    def run_step(self, step) -> None:
-        """Run a step of the loop on the decode thread and wait for it. Ctrl-C is raised
-        once the step has ended, so the caller may then end the answers it decoded."""
-        decode_thread.run(step)
 
     def run_side_by_side(self, first, second, kind: str = "batch", between=None) -> None:
         """Run two decode jobs, side by side or one after the other as the planner says;
