@@ -43,3 +43,28 @@ def time_rows(
 
     decode(1)  # the first decode after loading pays for page faults
     return [statistics.median(decode(k) for _ in range(repeats)) for k in counts]
+
+
+def time_together(streams: Sequence[Stream], filler: Sequence[int], repeats: int = 3) -> float:
+    """Median seconds of one decode holding one token of each stream (streams of one
+    context: both roles of a pair on one model), logits on each; left as they were."""
+    context = streams[0].context
+    if any(stream.context is not context for stream in streams):
+        raise ValueError("the streams do not share a context")
+    starts = [len(stream.tokens) for stream in streams]
+    rows = [
+        Row(int(filler[i]), start, stream.seq, True)
+        for i, (stream, start) in enumerate(zip(streams, starts, strict=True))
+    ]
+
+    def decode() -> float:
+        began = time.perf_counter()
+        try:
+            context.decode(rows)
+        finally:
+            for stream, start in zip(streams, starts, strict=True):
+                context.remove(stream.seq, start)
+        return time.perf_counter() - began
+
+    decode()
+    return statistics.median(decode() for _ in range(repeats))

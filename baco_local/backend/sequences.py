@@ -29,19 +29,26 @@ from .stream import Stream
 
 
 class Sequences:
-    """The sequences of one Stream's context: sequence i is answer i's (i < n_seq_max).
+    """The sequences of one Stream's context: answer i's is the context's sequence
+    stream.seq + i (i < stream.n_seq_max).
 
     tokens(i): everything in sequence i, evaluated or pending, prompt included.
     """
 
     def __init__(
-        self, stream: Stream, exact_runs: bool = False, one_token_per_decode: bool = False
+        self,
+        stream: Stream,
+        exact_runs: bool = False,
+        one_token_per_decode: bool = False,
     ):
-        if stream.seq != 0:
-            raise ValueError("the sequences of a context start from its stream's own, 0")
-        n = stream.n_seq_max
+        n = stream.n_seq_max  # the sequences this stream's role may use, its own first
+        if stream.seq + n > stream.context.n_seq_max:
+            raise ValueError(f"{n} sequences from {stream.seq} do not fit the context")
         self.stream = stream
         self.context = stream.context
+        # Answer i is the context's sequence first + i: the views of a pair's two roles
+        # may share one context (both roles on one model), each with sequences of its own.
+        self.first = stream.seq
         self.n = n
         self._done: list[list[int]] = [[] for _ in range(n)]  # evaluated tokens
         self._pending: list[list[int]] = [[] for _ in range(n)]
@@ -80,12 +87,13 @@ class Sequences:
         the rest with `read_prompts_together`."""
         if self._live[i]:
             raise RuntimeError(f"sequence {i} is in use")
-        reader = self.stream if i == 0 else Stream.on(self.context, i)
+        seq = self.first + i
+        reader = self.stream if i == 0 else Stream.on(self.context, seq, self.stream.n_ctx)
         if i != 0:
-            self.context.remove(i)
+            self.context.remove(seq)
             keep = _common_prefix(self._stable_home(), prompt, len(prompt) - 1)
             if keep:  # the part of sequence 0 this prompt shares, by reference
-                self.context.copy(0, i, keep)
+                self.context.copy(self.first, seq, keep)
                 reader.tokens = list(prompt[:keep])
         reader.start(prompt, fixed=fixed, store=store)
         self._readers[i] = reader
@@ -117,8 +125,8 @@ class Sequences:
     def share(self, source: int, i: int) -> None:
         """Sequence i begins with `source`'s prompt, read already: its cells by reference."""
         length = self._prompt_length[source]
-        self.context.remove(i)
-        self.context.copy(source, i, length)
+        self.context.remove(self.first + i)
+        self.context.copy(self.first + source, self.first + i, length)
         self._live[i] = True
         self._done[i], self._pending[i] = list(self._done[source][:length]), []
         self._prompt_length[i] = length
@@ -139,7 +147,7 @@ class Sequences:
         self._live[i] = False
         self._row[i] = self._run[i] = self._prompt_row[i] = None
         if i != 0:
-            self.context.remove(i)
+            self.context.remove(self.first + i)
             self._done[i], self._pending[i] = [], []
             return
         stream = self.stream
@@ -236,7 +244,7 @@ class Sequences:
         """Keep the first `length` tokens of answer i (evaluated or pending)."""
         done = self._done[i]
         if length < len(done):
-            self.context.remove(i, length)
+            self.context.remove(self.first + i, length)
             del done[length:]
             self._pending[i] = []
             self._row[i] = None
@@ -286,7 +294,7 @@ class Sequences:
             needs_row = every[i] > len(self._pending[i]) if i in every else not self._pending[i]
             if row is None and needs_row:
                 # its row went stale with a decode of others: read its last token again
-                self.context.remove(i, len(self._done[i]) - 1)
+                self.context.remove(self.first + i, len(self._done[i]) - 1)
                 self._pending[i].insert(0, self._done[i].pop())
         self._run_alone = False  # True once a run was read one token per decode
         if self.exact_runs:
@@ -300,7 +308,7 @@ class Sequences:
             pending, start = self._pending[i], len(self._done[i])
             for k, token in enumerate(pending):
                 last = k == len(pending) - 1
-                row = Row(token, start + k, i, last or i in every)
+                row = Row(token, start + k, self.first + i, last or i in every)
                 (heads if last or i in every else body).append(row)
         return body, heads, todo
 
@@ -309,7 +317,7 @@ class Sequences:
 
     def _score_one_by_one(self, i: int) -> None:
         """Read answer i's pending tokens one decode each, keeping a copy of each row."""
-        seq = i
+        seq = self.first + i
         while self._pending[i]:
             token = self._pending[i][0]
             try:
@@ -421,7 +429,7 @@ def decode_together(jobs: list[tuple[Sequences, list[int], Mapping[int, int]]], 
     except BaseException:
         for view, _, _, todo, _ in plans:
             for i in todo:  # what was read stays read; drop the rest of the pending cells
-                view.context.remove(i, len(view._done[i]))
+                view.context.remove(view.first + i, len(view._done[i]))
             view._forget_pending(todo)
         raise
     first_output = 0
@@ -441,6 +449,13 @@ def read_prompts_together(jobs: list[tuple[Sequences, list[int]]]) -> list[tuple
     jobs = [(view, seqs) for view, seqs in jobs if seqs]
     if not jobs:
         return []
+    # Preambles first, the other prompts after them: in a context that both roles of a
+    # pair share, llama.cpp's rounding depends on where each cell lies, and a preamble
+    # loaded from disk (`Stream.start`) takes the first cells. Read before the rest, it
+    # takes them too, so an answer is the same whether its preamble was read or loaded.
+    preambles = [(view, [i for i in seqs if view._readers[i].in_preamble]) for view, seqs in jobs]
+    if any(seqs for _, seqs in preambles):
+        jobs = [(view, seqs) for view, seqs in preambles if seqs]
     context = jobs[0][0].context
     for view, _ in jobs:
         view._keep_runs()

@@ -45,14 +45,27 @@ class Stream:
         self._attach(context, 0)
 
     @classmethod
-    def on(cls, context: Context, seq: int) -> Stream:
-        """Another sequence of an existing context (the context stays its owner's)."""
+    def on(
+        cls, context: Context, seq: int, n_ctx: int | None = None, n_seq: int | None = None
+    ) -> Stream:
+        """Another sequence of an existing context (the context stays its owner's).
+        n_ctx: the cells this stream's answers may take; n_seq: the sequences they may
+        use, from `seq` on (`Sequences`); by default the whole context."""
         stream = cls.__new__(cls)
         stream.model = context.model
         stream._llama = context.model._llama
         stream._exit = ExitStack()
         stream._attach(context, seq)
+        stream.limit(n_ctx, n_seq)
         return stream
+
+    def limit(self, n_ctx: int | None = None, n_seq: int | None = None) -> None:
+        """Keep this stream's answers to n_ctx cells and n_seq sequences of its context
+        (which it may share with another role's stream)."""
+        if n_ctx is not None:
+            self.n_ctx = min(n_ctx, self.context.n_ctx)
+        if n_seq is not None:
+            self.n_seq_max = min(n_seq, self.context.n_seq_max - self.seq)
 
     def _attach(self, context: Context, seq: int) -> None:
         self.context = context
@@ -69,6 +82,11 @@ class Stream:
         self._fixed_end = 0  # the shared prefix (a preamble) ends here: its own segment
         self._store = None
         self._logits: np.ndarray | None = None
+
+    @property
+    def in_preamble(self) -> bool:
+        """True while the shared prefix (`start`'s fixed) is still being read."""
+        return len(self.tokens) < self._fixed_end
 
     @property
     def n_past(self) -> int:

@@ -185,6 +185,7 @@ def run_bench(
         "aligned_decode_ms": round(costs.draft * 1000, 2),
         "base_rows_ms": [round(c * 1000, 2) for c in costs.score],
         "base_rows_ratio": [round(c / costs.score[0], 3) for c in costs.score],
+        "together_ms": None if costs.together is None else round(costs.together * 1000, 2),
     }
     if answers:
         from .answers import measure_answers
@@ -207,6 +208,7 @@ def _report(pair, runs, configs, collab, memory, max_tokens, repeats, prompt) ->
     report = {
         "pair": pair.label,
         "word_level": pair.loaded.word_level,
+        "one_context": pair.loaded.one_context,
         "prompt": prompt,
         "max_tokens": max_tokens,
         "repeats": repeats,

@@ -165,6 +165,11 @@ def format_report(report: dict) -> str:
             f"decode costs: aligned 1 token {costs['aligned_decode_ms']:.1f} ms; base k rows "
             f"vs 1 ({costs['base_rows_ms'][0]:.1f} ms): {curve}"
         )
+        if costs.get("together_ms") is not None:
+            lines.append(
+                f"one context: a token of each model in one decode {costs['together_ms']:.1f} ms "
+                f"({costs['together_ms'] / costs['base_rows_ms'][0]:.2f}x one base token)"
+            )
     for kind, plan in (report.get("scheduler") or {}).items():
         times = ", ".join(
             f"{name} {ms} ms" for name, ms in plan["median_step_ms"].items() if ms is not None

@@ -54,6 +54,14 @@ def add_pair_options(parser: argparse.ArgumentParser) -> None:
         f"`baco serve` answers at once; default {LoadSettings.n_parallel})",
     )
     group.add_argument(
+        "--context-per-model",
+        dest="one_context",
+        action="store_false",
+        help="when both roles use one model file (the in-context partner), give each its "
+        "own llama.cpp context instead of decoding both in one batch (slower; answers to a "
+        "seed then differ in llama.cpp's rounding)",
+    )
+    group.add_argument(
         "--no-prompt-cache",
         dest="prompt_cache",
         action="store_false",
@@ -107,6 +115,7 @@ def load_settings_from(args: argparse.Namespace) -> LoadSettings:
         n_gpu_layers=args.gpu_layers,
         verbose=getattr(args, "verbose", False),
         prompt_cache=getattr(args, "prompt_cache", True),
+        one_context=getattr(args, "one_context", True),
         n_parallel=getattr(args, "parallel", None) or LoadSettings.n_parallel,
     )
 

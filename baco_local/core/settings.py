@@ -209,6 +209,14 @@ class LoadSettings:
         logits are bit for bit those the loop without speculation reads, and a greedy
         answer is the same token for token (llama.cpp's rows read in one batch can
         differ from rows read one at a time in rounding). Slower: for checking.
+    one_context: when both roles use the same weights (the in-context partner, or one
+        file twice), they share one llama.cpp context, each with sequences of its own,
+        and a step that needs both decodes their tokens in one batch: the weights are
+        read once for the two (a step of the in-context Gemma 3 270M pair: 1.1x one
+        model's decode instead of 2x). False (or exact_scoring): a context per role, as
+        for two files. llama.cpp's rounding depends on which tokens share a decode and
+        where their cells lie, so the two layouts give different answers to one seed;
+        each replays its own.
     """
 
     n_ctx: int = 4096
@@ -219,6 +227,7 @@ class LoadSettings:
     prompt_cache: bool = True
     n_parallel: int = 8
     exact_scoring: bool = False
+    one_context: bool = True
 
     def __post_init__(self) -> None:
         _require(

@@ -26,7 +26,8 @@ One step of the loop (`_step`, read it top to bottom):
    are freed;
 5. when every answer waits for logits, each model decodes one batch holding every
    waiting answer's pending tokens, the two models side by side or one after the other
-   (the scheduler's planner picks).
+   (the scheduler's planner picks); when both roles run on one model they share one
+   context, and a step that needs both is one decode (`LoadSettings.one_context`).
 
 Who runs the steps: whoever waits for an answer (`Handle` iterates by calling
 `drive`) asks for the next step, which runs on the scheduler's own thread (so the
@@ -39,7 +40,7 @@ import threading
 from collections import deque
 
 from ..backend import Sequences, decode_thread
-from ..backend.sequences import read_prompts_together
+from ..backend.sequences import decode_together, read_prompts_together
 from ..core.routers import ALIGNED, BASE
 from ..errors import Cancelled, PromptError
 from ..pairs.loading import LoadedPair
@@ -360,6 +361,10 @@ class BatchLoop:
                 if views[role].pending_count(seq):
                     needed[role].add(seq)
         self._wants.clear()
+        if self.pair.one_context and all(needed.values()):
+            # Both roles on one model, in one context: one decode for the two.
+            self.scheduler.run_alone(self._decode_both_job(needed, every))
+            return
         jobs = [
             self._decode_job(role, sorted(seqs), every[role])
             for role, seqs in needed.items()
@@ -389,6 +394,16 @@ class BatchLoop:
         def job(threads: int) -> None:
             stream.set_threads(threads)
             view.decode(seqs, every=every)
+
+        return job
+
+    def _decode_both_job(self, needed: dict[str, set[int]], every: dict[str, dict[int, int]]):
+        views = self.context.views
+        jobs = [(views[role], sorted(needed[role]), every[role]) for role in ROLES]
+
+        def job(threads: int) -> None:
+            views[BASE].stream.set_threads(threads)
+            decode_together(jobs)
 
         return job
 

@@ -16,7 +16,7 @@ import json
 import platform
 
 from ..backend import decode_thread
-from ..backend.decode_costs import time_rows
+from ..backend.decode_costs import time_rows, time_together
 from ..core.routers import ALIGNED, BASE
 from ..files import write_atomic
 from ..pairs.loading import LoadedPair
@@ -56,7 +56,11 @@ def _measure(pair: LoadedPair, n_threads: int) -> DraftCosts:
         stream.set_threads(n_threads)
         filler = stream.model.tokenize(_FILLER_TEXT * 2, special=False)
         seconds[role] = time_rows(stream, counts, filler)
-    return DraftCosts(seconds[ALIGNED][0], tuple(seconds[BASE]))
+    together = None
+    if pair.one_context:  # a run of one is one decode of both models' tokens
+        streams = [pair.streams[BASE], pair.streams[ALIGNED]]
+        together = time_together(streams, streams[0].model.tokenize(_FILLER_TEXT, special=False))
+    return DraftCosts(seconds[ALIGNED][0], tuple(seconds[BASE]), together)
 
 
 def _read(path) -> DraftCosts | None:
@@ -70,6 +74,7 @@ def _key(pair: LoadedPair, n_threads: int) -> str:
     import llama_cpp
 
     parts = [llama_cpp.__version__, platform.machine(), _cpu_name(), n_threads]
+    parts.append("one context" if pair.one_context else "a context per model")
     for role in (BASE, ALIGNED):
         model = pair.streams[role].model
         stat = model.path.stat()

@@ -26,25 +26,38 @@ SMOOTHING = 1 / 16  # weight of the newest draft in the running acceptance
 @dataclass(frozen=True)
 class DraftCosts:
     """Seconds one decode takes on this host: the aligned model reading one token, and
-    the base model reading k tokens with logits on every row (score[k - 1])."""
+    the base model reading k tokens with logits on every row (score[k - 1]). together:
+    one decode holding a token of each model, where both share a context (else None)."""
 
     draft: float
     score: tuple[float, ...]
+    together: float | None = None
 
     def __post_init__(self) -> None:
         if not (self.draft > 0 and self.score and all(s > 0 for s in self.score)):
             raise ValueError("draft costs must be positive seconds")
+        if self.together is not None and not self.together > 0:
+            raise ValueError("draft costs must be positive seconds")
 
     def run_seconds(self, k: int) -> float:
-        """What a run of k drafts costs: k aligned decodes and one base decode of k rows."""
+        """What a run of k drafts costs: k aligned decodes and one base decode of k rows
+        (a run of one: both models read its token in one step, in one decode where they
+        share a context)."""
+        if k == 1 and self.together is not None:
+            return self.together
         return k * self.draft + self.score[min(k, len(self.score)) - 1]
 
     def to_dict(self) -> dict:
-        return {"draft": self.draft, "score": list(self.score)}
+        return {"draft": self.draft, "score": list(self.score), "together": self.together}
 
     @classmethod
     def from_dict(cls, data: dict) -> DraftCosts:
-        return cls(float(data["draft"]), tuple(float(s) for s in data["score"]))
+        together = data.get("together")
+        return cls(
+            float(data["draft"]),
+            tuple(float(s) for s in data["score"]),
+            None if together is None else float(together),
+        )
 
 
 # Before anything is measured: the base reads k rows for 1 + 0.2 (k - 1) of one row's

@@ -239,10 +239,21 @@ class LoadedPair:
         self.n_threads = load.n_threads or os.cpu_count() or 1
         # The base model scores drafted runs: room for a full run per answer in one
         # decode's output rows.
-        self.streams = {
-            BASE: self._stream(self.base_model, load, n_outputs=load.n_parallel * MAX_DRAFT_LENGTH),
-            ALIGNED: self._stream(self.aligned_model, load),
-        }
+        runs = load.n_parallel * MAX_DRAFT_LENGTH
+        # exact_scoring compares rows bit for bit with rows read one model at a time: a
+        # decode holding both models' tokens would differ from them in rounding.
+        self.one_context = self.shared_weights and load.one_context and not load.exact_scoring
+        if self.one_context:
+            # One context for both roles: the base's sequences first, then the aligned
+            # model's, each role with the cells and sequences it would have alone.
+            base = self._stream(self.base_model, load, n_outputs=runs + load.n_parallel, roles=2)
+            aligned = Stream.on(base.context, load.n_parallel, base.n_ctx, load.n_parallel)
+            self.streams = {BASE: base, ALIGNED: aligned}
+        else:
+            self.streams = {
+                BASE: self._stream(self.base_model, load, n_outputs=runs),
+                ALIGNED: self._stream(self.aligned_model, load),
+            }
         # An in-context partner's answers may not copy its preamble's example answers.
         self.copy_guards = {}
         for role, fmt in self._formats.items():
@@ -262,9 +273,12 @@ class LoadedPair:
         self._closers.append(model.close)
         return model
 
-    def _stream(self, model: Model, load: LoadSettings, n_outputs: int = 1) -> Stream:
+    def _stream(
+        self, model: Model, load: LoadSettings, n_outputs: int = 1, roles: int = 1
+    ) -> Stream:
         """A stream with a context of its own (room for n_parallel answers, and logits
-        rows for n_outputs tokens in one decode)."""
+        rows for n_outputs tokens in one decode); roles: how many roles' streams share
+        the context (each gets n_ctx cells and n_parallel sequences; this is the first)."""
         n_ctx = load.n_ctx
         if model.n_ctx_train and n_ctx > model.n_ctx_train:
             # Past its training length a model degrades, and the KV cache alone can
@@ -275,13 +289,14 @@ class LoadedPair:
                 self.notes.append(note)
         stream = Stream(
             model,
-            n_ctx=n_ctx,
+            n_ctx=n_ctx * roles,
             n_batch=load.n_batch,
             n_threads=self.n_threads,
-            n_seq_max=load.n_parallel,
+            n_seq_max=load.n_parallel * roles,
             n_outputs=n_outputs,
         )
         self._closers.insert(0, stream.close)  # contexts go before their models
+        stream.limit(n_ctx, load.n_parallel)
         return stream
 
     @property
