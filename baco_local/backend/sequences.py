@@ -88,7 +88,8 @@ class Sequences:
         if self._live[i]:
             raise RuntimeError(f"sequence {i} is in use")
         seq = self.first + i
-        reader = self.stream if i == 0 else Stream.on(self.context, seq, self.stream.n_ctx)
+        home = self.stream
+        reader = home if i == 0 else Stream.on(self.context, seq, home.n_ctx, None, home.n_batch)
         if i != 0:
             self.context.remove(seq)
             keep = _common_prefix(self._stable_home(), prompt, len(prompt) - 1)

@@ -46,26 +46,35 @@ class Stream:
 
     @classmethod
     def on(
-        cls, context: Context, seq: int, n_ctx: int | None = None, n_seq: int | None = None
+        cls,
+        context: Context,
+        seq: int,
+        n_ctx: int | None = None,
+        n_seq: int | None = None,
+        n_batch: int | None = None,
     ) -> Stream:
         """Another sequence of an existing context (the context stays its owner's).
-        n_ctx: the cells this stream's answers may take; n_seq: the sequences they may
-        use, from `seq` on (`Sequences`); by default the whole context."""
+        n_ctx, n_seq, n_batch: as `limit`; by default the whole context's."""
         stream = cls.__new__(cls)
         stream.model = context.model
         stream._llama = context.model._llama
         stream._exit = ExitStack()
         stream._attach(context, seq)
-        stream.limit(n_ctx, n_seq)
+        stream.limit(n_ctx, n_seq, n_batch)
         return stream
 
-    def limit(self, n_ctx: int | None = None, n_seq: int | None = None) -> None:
-        """Keep this stream's answers to n_ctx cells and n_seq sequences of its context
-        (which it may share with another role's stream)."""
+    def limit(
+        self, n_ctx: int | None = None, n_seq: int | None = None, n_batch: int | None = None
+    ) -> None:
+        """Keep this stream's answers to n_ctx cells and n_seq sequences (from its own on:
+        `Sequences`) of its context, which it may share with another role's stream, and
+        its prompt chunks to n_batch tokens (the context's decodes may hold more)."""
         if n_ctx is not None:
             self.n_ctx = min(n_ctx, self.context.n_ctx)
         if n_seq is not None:
             self.n_seq_max = min(n_seq, self.context.n_seq_max - self.seq)
+        if n_batch is not None:
+            self.n_batch = min(n_batch, self.context.n_batch)
 
     def _attach(self, context: Context, seq: int) -> None:
         self.context = context

@@ -247,7 +247,9 @@ class LoadedPair:
             # One context for both roles: the base's sequences first, then the aligned
             # model's, each role with the cells and sequences it would have alone.
             base = self._stream(self.base_model, load, n_outputs=runs + load.n_parallel, roles=2)
-            aligned = Stream.on(base.context, load.n_parallel, base.n_ctx, load.n_parallel)
+            aligned = Stream.on(
+                base.context, load.n_parallel, base.n_ctx, load.n_parallel, base.n_batch
+            )
             self.streams = {BASE: base, ALIGNED: aligned}
         else:
             self.streams = {
@@ -278,7 +280,8 @@ class LoadedPair:
     ) -> Stream:
         """A stream with a context of its own (room for n_parallel answers, and logits
         rows for n_outputs tokens in one decode); roles: how many roles' streams share
-        the context (each gets n_ctx cells and n_parallel sequences; this is the first)."""
+        the context (each gets n_ctx cells, n_parallel sequences and n_batch tokens of
+        each decode; this is the first)."""
         n_ctx = load.n_ctx
         if model.n_ctx_train and n_ctx > model.n_ctx_train:
             # Past its training length a model degrades, and the KV cache alone can
@@ -290,13 +293,13 @@ class LoadedPair:
         stream = Stream(
             model,
             n_ctx=n_ctx * roles,
-            n_batch=load.n_batch,
+            n_batch=load.n_batch * roles,  # each role's prompt chunks, in one decode
             n_threads=self.n_threads,
             n_seq_max=load.n_parallel * roles,
             n_outputs=n_outputs,
         )
         self._closers.insert(0, stream.close)  # contexts go before their models
-        stream.limit(n_ctx, load.n_parallel)
+        stream.limit(n_ctx, load.n_parallel, load.n_batch)
         return stream
 
     @property
