@@ -212,7 +212,7 @@ class LoadSettings:
     one_context: when both roles use the same weights (the in-context partner, or one
         file twice), they share one llama.cpp context, each with sequences of its own,
         and a step that needs both decodes their tokens in one batch: the weights are
-        read once for the two (a step of the in-context Gemma 3 270M pair: 1.1x one
+        read once for the two (a step of the in-context Gemma 3 270M pair: 1.1-1.2x one
         model's decode instead of 2x). False (or exact_scoring): a context per role, as
         for two files. llama.cpp's rounding depends on which tokens share a decode and
         where their cells lie, so the two layouts give different answers to one seed;
