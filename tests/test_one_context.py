@@ -89,3 +89,12 @@ def test_one_context_writes_what_a_context_per_role_writes(tiny, router):
 def test_exact_scoring_keeps_a_context_per_role(tiny):
     with Pair.load(base=tiny.base, n_ctx=2048, exact_scoring=True) as pair:
         assert not pair.loaded.one_context
+
+
+def test_more_answers_than_one_context_holds_for_both_roles_get_a_context_each(tiny):
+    # llama.cpp holds at most 256 sequences in a context: 2 x 129 answers do not fit
+    with Pair.load(base=tiny.base, n_ctx=2048, n_parallel=129) as pair:
+        assert not pair.loaded.one_context
+        assert len(pair.generate("The cat", max_tokens=4, seed=1).tokens) == 4
+    with Pair.load(base=tiny.base, n_ctx=2048, n_parallel=128) as pair:
+        assert pair.loaded.one_context

@@ -241,8 +241,14 @@ class LoadedPair:
         # decode's output rows.
         runs = load.n_parallel * MAX_DRAFT_LENGTH
         # exact_scoring compares rows bit for bit with rows read one model at a time: a
-        # decode holding both models' tokens would differ from them in rounding.
-        self.one_context = self.shared_weights and load.one_context and not load.exact_scoring
+        # decode holding both models' tokens would differ from them in rounding. A
+        # context holds at most llama_max_parallel_sequences() sequences (256).
+        self.one_context = (
+            self.shared_weights
+            and load.one_context
+            and not load.exact_scoring
+            and 2 * load.n_parallel <= self.base_model._llama.llama_max_parallel_sequences()
+        )
         if self.one_context:
             # One context for both roles: the base's sequences first, then the aligned
             # model's, each role with the cells and sequences it would have alone.
