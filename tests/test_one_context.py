@@ -3,6 +3,8 @@ decodes their tokens in one llama_decode, and answers stay exact on the tiny mod
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from baco_local import Pair
@@ -98,3 +100,84 @@ def test_more_answers_than_one_context_holds_for_both_roles_get_a_context_each(t
         assert len(pair.generate("The cat", max_tokens=4, seed=1).tokens) == 4
     with Pair.load(base=tiny.base, n_ctx=2048, n_parallel=128) as pair:
         assert pair.loaded.one_context
+
+
+@pytest.mark.parametrize("mode", ["off", "on"])
+def test_requests_joining_mid_run_in_one_context_change_nothing(tiny, mode):
+    """Newcomers' prompts are read (a few tokens per decode) while other answers run: a
+    decode for one role's prompt overwrites the other role's rows too, and every
+    answer must still be the one it would have been alone (the tiny models are exact
+    in any company)."""
+    from baco_local import Message, Request
+
+    with Pair.load(base=tiny.base, n_ctx=4096, n_batch=8, n_threads=2) as pair:
+        assert pair.loaded.one_context
+        settings = pair.default_settings.with_changes(
+            speculative=mode, max_tokens=30, lead=0, router="p-punc"
+        )
+
+        def request(i: int, text: str) -> Request:
+            changed = settings.with_changes(seed=i)
+            return Request(f"r{i}", (Message("user", text),), changed, n=2, ignore_end=True)
+
+        # Long prompts, and three newcomers at once: the base model's prompts take the
+        # decodes' budget first, so they are read before the aligned model's, whose last
+        # decodes leave the base view without a prompt to read while answers run.
+        texts = [f"Tell me about the sea{', and the sky' * (3 * i)}, part {i}" for i in range(5)]
+        alone = {i: pair.submit(request(i, t)).run() for i, t in enumerate(texts)}
+        handles = {0: pair.submit(request(0, texts[0]))}
+        events = iter(handles[0])
+        for _ in range(3):
+            next(events)
+        for i in (1, 2, 3):
+            handles[i] = pair.submit(request(i, texts[i]))
+        for _ in range(6):
+            next(events)
+        handles[4] = pair.submit(request(4, texts[4]))
+        for _ in events:
+            pass
+        for i, handle in handles.items():
+            got = handle.run()
+            assert tokens_and_sources(got) == tokens_and_sources(alone[i]), i
+
+
+def test_the_reference_loop_matches_the_fast_loop_in_one_context(tiny):
+    """The reference loop reads each model's logits after the other model's decode: in
+    a shared context it must keep its own copy."""
+    from baco_local.decoding.reference import reference_tokens
+    from baco_local.pairs.prompt_formats import to_messages
+
+    with Pair.load(base=tiny.base, n_ctx=2048) as pair:
+        assert pair.loaded.one_context
+        for router, seed in (("p-punc", 1), ("nudging", 2), ("ensemble", 3)):
+            settings = pair.default_settings.with_changes(
+                router=router, seed=seed, max_tokens=32, speculative="off"
+            )
+            fast = pair.stream("The cat", settings, ignore_end=True).run()
+            ref = reference_tokens(pair.loaded, to_messages("The cat"), settings, pair.roles)
+            assert [(t.id, t.source) for t in fast.tokens] == ref, router
+
+
+@pytest.mark.parametrize("router", ["p-punc", "nudging", "base"])
+def test_long_speculative_runs_in_one_context_equal_the_plain_loop(tiny, monkeypatch, router):
+    """Runs of several drafts decode the aligned model alone (overwriting the base's
+    rows in the shared context) and then score the run with the base: greedy answers
+    are still the plain loop's, token for token."""
+    from baco_local.decoding import batch_loop
+    from baco_local.decoding.draft_plan import DraftCosts
+
+    cheap = DraftCosts(1.0, tuple(1 + 0.05 * k for k in range(8)))  # runs grow long
+    monkeypatch.setattr(batch_loop, "draft_costs", lambda pair, threads: cheap)
+    with Pair.load(base=tiny.base, n_ctx=4096, n_threads=2) as pair:
+        assert pair.loaded.one_context
+        pair.generate("warm up", speculative="on", max_tokens=2)  # the planner takes its costs
+        stats = pair.loop.context.drafts.stats
+        for n in (1, 3):
+            kw = dict(router=router, temperature=0, max_tokens=40, seed=3, lead=0)
+            off = pair.brainstorm("Tell me a story about the sea", n=n, speculative="off", **kw)
+            before = dataclasses.replace(stats)
+            on = pair.brainstorm("Tell me a story about the sea", n=n, speculative="on", **kw)
+            assert tokens_and_sources(on) == tokens_and_sources(off), n
+            if n == 1:  # alone, some runs were longer than one draft (in a batch, never)
+                made = stats.minus(before)
+                assert made.drafted > made.runs

@@ -41,6 +41,7 @@ class Context:
         n_threads: int,
         n_outputs: int = 1,
         n_seq_max: int = 1,
+        shared: bool = False,
     ):
         llama = model._llama
         self.model = model
@@ -91,6 +92,9 @@ class Context:
         self._exit.callback(llama.llama_batch_free, self._batch)
         self._threads = n_threads
         self.outputs = 0  # logits rows the last decode produced
+        # True when streams of both roles of a pair read this context: a decode for one
+        # overwrites the other's rows too
+        self.shared = shared
 
     def set_threads(self, n_threads: int) -> None:
         if n_threads != self._threads:
@@ -100,6 +104,8 @@ class Context:
     def decode(self, rows: list[Row]) -> None:
         """One llama_decode of these rows (at most n_batch). On failure the rows' cells are
         removed again, so every sequence stays consistent."""
+        if len(rows) > self.n_batch:
+            raise ValueError(f"{len(rows)} rows do not fit a decode of {self.n_batch}")
         batch = self._batch
         batch.n_tokens = len(rows)
         for i, row in enumerate(rows):

@@ -439,13 +439,15 @@ def decode_together(jobs: list[tuple[Sequences, list[int], Mapping[int, int]]], 
 
 
 def read_prompts_together(jobs: list[tuple[Sequences, list[int]]]) -> list[tuple[Sequences, int]]:
-    """The next chunk of each listed sequence's prompt, of views on one context, in as
+    """The next chunk of each listed sequence's prompt, of views on one context (every
+    view on it: a decode makes the rows of all of them stale), in as
     few decodes as possible: the chunks before prompts' last tokens in one decode (up
     to n_batch tokens; sequences that do not fit read at the next call), then the last
     tokens, with logits, in one more. Returns the (view, sequence) pairs whose prompt is
     now read. A prompt read alone is read exactly as `Stream.read_chunk` reads it; read
     together, its cache and first row may differ from that in llama.cpp's rounding, as
     any row decoded in company does."""
+    views = [view for view, _ in jobs]  # every view on the context: a decode stales them all
     jobs = [(view, [i for i in seqs if view.reading(i)]) for view, seqs in jobs]
     jobs = [(view, seqs) for view, seqs in jobs if seqs]
     if not jobs:
@@ -458,7 +460,7 @@ def read_prompts_together(jobs: list[tuple[Sequences, list[int]]]) -> list[tuple
     if any(seqs for _, seqs in preambles):
         jobs = [(view, seqs) for view, seqs in preambles if seqs]
     context = jobs[0][0].context
-    for view, _ in jobs:
+    for view in views:
         view._keep_runs()
     bodies, lasts = [], []
     budget = context.n_batch
@@ -474,12 +476,14 @@ def read_prompts_together(jobs: list[tuple[Sequences, list[int]]]) -> list[tuple
                 budget -= len(chunk)
                 bodies.append((view, i, reader, chunk))
     finished = []
+    decoded = False
     try:
         for group, with_logits in ((bodies, False), (lasts, True)):
             if not group:
                 continue
             rows = [row for _, _, r, chunk in group for row in r._rows(chunk, with_logits)]
             in_fixed = [len(reader.tokens) < reader._fixed_end for _, _, reader, _ in group]
+            decoded = True
             context.decode(rows)
             for (view, i, reader, chunk), fixed in zip(group, in_fixed):
                 view._took_chunk(i, reader, chunk, fixed)
@@ -487,7 +491,7 @@ def read_prompts_together(jobs: list[tuple[Sequences, list[int]]]) -> list[tuple
                 view._prompt_read(i, reader, index)
                 finished.append((view, i))
     finally:
-        for view, _ in jobs:
+        for view in views if decoded else ():
             view._went_stale(except_for={i for v, i in finished if v is view})
     return finished
 

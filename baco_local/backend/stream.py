@@ -29,6 +29,7 @@ class Stream:
         n_threads: int,
         n_outputs: int = 1,
         n_seq_max: int = 1,
+        shared: bool = False,
     ):
         self.model = model
         self._llama = model._llama
@@ -40,6 +41,7 @@ class Stream:
             n_threads=n_threads,
             n_outputs=n_outputs,
             n_seq_max=n_seq_max,
+            shared=shared,
         )
         self._exit.callback(context.close)
         self._attach(context, 0)
@@ -64,17 +66,24 @@ class Stream:
         return stream
 
     def limit(
-        self, n_ctx: int | None = None, n_seq: int | None = None, n_batch: int | None = None
+        self,
+        n_ctx: int | None = None,
+        n_seq: int | None = None,
+        n_batch: int | None = None,
+        n_outputs: int | None = None,
     ) -> None:
         """Keep this stream's answers to n_ctx cells and n_seq sequences (from its own on:
-        `Sequences`) of its context, which it may share with another role's stream, and
-        its prompt chunks to n_batch tokens (the context's decodes may hold more)."""
+        `Sequences`) of its context, which it may share with another role's stream, its
+        prompt chunks to n_batch tokens and its rows with logits in one decode to
+        n_outputs (the context's decodes may hold more of both)."""
         if n_ctx is not None:
             self.n_ctx = min(n_ctx, self.context.n_ctx)
         if n_seq is not None:
             self.n_seq_max = min(n_seq, self.context.n_seq_max - self.seq)
         if n_batch is not None:
             self.n_batch = min(n_batch, self.context.n_batch)
+        if n_outputs is not None:
+            self.n_outputs = min(n_outputs, self.context.n_outputs)
 
     def _attach(self, context: Context, seq: int) -> None:
         self.context = context
@@ -245,7 +254,9 @@ class Stream:
         self._logits = None
 
     def _take_logits(self, index: int) -> None:
-        self._logits = self.context.logits(index)
+        row = self.context.logits(index)
+        # In a context both roles read, the other role's next decode would overwrite it.
+        self._logits = row.copy() if self.context.shared else row
 
     def score(self, prompt: list[int], continuation: list[int]) -> np.ndarray:
         """Log-probabilities of each continuation token given everything before it.
@@ -279,7 +290,8 @@ class Stream:
     def logits(self) -> np.ndarray:
         """The next-token logits: shape (n_vocab,), float32, a borrowed view.
 
-        Valid until this stream's next catch_up; read it, never write to it.
+        Valid until this stream's next catch_up (and, in a context it shares with another
+        stream, a copy of its own); read it, never write to it.
         """
         if self._logits is None:
             raise RuntimeError("no logits: call catch_up() first")

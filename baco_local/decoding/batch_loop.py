@@ -361,9 +361,12 @@ class BatchLoop:
                 if views[role].pending_count(seq):
                     needed[role].add(seq)
         self._wants.clear()
-        if self.pair.one_context and all(needed.values()):
-            # Both roles on one model, in one context: one decode for the two.
-            self.scheduler.run_alone(self._decode_both_job(needed, every))
+        if self.pair.one_context:
+            # Both roles on one model, in one context: one decode for the two. Both views
+            # take part even when one has nothing to read, since a decode overwrites
+            # every row of the context: the other role's rows go stale with it.
+            if any(needed.values()):
+                self.scheduler.run_alone(self._decode_both_job(needed, every))
             return
         jobs = [
             self._decode_job(role, sorted(seqs), every[role])

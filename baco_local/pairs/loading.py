@@ -253,9 +253,11 @@ class LoadedPair:
             # One context for both roles: the base's sequences first, then the aligned
             # model's, each role with the cells and sequences it would have alone.
             base = self._stream(self.base_model, load, n_outputs=runs + load.n_parallel, roles=2)
+            base.limit(n_outputs=runs)  # the aligned role's rows take the rest
             aligned = Stream.on(
                 base.context, load.n_parallel, base.n_ctx, load.n_parallel, base.n_batch
             )
+            aligned.limit(n_outputs=load.n_parallel)
             self.streams = {BASE: base, ALIGNED: aligned}
         else:
             self.streams = {
@@ -274,7 +276,8 @@ class LoadedPair:
             for role, fmt in self._formats.items():
                 if isinstance(fmt, PromptFormat) and fmt.fixed_prefix:
                     stream = self.streams[role]
-                    self._stores[role] = PrefixStore(stream.model, stream.n_ctx)
+                    layout = "one context" if self.one_context else "a context per role"
+                    self._stores[role] = PrefixStore(stream.model, stream.n_ctx, layout=layout)
 
     def _model(self, path, load: LoadSettings) -> Model:
         model = Model(path, n_gpu_layers=load.n_gpu_layers, verbose=load.verbose)
@@ -303,6 +306,7 @@ class LoadedPair:
             n_threads=self.n_threads,
             n_seq_max=load.n_parallel * roles,
             n_outputs=n_outputs,
+            shared=roles > 1,
         )
         self._closers.insert(0, stream.close)  # contexts go before their models
         stream.limit(n_ctx, load.n_parallel, load.n_batch)

@@ -28,7 +28,16 @@ KEEP_FILES = 8
 class PrefixStore:
     """Loads and saves one model's shared prompt prefixes for streams over it."""
 
-    def __init__(self, model, n_ctx: int, folder: Path | None = None, keep: int = KEEP_FILES):
+    def __init__(
+        self,
+        model,
+        n_ctx: int,
+        folder: Path | None = None,
+        keep: int = KEEP_FILES,
+        layout: str = "",
+    ):
+        """layout: how the stream's context is laid out (one context for both roles, or
+        one each): where cells lie changes llama.cpp's rounding, so each keeps its own."""
         self.folder = folder or cache_dir() / "prompt-cache"
         self.keep = keep
         stat = model.path.stat()
@@ -44,6 +53,7 @@ class PrefixStore:
                     llama_cpp.__version__,
                     n_ctx,
                     model.n_gpu_layers,
+                    layout,
                 ),
             )
         )
