@@ -181,3 +181,46 @@ def test_long_speculative_runs_in_one_context_equal_the_plain_loop(tiny, monkeyp
             if n == 1:  # alone, some runs were longer than one draft (in a batch, never)
                 made = stats.minus(before)
                 assert made.drafted > made.runs
+
+
+def test_served_clients_share_one_context_and_one_leaving_disturbs_nothing(tiny, tmp_path):
+    """`baco serve` on an in-context pair: answers streaming together in one context
+    are each the answer it is alone, and a client that disconnects leaves the other's
+    stream intact."""
+    import threading
+
+    import openai
+    from serve_process import start_server, stop_server
+
+    hello = [{"role": "user", "content": "Tell me about the cat."}]
+    args = ["--base", str(tiny.base), "--ctx", "8192", "--parallel", "4"]
+    server = start_server(args, tmp_path / "serve")
+    try:
+        client = openai.OpenAI(base_url=server.url, api_key="-", max_retries=0, timeout=120)
+        kw = dict(model="x", messages=hello, max_tokens=40, seed=11, extra_body={"lead": 0})
+        solo = client.chat.completions.create(**kw).choices[0].message.content
+        long = dict(max_tokens=3000, seed=3, extra_body={"lead": 0, "ignore_eos": True})
+        leaver = client.chat.completions.create(model="x", messages=hello, stream=True, **long)
+        leaving = iter(leaver)
+        next(leaving)
+        texts, started = [], threading.Event()
+
+        def steady() -> None:
+            parts = []
+            for chunk in client.chat.completions.create(stream=True, **kw):
+                started.set()
+                if chunk.choices and chunk.choices[0].delta.content:
+                    parts.append(chunk.choices[0].delta.content)
+            texts.append("".join(parts))
+
+        thread = threading.Thread(target=steady)
+        thread.start()
+        assert started.wait(timeout=120)
+        for _ in range(5):
+            next(leaving)  # both stream at once
+        leaver.close()  # the client disconnects mid-answer
+        thread.join(timeout=120)
+        assert not thread.is_alive()
+        assert texts == [solo]
+    finally:
+        assert stop_server(server) == 0, server.log()
