@@ -3,9 +3,11 @@
 Three types:
 - `Model` (model.py): the weights and vocabulary of one GGUF file, loaded once and
   shareable.
-- `Stream` (stream.py): one context (one KV cache) reading one token sequence over a
-  `Model`. The decode loop pushes tokens to a stream and asks it to catch up when it
-  needs the stream's next-token logits; until then pushed tokens wait, so a model whose
+- `Stream` (stream.py): one token sequence over a `Model`, in a context (one KV cache)
+  of its own or, for the second role of a pair on one model, in the first role's
+  context with sequences and cells of its own (`Stream.on`, `limit`). The decode loop
+  pushes tokens to a stream and asks it to catch up when it needs the stream's
+  next-token logits; until then pushed tokens wait, so a model whose
   logits are not needed costs only its transformer body, never its output layer.
 - `Sequences` (sequences.py): every sequence of one stream's context, as a pool:
   answers of different requests open, read their prompts a chunk at a time (or share
@@ -14,9 +16,9 @@ Three types:
 runtime.py holds the process-wide part: backend init, the log callback. file_check.py
 checks every file before llama.cpp sees it; memory.py whether a pair fits in memory.
 
-Logits are exposed as a zero-copy float32 view of llama.cpp's output row
-(`llama_get_logits_ith(ctx, -1)`), valid until that stream's next decode. Only one
-output row is ever requested per decode, so no n_ctx x n_vocab buffer exists.
+Logits are exposed as a zero-copy float32 view of llama.cpp's output rows, valid until
+the context's next decode (a stream in a shared context keeps a copy of its row). Only
+the rows a decode needs get logits, so no n_ctx x n_vocab buffer exists.
 
 Native handles are owned by an ExitStack and released by `close()`.
 """

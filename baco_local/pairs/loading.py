@@ -5,7 +5,9 @@ token; a pair whose vocabularies differ collaborates word by word, through text,
 says so in its label ("cross-tokenizer"). It picks each role's prompt format (never
 silently: a model without a chat template needs a named format), and opens one stream
 (context) per role. When both roles use the same file (the in-context aligned partner,
-or the same path twice) the weights are loaded once.
+or the same path twice) the weights are loaded once and both roles share one context,
+each with its own sequences, so a step decodes both in one batch
+(`LoadSettings.one_context`).
 """
 
 from __future__ import annotations
