@@ -403,7 +403,8 @@ def decode_together(jobs: list[tuple[Sequences, list[int], Mapping[int, int]]], 
     rows before each answer's last token first (n_batch at a time), then every last
     token, with logits, in the final decode (llama.cpp keeps the last decode's logits
     only), with every row of the answers scored in full. Two views share a context when
-    both roles of a pair run on one model."""
+    both roles of a pair run on one model: pass both (one with no answers, when only the
+    other reads), since a decode overwrites every row of the context."""
     for view, _, _ in jobs:
         view._keep_runs()
     plans = [(view, *view._plan(answers, every), every) for view, answers, every in jobs]
