@@ -111,3 +111,27 @@ def test_requests_joining_speculative_answers_mid_run_change_nothing(tiny_pair):
     for i, handle in handles.items():
         got = handle.run()
         assert [r.text for r in got] == [r.text for r in alone[i]], i
+
+
+@pytest.mark.parametrize("layout", ["one model", "two models"])
+def test_a_small_prompt_batch_still_decodes_a_step_of_many_answers(tiny, layout, tmp_path):
+    """LoadSettings.n_batch is the prompt chunk; a decode must still hold a row per
+    answer (llama.cpp aborts the process past its output rows), so it runs in a child."""
+    import subprocess
+    import sys
+
+    aligned = "in-context" if layout == "one model" else str(tiny.aligned)
+    script = (
+        "from baco_local import Pair\n"
+        f"with Pair.load(base={str(tiny.base)!r}, aligned={aligned!r}, n_ctx=4096,"
+        " n_batch=2) as pair:\n"
+        "    for mode in ('off', 'on'):\n"
+        "        answers = pair.brainstorm('The cat', n=8, max_tokens=8, seed=1,"
+        " speculative=mode)\n"
+        "        print(sum(len(a.tokens) for a in answers))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [int(line) > 8 for line in done.stdout.split()] == [True, True]

@@ -301,10 +301,14 @@ class LoadedPair:
             note = f"{model.path.name} was trained for {n_ctx} tokens; using --ctx {n_ctx}."
             if note not in self.notes:
                 self.notes.append(note)
+        # A decode holds each role's prompt chunk (n_batch each), and every row with
+        # logits one step may need (a row per answer and role, a drafted run's rows): a
+        # smaller batch would make llama.cpp abort on a step of many answers.
+        n_batch = max(load.n_batch * roles, n_outputs, load.n_parallel * roles)
         stream = Stream(
             model,
             n_ctx=n_ctx * roles,
-            n_batch=load.n_batch * roles,  # each role's prompt chunks, in one decode
+            n_batch=n_batch,
             n_threads=self.n_threads,
             n_seq_max=load.n_parallel * roles,
             n_outputs=n_outputs,
