@@ -189,3 +189,17 @@ def test_default_methods_leave_the_ensemble_out_on_two_tokenizers(tiny, capsys):
     assert _for_the_pair(methods, two, explicit=False) == ["aligned", "p-punc"]
     assert "ensemble is left out" in capsys.readouterr().err
     assert _for_the_pair(methods, one, explicit=False) == methods
+
+
+def test_eval_keeps_every_pair_option_in_its_load_settings():
+    from baco_local.cli import build_parser
+    from baco_local.cli.eval import _load_settings
+
+    args = build_parser().parse_args(
+        ["eval", "--context-per-model", "--no-prompt-cache", "--ctx", "2048", "-k", "3"]
+    )
+    load = _load_settings(args)
+    assert (load.one_context, load.prompt_cache, load.n_ctx) == (False, False, 2048)
+    assert load.n_parallel == max(8, 3)
+    default = _load_settings(build_parser().parse_args(["eval"]))
+    assert (default.one_context, default.prompt_cache) == (True, True)

@@ -8,6 +8,7 @@ Dominance per plane, the joint improvement, a Markdown report and PNG frontiers.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -276,18 +277,12 @@ def _pair_spec(args):
 
 
 def _load_settings(args):
-    from ..core.settings import LoadSettings
-
     base = common.load_settings_from(args)
     threads = common.worker_threads(args.threads, args.workers)
-    return LoadSettings(
-        n_ctx=base.n_ctx,
-        n_threads=threads,
-        n_gpu_layers=base.n_gpu_layers,
-        n_batch=base.n_batch,
-        verbose=base.verbose,
-        # a unit's k answers are decoded together unless --parallel says otherwise
-        n_parallel=args.parallel or max(base.n_parallel, args.k),
+    # every pair option holds (--no-prompt-cache, --context-per-model); a unit's k
+    # answers are decoded together unless --parallel says otherwise
+    return dataclasses.replace(
+        base, n_threads=threads, n_parallel=args.parallel or max(base.n_parallel, args.k)
     )
 
 
