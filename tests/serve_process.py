@@ -68,3 +68,14 @@ def stop_server(server: ServerProcess) -> int:
             server.process.wait()
             raise
     return server.process.returncode
+
+
+def streamed_text(client, started=None, **kw) -> str:
+    """One streamed chat completion's text (`started` is set at its first chunk)."""
+    parts = []
+    for chunk in client.chat.completions.create(stream=True, **kw):
+        if started is not None:
+            started.set()
+        if chunk.choices and chunk.choices[0].delta.content:
+            parts.append(chunk.choices[0].delta.content)
+    return "".join(parts)

@@ -190,7 +190,7 @@ def test_served_clients_share_one_context_and_one_leaving_disturbs_nothing(tiny,
     import threading
 
     import openai
-    from serve_process import start_server, stop_server
+    from serve_process import start_server, stop_server, streamed_text
 
     hello = [{"role": "user", "content": "Tell me about the cat."}]
     args = ["--base", str(tiny.base), "--ctx", "8192", "--parallel", "4"]
@@ -206,12 +206,7 @@ def test_served_clients_share_one_context_and_one_leaving_disturbs_nothing(tiny,
         texts, started = [], threading.Event()
 
         def steady() -> None:
-            parts = []
-            for chunk in client.chat.completions.create(stream=True, **kw):
-                started.set()
-                if chunk.choices and chunk.choices[0].delta.content:
-                    parts.append(chunk.choices[0].delta.content)
-            texts.append("".join(parts))
+            texts.append(streamed_text(client, started, **kw))
 
         thread = threading.Thread(target=steady)
         thread.start()

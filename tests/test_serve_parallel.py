@@ -13,7 +13,7 @@ import urllib.request
 
 import openai
 import pytest
-from serve_process import start_server, stop_server
+from serve_process import start_server, stop_server, streamed_text
 
 HELLO = [{"role": "user", "content": "Tell me about the cat."}]
 LONG = dict(max_tokens=30000, extra_body={"lead": 0}, seed=3)
@@ -72,12 +72,7 @@ def test_a_client_that_leaves_does_not_disturb_the_other(parallel_server):
     started = threading.Event()
 
     def steady() -> None:
-        parts = []
-        for chunk in client.chat.completions.create(stream=True, **kw):
-            started.set()
-            if chunk.choices and chunk.choices[0].delta.content:
-                parts.append(chunk.choices[0].delta.content)
-        texts.append("".join(parts))
+        texts.append(streamed_text(client, started, **kw))
 
     leaver = client.chat.completions.create(model="x", messages=HELLO, stream=True, **LONG)
     leaving = iter(leaver)

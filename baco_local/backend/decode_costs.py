@@ -33,13 +33,9 @@ def time_rows(
         raise ValueError("the stream's context has no room left to time decodes")
 
     def decode(k: int) -> float:
-        rows = [Row(int(t), start + i, seq, True) for i, t in enumerate(filler[:k])]
-        began = time.perf_counter()
-        try:
-            context.decode(rows)
-        finally:
-            context.remove(seq, start)
-        return time.perf_counter() - began
+        return _timed_decode(
+            context, [Row(int(t), start + i, seq, True) for i, t in enumerate(filler[:k])]
+        )
 
     decode(1)  # the first decode after loading pays for page faults
     return [statistics.median(decode(k) for _ in range(repeats)) for k in counts]
@@ -56,15 +52,16 @@ def time_together(streams: Sequence[Stream], filler: Sequence[int], repeats: int
         Row(int(filler[i]), start, stream.seq, True)
         for i, (stream, start) in enumerate(zip(streams, starts, strict=True))
     ]
+    _timed_decode(context, rows)  # as in time_rows: the first pays for page faults
+    return statistics.median(_timed_decode(context, rows) for _ in range(repeats))
 
-    def decode() -> float:
-        began = time.perf_counter()
-        try:
-            context.decode(rows)
-        finally:
-            for stream, start in zip(streams, starts, strict=True):
-                context.remove(stream.seq, start)
-        return time.perf_counter() - began
 
-    decode()
-    return statistics.median(decode() for _ in range(repeats))
+def _timed_decode(context, rows: list[Row]) -> float:
+    """Seconds of one decode of `rows`; their cells are removed again afterwards."""
+    began = time.perf_counter()
+    try:
+        context.decode(rows)
+    finally:
+        for seq in {row.seq for row in rows}:
+            context.remove(seq, min(row.pos for row in rows if row.seq == seq))
+    return time.perf_counter() - began
