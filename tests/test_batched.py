@@ -135,3 +135,17 @@ def test_a_small_prompt_batch_still_decodes_a_step_of_many_answers(tiny, layout,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert [int(line) > 8 for line in done.stdout.split()] == [True, True]
+
+
+def test_a_token_reaches_its_caller_before_the_models_read_it(tiny_pair):
+    # A step ends once the tokens drawn are delivered: the decode that reads them back is
+    # the next step's first work, so a streamed token is not held back by one decode.
+    views = tiny_pair.loop.context.views
+    unread = []
+    for event in tiny_pair.stream(PROMPT, seed=3, max_tokens=12, router="p-punc"):
+        for role, view in views.items():
+            if event.index < 11:  # the last token is never read: the answer is over
+                (seq,) = view.live()
+                unread.append((role, event.index, view.pending_count(seq)))
+    assert len(unread) == 2 * 11
+    assert all(count == 1 for _, _, count in unread), unread

@@ -458,7 +458,8 @@ def read_prompts_together(jobs: list[tuple[Sequences, list[int]]]) -> list[tuple
     # loaded from disk (`Stream.start`) takes the first cells. Read before the rest, it
     # takes them too, so an answer is the same whether its preamble was read or loaded.
     preambles = [(view, [i for i in seqs if view._readers[i].in_preamble]) for view, seqs in jobs]
-    if any(seqs for _, seqs in preambles):
+    reading_preambles = any(seqs for _, seqs in preambles)
+    if reading_preambles:
         jobs = [(view, seqs) for view, seqs in preambles if seqs]
     context = jobs[0][0].context
     for view in views:
@@ -480,6 +481,11 @@ def read_prompts_together(jobs: list[tuple[Sequences, list[int]]]) -> list[tuple
     decoded = False
     try:
         for group, with_logits in ((bodies, False), (lasts, True)):
+            if not with_logits and not reading_preambles:
+                # A prompt whose body this decode finishes reads its last token in the
+                # decode of last tokens below, a step sooner than at the next call (it
+                # is still alone in its own decode, as every prompt's last token is).
+                lasts += _bodies_ending(group)
             if not group:
                 continue
             rows = [row for _, _, r, chunk in group for row in r._rows(chunk, with_logits)]
@@ -495,6 +501,17 @@ def read_prompts_together(jobs: list[tuple[Sequences, list[int]]]) -> list[tuple
         for view in views if decoded else ():
             view._went_stale(except_for={i for v, i in finished if v is view})
     return finished
+
+
+def _bodies_ending(bodies: list) -> list:
+    """The (view, sequence, reader, last token) of each body chunk that reads all its
+    prompt but the last token (past any fixed prefix)."""
+    return [
+        (view, i, reader, reader.pending[len(chunk) :])
+        for view, i, reader, chunk in bodies
+        if len(reader.tokens) + len(chunk) >= reader._fixed_end
+        and len(reader.pending) == len(chunk) + 1
+    ]
 
 
 def _rounds(bodies: list[list[Row]]) -> list[list[Row]]:

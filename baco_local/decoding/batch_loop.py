@@ -16,18 +16,20 @@ one. A rule is a generator that asks for what it needs and gets the answer back:
                             the next decode, because it will soon ask for them
 
 One step of the loop (`_step`, read it top to bottom):
-1. requests waiting for sequences get them, as many answers as the context has room
+1. answers the last step left waiting for logits get them: each model decodes one
+   batch holding every waiting answer's pending tokens, the two models side by side or
+   one after the other (the scheduler's planner picks); when both roles run on one
+   model they share one context, and a step that needs both is one decode
+   (`LoadSettings.one_context`);
+2. requests waiting for sequences get them, as many answers as the context has room
    for; each request's prompt is read once (the first of its answers), then shared;
-2. prompts being read advance by one chunk each, so the answers already running keep
+3. prompts being read advance by one chunk each, so the answers already running keep
    streaming while a long prompt is read;
-3. every request the logits at hand can answer is served, all answers' requests of one
+4. every request the logits at hand can answer is served, all answers' requests of one
    kind at once, through one handler per kind (`handlers`);
-4. their events go to their requests, and the answers that ended leave: their cells
-   are freed;
-5. when every answer waits for logits, each model decodes one batch holding every
-   waiting answer's pending tokens, the two models side by side or one after the other
-   (the scheduler's planner picks); when both roles run on one model they share one
-   context, and a step that needs both is one decode (`LoadSettings.one_context`).
+5. their events go to their requests, and the answers that ended leave: their cells
+   are freed. The step ends here, so a caller sees a token as soon as it is drawn,
+   not one decode later.
 
 Who runs the steps: whoever waits for an answer (`Handle` iterates by calling
 `drive`) asks for the next step, which runs on the scheduler's own thread (so the
@@ -149,17 +151,9 @@ class BatchLoop:
     # --- one step ------------------------------------------------------------------------
 
     def _step(self) -> None:
-        # Requests that wait take free sequences; cancelled ones leave.
+        # Cancelled answers leave.
         self._leave_cancelled()
-        self._admit()
-        # Prompts being read advance by a chunk.
-        self._read_prompts()
-        # Serve what the logits at hand can answer, all answers at once.
-        self.context.drafts.batch = len(self._slots)
-        self._serve()
-        # Events go to their requests; answers that ended leave.
-        self._deliver()
-        # Everyone left waits for logits: one batch per model.
+        # Everyone the last step left waiting for logits: one batch per model.
         if self._waiting:
             try:
                 self._decode()
@@ -169,6 +163,16 @@ class BatchLoop:
             except Cancelled:
                 pass
             self._deliver()
+        # Requests that wait take free sequences.
+        self._admit()
+        # Prompts being read advance by a chunk.
+        self._read_prompts()
+        # Serve what the logits at hand can answer, all answers at once.
+        self.context.drafts.batch = len(self._slots)
+        self._serve()
+        # Events go to their requests, which see them now (the decode they wait for is
+        # the next step's first work); answers that ended leave.
+        self._deliver()
 
     def _admit(self) -> None:
         """Give waiting requests sequences, first come first served, as many answers as the
