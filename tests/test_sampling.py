@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from baco_local.core.sampling import Mixture, Sampler
+from baco_local.core.distribution import make_dist
+from baco_local.core.sampling import Mixture, Sampler, _pick
 from baco_local.core.settings import GenerationSettings
 from baco_local.core.uncertainty import UncertaintyMeter
 
@@ -179,6 +180,39 @@ def test_drawing_rows_at_once_is_drawing_each_row_alone(changes):
     alone = [s.draw(rows[i], us[i], recents[i]) for i in range(6)]
     assert together == alone
     assert np.array_equal(rows, kept)  # the borrowed rows are never written
+
+
+@pytest.mark.parametrize(
+    "changes", [dict(top_k=0, top_p=1.0), dict(), dict(repeat_penalty=1.5), dict(top_p=0.5)]
+)
+def test_min_p_with_a_penalty_is_min_p_on_a_penalised_copy(changes):
+    # Draws and distributions cut min-p on the raw row and penalise only the survivors;
+    # they must equal the plain way: penalise a copy of the whole row, then cut. The
+    # penalty may leave the top token on top or move another above it, and a row may lie
+    # below zero (the penalty then multiplies).
+    rng = np.random.default_rng(11)
+    settings = GenerationSettings(min_p=0.2, **changes)
+    s = Sampler(64, settings)
+    moved = 0
+    for trial in range(200):
+        rows = rng.normal(0, 1.5, size=(4, 64)).astype(np.float32)
+        rows[3] -= 8.0  # every logit negative
+        recents = [[int(np.argmax(row))] + list(rng.integers(0, 64, size=3)) for row in rows]
+        recents[1] = list(rng.integers(0, 64, size=4))  # the top token may not be recent
+        us = list(rng.random(4))
+        plain = [s.candidates(s.penalise(rows[i], recents[i]).copy()) for i in range(4)]
+        expected = [_pick(*plain[i], us[i]) for i in range(4)]
+        assert s.draw_rows(rows, us, recents) == expected, trial
+        assert [s.draw(rows[i], us[i], recents[i]) for i in range(4)] == expected, trial
+        for i in range(4):
+            dist, reference = s.distribution(rows[i], recents[i]), make_dist(*plain[i])
+            assert np.array_equal(dist.ids, reference.ids), trial
+            assert np.array_equal(dist.probs, reference.probs), trial
+        moved += sum(
+            int(np.argmax(s.penalise(row, recent))) != int(np.argmax(row))
+            for row, recent in zip(rows, recents, strict=True)
+        )
+    assert moved > 50  # the case where another token overtakes the penalised top is met
 
 
 def test_measuring_rows_at_once_is_measuring_each_row_alone():

@@ -56,6 +56,9 @@ class Sampler:
         recent: tokens the repetition penalty applies to (the answer's last few).
         banned: tokens that may not be drawn (a CopyGuard's; never all of them).
         """
+        banned = list(banned)
+        if self._min_p_without_copy(banned):
+            return _pick(*self._ranked(*self._min_p_survivors(logits, set(recent))), u)
         logits = _ban(self.penalise(logits, recent), banned, self._penalised)
         if self.temperature == 0:
             return int(np.argmax(logits))
@@ -67,6 +70,9 @@ class Sampler:
         """The distribution `draw` samples from, after every step but the pick: the
         repetition penalty, the bans, temperature, top-k, min-p and top-p. Greedy: all
         the mass on the token `draw` returns. logits: (n_vocab,), float32, not modified."""
+        banned = list(banned)
+        if self._min_p_without_copy(banned):
+            return make_dist(*self._ranked(*self._min_p_survivors(logits, set(recent))))
         logits = _ban(self.penalise(logits, recent), banned, self._penalised)
         if self.temperature == 0:
             return point(int(np.argmax(logits)))
@@ -114,27 +120,63 @@ class Sampler:
             for seq, u in enumerate(us)
         ]
 
-    def _draw_rows_min_p(self, rows, us, recents) -> list[int]:
-        """draw_rows with a min-p cut, without copying the rows for the penalty.
+    # --- min-p with a repetition penalty, without a penalised copy of the row ------------
+    #
+    # A penalty of 1 or more only lowers logits, so the penalised row's maximum is at
+    # least the penalised value of the raw row's top token, and every token above the
+    # penalised row's min-p cut lies above `that value + T ln(min_p)` in the raw row too.
+    # So the vocabulary is compared once, against that bound (the true cut when the top
+    # token is not recent): only the few tokens above it are penalised, and their
+    # maximum gives the true cut. The same tokens and logits as `candidates` on a
+    # penalised copy, without writing 262k logits per draw.
 
-        A penalty above 1 only lowers logits, so when a row's most likely token is not
-        among its recent tokens the row's maximum, and so the cut, are those of the
-        unpenalised row, and the tokens above the cut there are a superset of the true
-        candidates: penalise just those, and keep the ones still above the cut. A row
-        whose top token is recent (or a penalty below 1) takes the one-row path.
-        """
+    def _min_p_without_copy(self, banned: list) -> bool:
+        return (
+            self.temperature > 0
+            and self.log_min_p > -math.inf
+            and self.repeat_penalty >= 1
+            and not banned
+        )
+
+    def _min_p_bound(self, top_id: int, top: np.float32, recent: set) -> np.float32:
+        """The min-p cut of the raw row that keeps every candidate of the penalised one."""
+        bound = _penalised(top, self.repeat_penalty) if top_id in recent else top
+        return np.float32(float(bound) + self.temperature * self.log_min_p)
+
+    def _min_p_survivors(self, row: np.ndarray, recent: set):
+        """(ids, penalised logits, penalised maximum) of one row's min-p candidates."""
+        top_id = int(np.argmax(row))
+        kept = self._at_least(row, self._min_p_bound(top_id, row[top_id], recent))
+        return self._penalise_survivors(kept, row[kept], float(row[top_id]), recent)
+
+    def _penalise_survivors(self, kept, values, top: float, recent: set):
+        """The survivors of the bound with their penalised logits, cut again at the true
+        min-p cut when a recent token was among them."""
+        if not recent or self.repeat_penalty == 1:
+            return kept, values, top
+        # a few survivors against a few recent tokens: a set beats np.isin's sort
+        hit = np.fromiter((t in recent for t in kept.tolist()), np.bool_, len(kept))
+        if not hit.any():
+            return kept, values, top
+        penalty = self.repeat_penalty
+        v = values[hit]
+        values[hit] = np.where(v > 0, v / penalty, v * penalty)
+        top = float(values.max())  # the penalised row's maximum is among them
+        keep = values >= np.float32(top + self.temperature * self.log_min_p)
+        return kept[keep], values[keep], top
+
+    def _draw_rows_min_p(self, rows, us, recents) -> list[int]:
+        """draw_rows with a min-p cut: one comparison of all rows against their bounds
+        (see above), then each row's survivors. A penalty below 1 raises logits: a row
+        with recent tokens then takes the one-row path."""
         k = len(rows)
         top_ids = np.argmax(rows, axis=1)
         tops = rows[np.arange(k), top_ids]
         penalty = self.repeat_penalty
         recent_sets = [set(r) if penalty != 1 else set() for r in recents]
-        alone = [
-            seq
-            for seq in range(k)
-            if penalty < 1 and recent_sets[seq] or int(top_ids[seq]) in recent_sets[seq]
-        ]
+        alone = {seq for seq in range(k) if penalty < 1 and recent_sets[seq]}
         cut = np.array(
-            [np.float32(float(top) + self.temperature * self.log_min_p) for top in tops],
+            [self._min_p_bound(int(i), t, r) for i, t, r in zip(top_ids, tops, recent_sets)],
             dtype=np.float32,
         )
         mask = self._rows_mask[:k]
@@ -147,26 +189,21 @@ class Sampler:
                 tokens.append(self.draw(rows[seq], u, recent_sets[seq]))
                 continue
             kept = ids[bounds[seq] : bounds[seq + 1]]
-            values = rows[seq, kept]
-            if recent_sets[seq]:
-                hit = np.isin(kept, np.fromiter(recent_sets[seq], dtype=np.int64))
-                if hit.any():
-                    v = values[hit]
-                    values[hit] = np.where(v > 0, v / penalty, v * penalty)
-                    keep = values >= cut[seq]
-                    kept, values = kept[keep], values[keep]
-            tokens.append(self._finish_values(kept, values, float(tops[seq]), u))
+            survivors = self._penalise_survivors(
+                kept, rows[seq, kept], float(tops[seq]), recent_sets[seq]
+            )
+            tokens.append(_pick(*self._ranked(*survivors), u))
         return tokens
 
     def _finish(self, ids, row, top: float, u: float) -> int:
-        return self._finish_values(ids, row[ids], top, u)
+        return _pick(*self._ranked(ids, row[ids], top), u)
 
-    def _finish_values(self, ids, values, top: float, u: float) -> int:
-        """Sort the candidates (ids and their logits), cut to top-k and top-p, pick."""
+    def _ranked(self, ids, values, top: float) -> tuple[np.ndarray, np.ndarray]:
+        """Sort the candidates (ids and their logits), cut to top-k and top-p."""
         kept, weights = self._sorted_values(ids, values, top)
         if self.top_k and len(kept) > self.top_k:
             kept, weights = kept[: self.top_k], weights[: self.top_k]
-        return _pick(*self._keep_top_p(kept, weights, weights.sum()), u)
+        return self._keep_top_p(kept, weights, weights.sum())
 
     def _grow(self, k: int) -> None:
         if len(self._rows) < k:
@@ -272,6 +309,12 @@ def _ban(logits: np.ndarray, banned: Iterable[int], out: np.ndarray) -> np.ndarr
         np.copyto(out, logits)
     out[banned] = -np.inf
     return out
+
+
+def _penalised(logit: np.float32, penalty: float) -> np.float32:
+    """One logit with the repetition penalty, as `penalise` computes it (in float32)."""
+    value = np.float32(logit)
+    return value / np.float32(penalty) if value > 0 else value * np.float32(penalty)
 
 
 def _pick(ids: np.ndarray, weights: np.ndarray, u: float) -> int:
