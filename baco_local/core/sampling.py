@@ -38,7 +38,7 @@ class Sampler:
         self.top_k = settings.top_k if 0 < settings.top_k < n_vocab else 0
         self.log_min_p = math.log(settings.min_p) if settings.min_p > 0 else -math.inf
         self.top_p = settings.top_p
-        self.repeat_penalty = settings.repeat_penalty
+        self.repeat_penalty = float(settings.repeat_penalty)  # a numpy scalar would round otherwise
         self._scratch = np.empty(n_vocab, dtype=np.float32)
         self._mask = np.empty(n_vocab, dtype=np.bool_)
         self._penalised = np.empty(n_vocab, dtype=np.float32)
