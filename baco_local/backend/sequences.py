@@ -505,12 +505,11 @@ def read_prompts_together(jobs: list[tuple[Sequences, list[int]]]) -> list[tuple
 
 def _bodies_ending(bodies: list) -> list:
     """The (view, sequence, reader, last token) of each body chunk that reads all its
-    prompt but the last token (past any fixed prefix)."""
+    prompt but the last token."""
     return [
         (view, i, reader, reader.pending[len(chunk) :])
         for view, i, reader, chunk in bodies
-        if len(reader.tokens) + len(chunk) >= reader._fixed_end
-        and len(reader.pending) == len(chunk) + 1
+        if len(reader.pending) == len(chunk) + 1
     ]
 
 

@@ -140,8 +140,9 @@ class Sampler:
 
     def _min_p_bound(self, top_id: int, top: np.float32, recent: set) -> np.float32:
         """The min-p cut of the raw row that keeps every candidate of the penalised one."""
-        bound = _penalised(top, self.repeat_penalty) if top_id in recent else top
-        return np.float32(float(bound) + self.temperature * self.log_min_p)
+        if top_id in recent:
+            top = _penalty_on(np.float32(top), self.repeat_penalty)
+        return np.float32(float(top) + self.temperature * self.log_min_p)
 
     def _min_p_survivors(self, row: np.ndarray, recent: set):
         """(ids, penalised logits, penalised maximum) of one row's min-p candidates."""
@@ -158,9 +159,7 @@ class Sampler:
         hit = np.fromiter((t in recent for t in kept.tolist()), np.bool_, len(kept))
         if not hit.any():
             return kept, values, top
-        penalty = self.repeat_penalty
-        v = values[hit]
-        values[hit] = np.where(v > 0, v / penalty, v * penalty)
+        values[hit] = _penalty_on(values[hit], self.repeat_penalty)
         top = float(values.max())  # the penalised row's maximum is among them
         keep = values >= np.float32(top + self.temperature * self.log_min_p)
         return kept[keep], values[keep], top
@@ -240,10 +239,7 @@ class Sampler:
             ids = self._at_least(logits, self._kth_largest(logits, self.top_k))
         else:
             return self._nucleus_without_cut(logits, top)
-        ids, weights = self._sorted_weights(logits, ids, top)
-        if self.top_k and len(ids) > self.top_k:  # min-p kept more, or ties at the k-th
-            ids, weights = ids[: self.top_k], weights[: self.top_k]
-        return self._keep_top_p(ids, weights, weights.sum())
+        return self._ranked(ids, logits[ids], top)  # min-p may keep more than top-k
 
     def _kth_largest(self, values: np.ndarray, k: int) -> float:
         np.copyto(self._scratch, values)
@@ -311,12 +307,6 @@ def _ban(logits: np.ndarray, banned: Iterable[int], out: np.ndarray) -> np.ndarr
     return out
 
 
-def _penalised(logit: np.float32, penalty: float) -> np.float32:
-    """One logit with the repetition penalty, as `penalise` computes it (in float32)."""
-    value = np.float32(logit)
-    return value / np.float32(penalty) if value > 0 else value * np.float32(penalty)
-
-
 def _pick(ids: np.ndarray, weights: np.ndarray, u: float) -> int:
     """Inverse-CDF pick: the first candidate whose cumulative weight passes u * total."""
     cumulative = np.cumsum(weights)
@@ -334,9 +324,14 @@ def penalise(
     if len(ids) == 0:
         return logits
     np.copyto(out, logits)
-    values = out[ids]
-    out[ids] = np.where(values > 0, values / penalty, values * penalty)
+    out[ids] = _penalty_on(out[ids], penalty)
     return out
+
+
+def _penalty_on(values, penalty: float):
+    """Logits (float32, an array or one) with the repetition penalty: divided by it when
+    positive, multiplied when not."""
+    return np.where(values > 0, values / penalty, values * penalty)
 
 
 class Mixture:
