@@ -2,7 +2,10 @@
 Pair.generate (a shell loop of `baco run` without its load time) against Pair.answer_all
 (`baco batch`); (2) `baco serve` with 8 clients streaming at once, each one answer,
 at --parallel 1 and --parallel 8: throughput and time to first token, with answers
-of 96 tokens (`ignore_eos`), then with answers that end where the model ends them.
+of 96 tokens (`ignore_eos`), then with answers that end where the model ends them;
+(3) a request with a long prompt (a page of this README to summarise) joining an answer
+that streams: the streaming answer's longest pause and the tokens it writes while that
+prompt is read, and the newcomer's time to first token.
 
     .venv/bin/python scripts/batching_speed.py              # the default pair
     .venv/bin/python scripts/batching_speed.py GEMMA.gguf   # that base, in-context aligned
@@ -52,6 +55,44 @@ def batch_file(pair_args: dict) -> dict:
         "one_by_one_s": round(one_by_one, 1),
         "batched_s": round(together, 1),
         "speedup": round(one_by_one / together, 2),
+    }
+
+
+def _timestamps(handle, times: list[float]) -> None:
+    for _ in handle:
+        times.append(time.perf_counter())
+
+
+def long_prompt_joins(pair_args: dict, repeats: int = 3) -> dict:
+    page = (Path(__file__).resolve().parents[1] / "README.md").read_text()[:2400]
+    rows = []
+    with Pair.load(**pair_args) as pair:
+        settings = pair.default_settings.with_changes(max_tokens=160, seed=1)
+        pair.generate("warm up", settings.with_changes(max_tokens=8))
+        for take in range(repeats):
+            story = (Message("user", f"Write a story about the sea, take {take}."),)
+            runner = pair.submit(Request("runner", story, settings, ignore_end=True))
+            times: list[float] = []
+            reader = threading.Thread(target=_timestamps, args=(runner, times))
+            reader.start()
+            while len(times) < 20 and reader.is_alive():
+                time.sleep(0.005)
+            joined = time.perf_counter()
+            summary = (Message("user", "Summarise this:\n" + page),)
+            newcomer = pair.submit(
+                Request("newcomer", summary, settings.with_changes(max_tokens=8))
+            )
+            first = next(time.perf_counter() for _ in newcomer)
+            newcomer.cancel()
+            reader.join()
+            after = [t for t in times if t >= joined]
+            gaps = [b - a for a, b in zip([joined] + after, after)]
+            rows.append((first - joined, max(gaps), sum(1 for t in after if t < first)))
+    return {
+        "prompt_tokens": {role: len(p.tokens) for role, p in newcomer.prompts.items()},
+        "newcomer_ttft_s": round(statistics.median(r[0] for r in rows), 3),
+        "runner_longest_pause_s": round(statistics.median(r[1] for r in rows), 3),
+        "runner_tokens_while_read": statistics.median(r[2] for r in rows),
     }
 
 
@@ -111,7 +152,10 @@ def served(parallel: int, base: str | None, ignore_eos: bool) -> dict:
 
 def main() -> None:
     base = sys.argv[1] if len(sys.argv) > 1 else None
-    report = {"batch": batch_file({"base": base, "aligned": "in-context"} if base else {})}
+    pair_args = {"base": base, "aligned": "in-context"} if base else {}
+    report = {"joining": long_prompt_joins(pair_args)}
+    print(report["joining"], flush=True)
+    report["batch"] = batch_file(pair_args)
     print(report["batch"], flush=True)
     for answers, ignore_eos in (("96_tokens", True), ("model_ends", False)):
         runs = {}

@@ -149,3 +149,43 @@ def test_a_token_reaches_its_caller_before_the_models_read_it(tiny_pair):
                 unread.append((role, event.index, view.pending_count(seq)))
     assert len(unread) == 2 * 11
     assert all(count == 1 for _, _, count in unread), unread
+
+
+@pytest.mark.parametrize("layout", ["two models", "one model", "two vocabularies"])
+def test_running_answers_keep_streaming_while_a_long_prompt_is_read(tiny, layout):
+    # A newcomer's prompt is read a chunk per step (n_batch tokens); the answers already
+    # running must go on writing in those steps, not wait until the prompt is read.
+    from baco_local import Message, Request
+
+    aligned = {
+        "two models": str(tiny.aligned),
+        "one model": "in-context",
+        "two vocabularies": str(tiny.other_vocab),
+    }[layout]
+    with Pair.load(base=tiny.base, aligned=aligned, n_ctx=4096, n_batch=8, n_threads=2) as pair:
+        settings = pair.default_settings.with_changes(max_tokens=200, router="p-punc", seed=1)
+        runner = pair.submit(Request("a", (Message("user", "The sea"),), settings, ignore_end=True))
+        events = iter(runner)
+        for _ in range(3):
+            next(events)
+        long_text = "Tell me about the sea, and the sky, and the land" * 6
+        newcomer = pair.submit(Request("b", (Message("user", long_text),), settings, n=1))
+        views = pair.loop.context.views
+        chunks = -(-len(newcomer.prompts[BASE].tokens) // 8)  # steps its prompt takes at least
+        assert chunks >= 20
+
+        def reading() -> bool:
+            return newcomer.waiting > 0 or any(
+                view.reading(seq) for view in views.values() for seq in view.live()
+            )
+
+        written_meanwhile = 0
+        while reading():
+            next(events)
+            written_meanwhile += 1
+        # a step reads a chunk of each model's prompt, and the runner writes in each
+        assert written_meanwhile >= chunks // 2, (written_meanwhile, chunks)
+        for _ in events:
+            pass
+        assert runner.run()[0].finish_reason == "length"
+        assert newcomer.run()[0].tokens

@@ -16,15 +16,16 @@ one. A rule is a generator that asks for what it needs and gets the answer back:
                             the next decode, because it will soon ask for them
 
 One step of the loop (`_step`, read it top to bottom):
-1. answers the last step left waiting for logits get them: each model decodes one
+1. requests waiting for sequences get them, as many answers as the context has room
+   for; each request's prompt is read once (the first of its answers), then shared;
+2. prompts being read advance by one chunk each (a decode of their own);
+3. answers the last step left waiting for logits get them: each model decodes one
    batch holding every waiting answer's pending tokens, the two models side by side or
    one after the other (the scheduler's planner picks); when both roles run on one
    model they share one context, and a step that needs both is one decode
-   (`LoadSettings.one_context`);
-2. requests waiting for sequences get them, as many answers as the context has room
-   for; each request's prompt is read once (the first of its answers), then shared;
-3. prompts being read advance by one chunk each, so the answers already running keep
-   streaming while a long prompt is read;
+   (`LoadSettings.one_context`). This comes after the prompts' decode, which overwrites
+   every row of the context: the running answers' tokens are pending then, so they
+   lose nothing, and they write a token in every step while a long prompt is read;
 4. every request the logits at hand can answer is served, all answers' requests of one
    kind at once, through one handler per kind (`handlers`);
 5. their events go to their requests, and the answers that ended leave: their cells
@@ -44,7 +45,7 @@ from collections import deque
 from ..backend import Sequences, decode_thread
 from ..backend.sequences import decode_together, read_prompts_together
 from ..core.routers import ALIGNED, BASE
-from ..errors import Cancelled, PromptError
+from ..errors import PromptError
 from ..pairs.loading import LoadedPair
 from .answer import AnswerState
 from .draft_costs import draft_costs
@@ -153,6 +154,12 @@ class BatchLoop:
     def _step(self) -> None:
         # Cancelled answers leave.
         self._leave_cancelled()
+        # Requests that wait take free sequences.
+        self._admit()
+        # Prompts being read advance by a chunk. Before the running answers' decode: a
+        # decode of prompts overwrites every row, and the running answers, whose tokens
+        # are pending, have none yet to lose.
+        self._read_prompts()
         # Everyone the last step left waiting for logits: one batch per model.
         if self._waiting:
             try:
@@ -160,13 +167,7 @@ class BatchLoop:
             except PromptError:  # the shared context filled up (rules check before pushing)
                 for seq in list(self._waiting):
                     self._end(seq, "context")
-            except Cancelled:
-                pass
             self._deliver()
-        # Requests that wait take free sequences.
-        self._admit()
-        # Prompts being read advance by a chunk.
-        self._read_prompts()
         # Serve what the logits at hand can answer, all answers at once.
         self.context.drafts.batch = len(self._slots)
         self._serve()
