@@ -172,7 +172,7 @@ class BatchLoop:
         self.context.drafts.batch = len(self._slots)
         self._serve()
         # Events go to their requests, which see them now (the decode they wait for is
-        # the next step's first work); answers that ended leave.
+        # the next step's); answers that ended leave.
         self._deliver()
 
     def _admit(self) -> None:
@@ -428,6 +428,7 @@ class BatchLoop:
                 request = next(slot.rule)
         except StopIteration as stop:
             self._waiting.pop(seq, None)
+            self._wants.pop(seq, None)
             slot.answer.end(stop.value)
             return
         self._waiting[seq] = request
