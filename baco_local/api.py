@@ -150,6 +150,12 @@ class Pair:
         )
         return self.submit(request)
 
+    def check(self, request: Request) -> None:
+        """Raise the BacoError `submit` would raise for this request (settings this pair
+        cannot honour, a prompt that does not fit), without queueing it."""
+        self.loaded.check_settings(request.settings)
+        self.loop.prepare(request)
+
     def submit(self, request: Request) -> Handle:
         """Queue a request; iterate the Handle for its events (this drives the decoding)."""
         if self._closed:

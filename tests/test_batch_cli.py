@@ -160,3 +160,65 @@ def test_a_stopped_run_continues_and_never_writes_an_answer_twice(long_tiny, tmp
     one_run = {(r["id"], r["answer"]): r["text"] for r in records(fresh)}
     resumed = {(r["id"], r["answer"]): r["text"] for r in found if r["id"].startswith("p")}
     assert resumed == one_run
+
+
+def test_a_bad_value_in_a_line_gets_the_settings_own_message(tiny, tmp_path, capsys):
+    prompts = write_lines(
+        tmp_path / "prompts.jsonl",
+        [
+            {"id": "t", "prompt": "The sea", "temperature": -1},
+            {"id": "r", "prompt": "The sea", "router": "nope"},
+            {"id": [1], "prompt": "The sea"},
+            {"id": "e", "prompt": "   "},
+            {"id": "m", "messages": [{"role": "user", "content": ""}]},
+            {"id": "ok", "prompt": "The sky"},
+        ],
+    )
+    out = tmp_path / "answers.jsonl"
+    code = main(["batch", str(prompts), "--out", str(out), *pair_args(tiny), "--max-tokens", "4"])
+    err = capsys.readouterr().err
+    assert code == 0 and "5 line(s) skipped" in err
+    assert "line 1: temperature -1" in err and "out of range" in err and "wrong type" not in err
+    assert "line 2: Unknown router 'nope'" in err
+    assert "line 3: id must be a string or a whole number (got [1])" in err
+    assert "line 4: the prompt is empty" in err
+    assert "line 5: the last user message is empty" in err
+    assert [r["id"] for r in records(out)] == ["ok"]
+
+
+def test_lines_the_pair_cannot_answer_are_skipped_or_stop_a_strict_run(tiny, tmp_path, capsys):
+    # The ensemble needs one vocabulary: known only once the pair is loaded.
+    prompts = write_lines(
+        tmp_path / "prompts.jsonl",
+        [
+            {"id": "mix", "prompt": "The sea", "router": "ensemble"},
+            {"id": "ok", "prompt": "The sky"},
+        ],
+    )
+    out = tmp_path / "answers.jsonl"
+    args = [str(prompts), "--out", str(out), "--base", str(tiny.base)]
+    args += ["--aligned", str(tiny.other_vocab), "--ctx", "1024", "--max-tokens", "4"]
+    assert main(["batch", *args, "--strict"]) == 2
+    err = capsys.readouterr().err
+    assert "id 'mix': The ensemble baseline" in err and "cannot be answered by this pair" in err
+    assert not out.exists() or out.read_text() == ""  # nothing was answered
+    assert main(["batch", *args]) == 0  # skipped, like a malformed line
+    err = capsys.readouterr().err
+    assert "id 'mix'" in err and "done: 1 of 1 answers" in err and "1 line(s) skipped" in err
+    assert [r["id"] for r in records(out)] == ["ok"]
+
+
+def test_a_rerun_with_other_settings_does_not_mix_them_into_the_file(tiny, tmp_path, capsys):
+    prompts = write_lines(tmp_path / "prompts.jsonl", [{"id": "a", "prompt": "The sea", "n": 3}])
+    out = tmp_path / "answers.jsonl"
+    args = [str(prompts), "--out", str(out), *pair_args(tiny), "--seed", "2"]
+    assert main(["batch", *args, "--max-tokens", "6"]) == 0
+    whole = [(r["answer"], r["seed"], r["text"]) for r in records(out)]
+    first = out.read_text().splitlines()[0]
+    out.write_text(first + "\n")  # as if stopped after the first answer
+    code = main(["batch", *args, "--max-tokens", "9"])
+    err = capsys.readouterr().err
+    assert code == 2 and "made with other settings (max_tokens 6 there, 9 now)" in err
+    assert out.read_text() == first + "\n"  # untouched
+    assert main(["batch", *args, "--max-tokens", "6"]) == 0  # the same options continue
+    assert sorted((r["answer"], r["seed"], r["text"]) for r in records(out)) == sorted(whole)

@@ -124,6 +124,11 @@ def test_non_positive_max_tokens(capsys, tiny):
     assert_clean_error(code, err, "max_tokens", "at least 1")
 
 
+def test_zero_parallel_is_refused_not_taken_for_the_default(capsys, tiny):
+    code, _, err = run_cli(capsys, "hi", *tiny_args(tiny), "--parallel", "0")
+    assert_clean_error(code, err, "parallel", "between 1 and")
+
+
 def test_prompt_longer_than_the_context(capsys, tiny):
     long_prompt = "the cat " * 400
     code, _, err = run_cli(capsys, long_prompt, *tiny_args(tiny))

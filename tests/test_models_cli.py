@@ -73,6 +73,21 @@ def test_unknown_pair_suggests_names(fresh_home, capsys):
     assert code == 2 and "Did you mean 'llama-3.2-1b'" in err
 
 
+def test_adding_a_pair_of_two_vocabularies_says_so(fresh_home, tiny, capsys):
+    code, out, _ = run_cli(
+        capsys,
+        "models",
+        "add",
+        "words",
+        "--base",
+        str(tiny.base),
+        "--aligned",
+        str(tiny.other_vocab),
+    )
+    assert code == 0 and "added words (cross-tokenizer)" in out
+    assert "two vocabularies" in out and "vocabularies match" not in out
+
+
 def test_add_path_list_and_remove_a_local_pair(fresh_home, tiny, capsys):
     code, out, _ = run_cli(
         capsys, "models", "add", "mine", "--base", str(tiny.base), "--aligned", str(tiny.aligned)

@@ -73,6 +73,34 @@ def test_models_lists_the_pair_and_one_entry_per_router(server):
     assert ids == ["tiny-base"] + [f"tiny-base:{name}" for name in ROUTERS]
 
 
+def test_models_leave_out_a_router_the_pair_cannot_run(tiny):
+    from baco_local import Pair
+    from baco_local.server.model import PairHost
+
+    with Pair.load(base=tiny.base, aligned=tiny.other_vocab, n_ctx=512) as pair:
+        host = PairHost(pair, pair.default_settings, queue=1)
+        try:
+            routers = [i.split(":", 1)[1] for i in host.model_ids[1:]]
+        finally:
+            host.close()
+    assert routers == [name for name in ROUTERS if name != "ensemble"]  # one vocabulary only
+
+
+def test_a_conversation_cut_to_fit_says_so_in_baco_notes(server):
+    long_chat = []
+    for turn in range(30):
+        long_chat.append({"role": "user", "content": f"Tell me about the sea, part {turn}."})
+        long_chat.append({"role": "assistant", "content": "The sea is wide and deep. " * 3})
+    long_chat.append({"role": "user", "content": "And the sky?"})
+    body = {"messages": long_chat, "max_tokens": 8}
+    status, reply = post(f"{server.url}/chat/completions", json.dumps(body).encode())
+    assert status == 200, reply
+    (note,) = [n for n in reply["baco"]["notes"] if "no longer fits" in n]
+    assert "oldest" in note
+    status, short = post(f"{server.url}/chat/completions", json.dumps({"messages": HELLO}).encode())
+    assert status == 200 and "notes" not in short["baco"]  # nothing to say
+
+
 def test_chat_completion_with_n_answers_and_baco_fields(server):
     response = client_for(server).chat.completions.create(
         model="tiny-base",

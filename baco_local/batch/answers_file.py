@@ -7,7 +7,9 @@
 A line is written whole, with one write, and flushed: a run killed mid-write leaves at
 most a partial last line, which `AnswersFile.open` cuts off before appending. Reading
 the file back gives the (id, answer) pairs already done, so a rerun writes each answer
-once. Answers stopped by Ctrl-C are not written: a rerun writes them again, whole.
+once, and what each was made with, so a rerun that would mix settings or pairs in one
+file is refused. Answers stopped by Ctrl-C are not written: a rerun writes them again,
+whole.
 """
 
 from __future__ import annotations
@@ -21,18 +23,19 @@ from ..errors import BacoError
 
 
 class AnswersFile:
-    """Appends answers to `path`; `done` holds the (id, answer index) pairs in it."""
+    """Appends answers to `path`; `written` maps each (id, answer index) in it to what
+    that answer was made with (`made_with`)."""
 
-    def __init__(self, path: Path, done: set[tuple[str, int]], handle):
+    def __init__(self, path: Path, written: dict[tuple[str, int], dict], handle):
         self.path = path
-        self.done = done
+        self.written = written
         self._handle = handle
 
     @classmethod
     def open(cls, path: Path) -> AnswersFile:
         """Open for appending, after reading what an earlier run wrote (a half-written
         last line is cut off)."""
-        done: set[tuple[str, int]] = set()
+        written: dict[tuple[str, int], dict] = {}
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -47,8 +50,8 @@ class AnswersFile:
                 continue
             try:
                 record = json.loads(line)
-                done.add((str(record["id"]), int(record["answer"])))
-            except (ValueError, KeyError, TypeError):
+                written[(str(record["id"]), int(record["answer"]))] = made_with(record)
+            except (ValueError, KeyError, TypeError, AttributeError):
                 raise BacoError(
                     f"{path} line {number} is not an answer written by baco batch.",
                     "give --out a new file, or the file an earlier `baco batch` run wrote",
@@ -62,10 +65,23 @@ class AnswersFile:
             raise BacoError(
                 f"Cannot write {path}: {error.strerror}.", "give --out a file you can write"
             ) from None
-        return cls(path, done, handle)
+        return cls(path, written, handle)
 
     def has(self, request_id: str, answer: int) -> bool:
-        return (request_id, answer) in self.done
+        return (request_id, answer) in self.written
+
+    def difference(self, request, pair: str | None = None) -> str | None:
+        """How the answers to a request (a line) already here were made otherwise than
+        with its settings (and this pair, when given): the first field that differs, or
+        None."""
+        now = {"pair": pair, **json.loads(json.dumps(request.settings.to_dict()))}
+        now.pop("seed")
+        for index in range(request.n):
+            then = self.written.get((request.id, index), {})
+            for name, value in now.items():
+                if name in then and then[name] != value and (name != "pair" or pair):
+                    return f"{name} {json.dumps(then[name])} there, {json.dumps(value)} now"
+        return None
 
     def write(self, request_id: str, answer: int, result: Result) -> None:
         """Append one answer as one whole line."""
@@ -76,7 +92,7 @@ class AnswersFile:
         record = {"id": request_id, "answer": answer, **result}
         self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._handle.flush()
-        self.done.add((request_id, answer))
+        self.written[(request_id, answer)] = made_with(record)
 
     def close(self) -> None:
         if self._handle.closed:
@@ -84,3 +100,11 @@ class AnswersFile:
         self._handle.flush()
         os.fsync(self._handle.fileno())
         self._handle.close()
+
+
+def made_with(record: dict) -> dict:
+    """What an answer record was made with: its pair and settings, the seed left out (a
+    line without a seed draws a new one at every run)."""
+    settings = {"router": record.get("router"), "gamma": record.get("gamma")}
+    settings.update(record.get("settings") or {})
+    return {"pair": record.get("pair"), **settings}

@@ -113,8 +113,10 @@ def _request(fields_: dict, defaults: Defaults) -> Request:
 
 
 def _id(value) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+    if value is None or value == "":
         raise _Bad('id is missing; give each line an "id" (a string or a number)')
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise _Bad(f"id must be a string or a whole number (got {json.dumps(value)})")
     return str(value)
 
 
@@ -128,6 +130,8 @@ def _messages(fields_: dict, system: str | None) -> tuple[Message, ...]:
     if prompt is not None:
         if not isinstance(prompt, str):
             raise _Bad("prompt must be a string")
+        if not prompt.strip():
+            raise _Bad("the prompt is empty; give some text to answer")
         return to_messages(prompt, system)
     if not isinstance(messages, list) or not messages:
         raise _Bad('messages must be a non-empty list of {"role", "content"} objects')
@@ -140,6 +144,8 @@ def _messages(fields_: dict, system: str | None) -> tuple[Message, ...]:
         ):
             raise _Bad(f'messages[{i}] must be {{"role": system|user|assistant, "content": text}}')
         parsed.append(Message(item["role"], item["content"]))
+    if parsed[-1].role == "user" and not parsed[-1].content.strip():
+        raise _Bad("the last user message is empty; give some text to answer")
     return to_messages(parsed, system)
 
 
@@ -157,6 +163,8 @@ def _settings(fields_: dict, defaults: GenerationSettings) -> GenerationSettings
             raise _Bad(f"{name} must be a single value (got {json.dumps(value)})")
     try:
         settings = defaults.with_changes(**changes)
+    except BacoError:  # a value out of range, an unknown router: its own message and hint
+        raise
     except (TypeError, ValueError):  # a value of the wrong type, e.g. "temperature": "hot"
         kinds = ", ".join(f"{k}={json.dumps(v)}" for k, v in changes.items())
         raise _Bad(f"a setting has a value of the wrong type ({kinds})") from None

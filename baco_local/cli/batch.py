@@ -106,10 +106,11 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.write(
                 f"continuing: {total - left} of {total} answers are already in {out}\n"
             )
+        unanswerable: set[str] = set()  # ids of the lines the pair could not answer
         if args.ray is not None or (args.workers or 1) > 1:
-            stopped = _answer_in_workers(args, prompts, defaults, answers, left)
+            stopped = _answer_in_workers(args, prompts, defaults, answers, left, unanswerable)
         else:
-            stopped = _answer_here(args, prompts, defaults, answers, left)
+            stopped = _answer_here(args, prompts, defaults, answers, left, unanswerable)
     finally:
         answers.close()
     done = _written(requests, answers)
@@ -119,9 +120,11 @@ def run(args: argparse.Namespace) -> int:
             "to continue\n"
         )
         return 130
-    skipped = f", {len(errors)} line(s) skipped" if errors else ""
-    sys.stderr.write(f"done: {done} of {total} answers in {out}{skipped}\n")
-    return 0 if done == total else 1
+    total -= sum(r.n for r in requests if r.id in unanswerable)
+    skipped = len(errors) + len(unanswerable)
+    skipped_note = f", {skipped} line(s) skipped" if skipped else ""
+    sys.stderr.write(f"done: {done} of {total} answers in {out}{skipped_note}\n")
+    return 0 if done >= total else 1
 
 
 def _todo_for(prompts, defaults, answers, recommended):
@@ -133,11 +136,15 @@ def _todo_for(prompts, defaults, answers, recommended):
     return _still_to_do([r for r in again if not isinstance(r, LineError)], answers)
 
 
-def _answer_here(args, prompts, defaults, answers, left: int) -> bool:
-    """Load the pair here and answer everything in one batch; True when Ctrl-C stopped it."""
+def _answer_here(args, prompts, defaults, answers, left: int, unanswerable: set) -> bool:
+    """Load the pair here and answer everything in one batch; True when Ctrl-C stopped it.
+    The ids of lines the pair cannot answer go to `unanswerable`."""
     pair = common.load_pair_from(args)
     try:
         todo = _todo_for(prompts, defaults, answers, common.settings_for_pair(args, pair))
+        _check_continuation(todo, answers, pair.label)
+        if args.strict:
+            _check_answerable(pair, todo)
         for note in pair.notes:
             sys.stderr.write(f"note: {note}\n")
         skipped: list = []
@@ -155,14 +162,44 @@ def _answer_here(args, prompts, defaults, answers, left: int) -> bool:
                 yield Report(0, "skipped", {"id": request.id, "message": error.message})
 
         try:
-            return _write_answers(events(), answers, left, "answering")
+            return _write_answers(events(), answers, left, "answering", unanswerable, False)
         finally:
             finished.close()  # stops the answers still running
     finally:
         pair.close()
 
 
-def _answer_in_workers(args, prompts, defaults, answers, left: int) -> bool:
+def _check_continuation(todo, answers, pair_label: str | None) -> None:
+    """Refuse to add answers to a line whose answers in the file were made with other
+    settings or another pair (a rerun with changed options would mix them silently)."""
+    for request in todo:
+        difference = answers.difference(request, pair_label)
+        if difference:
+            raise PromptError(
+                f"{answers.path} holds answers to line {request.id!r} made with other "
+                f"settings ({difference}).",
+                "rerun with the options of the run that wrote them, or give a new --out",
+            )
+
+
+def _check_answerable(pair, todo) -> None:
+    """--strict: every line must be one this pair can answer, before any is answered."""
+    bad = 0
+    for request in todo:
+        try:
+            pair.check(request)
+        except BacoError as error:
+            hint = f" ({error.hint})" if error.hint else ""
+            sys.stderr.write(f"baco batch: id {request.id!r}: {error.message}{hint}\n")
+            bad += 1
+    if bad:
+        raise PromptError(
+            f"{bad} line{'s' if bad > 1 else ''} cannot be answered by this pair (see above).",
+            "fix them, or drop --strict to skip them",
+        )
+
+
+def _answer_in_workers(args, prompts, defaults, answers, left: int, unanswerable: set) -> bool:
     """Answer in shares on worker processes or Ray actors (each loads the pair once, on
     its node); this process alone writes the answers file."""
     from ..batch.job import batch_job, pair_config, shares
@@ -172,6 +209,7 @@ def _answer_in_workers(args, prompts, defaults, answers, left: int) -> bool:
     recommended = spec.recommended_settings()
     recommended = recommended.with_changes(**common.generation_changes_from(args))
     todo = _todo_for(prompts, defaults, answers, recommended)
+    _check_continuation(todo, answers, None)
     load = common.load_settings_from(args)
     if args.ray is None:  # the machine's cores, shared out
         load = replace(load, n_threads=common.worker_threads(args.threads, args.workers))
@@ -186,7 +224,7 @@ def _answer_in_workers(args, prompts, defaults, answers, left: int) -> bool:
     units = shares(todo, load.n_parallel)
     reports = executor.run(batch_job(config), units)
     try:
-        return _write_answers(reports, answers, left, "loading")
+        return _write_answers(reports, answers, left, "loading", unanswerable, args.strict)
     finally:
         reports.close()
 
@@ -207,9 +245,10 @@ def _still_to_do(requests, answers):
     return todo
 
 
-def _write_answers(reports, answers, left: int, status: str) -> bool:
+def _write_answers(reports, answers, left: int, status: str, unanswerable, strict) -> bool:
     """Write each answer the reports bring (once), with progress; True when Ctrl-C
-    stopped it."""
+    stopped it. The ids of lines the pair cannot answer go to `unanswerable` (with
+    `strict`, the first one stops the run: workers find them as they go)."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -244,7 +283,14 @@ def _write_answers(reports, answers, left: int, status: str) -> bool:
                     rate = written / max(time.perf_counter() - started, 1e-9)
                     progress.update(bar, advance=1, rate=f"{rate:.2f} answers/s")
                 elif report.kind == "skipped":
-                    say(f"request {data['id']!r}: {data['message']} (skipped)")
+                    if strict:
+                        raise PromptError(
+                            f"the line with id {data['id']!r} cannot be answered by this pair: "
+                            f"{data['message']}",
+                            "fix it, or drop --strict to skip such lines",
+                        )
+                    unanswerable.add(data["id"])
+                    say(f"id {data['id']!r}: {data['message']} (skipped)", soft_wrap=True)
                 elif report.kind == "loaded":
                     say(f"loaded: {data['where']}")
                     for note in data["notes"] if not written and not loaded else ():

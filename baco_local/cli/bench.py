@@ -19,8 +19,7 @@ def register(commands) -> None:
         description="Decode one prompt to exactly --max-tokens with the aligned model alone, "
         "the base alone and each router, from a cold cache; report medians of the repeats.",
     )
-    common.add_pair_options(parser)
-    parser.set_defaults(ctx=None)  # the bench picks 2048 unless --ctx is given
+    common.add_pair_options(parser, ctx_default="2048, or more when --answers needs it")
     parser.add_argument("--prompt", default=DEFAULT_PROMPT, help="prompt to decode from")
     parser.add_argument(
         "--max-tokens",
@@ -42,7 +41,13 @@ def register(commands) -> None:
         metavar="N",
         help="runs per configuration; medians are reported (default %(default)s)",
     )
-    parser.add_argument("--seed", type=int, default=1, metavar="S")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        metavar="S",
+        help="seed of every measured answer, so runs compare alike (default %(default)s)",
+    )
     parser.add_argument(
         "--lead",
         type=int,

@@ -30,7 +30,7 @@ def register(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import SettingsError
+    from ..errors import BacoError, SettingsError
 
     # Everything that can be checked without loading models is checked before the app opens.
     settings = common.generation_settings_from(args)
@@ -42,10 +42,15 @@ def run(args: argparse.Namespace) -> int:
         )
     from tui.app import BacoApp
 
+    try:  # the status line shows the pair's own router and gamma while it loads
+        shown = common.recommended_spec_from(args).recommended_settings()
+        shown = shown.with_changes(**common.generation_changes_from(args))
+    except BacoError:  # the load says what is wrong (a gamma out of this router's range)
+        shown = settings
     app = BacoApp(
         lambda: common.load_pair_from(args),
         pair_name=_pair_name(args),
-        settings=settings,
+        settings=shown,
         system=args.system,
         load_settings=load_settings,
         brainstorm_n=args.answers,

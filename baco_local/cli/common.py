@@ -10,7 +10,9 @@ from ..core.settings_fields import generation_fields
 ROUTING_FIELDS = ("router", "gamma")  # left out where a command picks the routers itself
 
 
-def add_pair_options(parser: argparse.ArgumentParser) -> None:
+def add_pair_options(parser: argparse.ArgumentParser, ctx_default: str | None = None) -> None:
+    """The options that name and load a pair. ctx_default: what --ctx's help says when
+    the command picks the context size itself (--ctx then defaults to None)."""
     group = parser.add_argument_group("model pair")
     group.add_argument(
         "--pair", metavar="NAME", help="a pair from the catalog (`baco models list`)"
@@ -35,9 +37,9 @@ def add_pair_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--ctx",
         type=int,
-        default=LoadSettings.n_ctx,
+        default=LoadSettings.n_ctx if ctx_default is None else None,
         metavar="N",
-        help="context size in tokens (default %(default)s)",
+        help=f"context size in tokens (default {ctx_default or LoadSettings.n_ctx})",
     )
     group.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all cores)")
     group.add_argument(
@@ -116,8 +118,14 @@ def load_settings_from(args: argparse.Namespace) -> LoadSettings:
         verbose=getattr(args, "verbose", False),
         prompt_cache=getattr(args, "prompt_cache", True),
         one_context=getattr(args, "one_context", True),
-        n_parallel=getattr(args, "parallel", None) or LoadSettings.n_parallel,
+        n_parallel=_given(getattr(args, "parallel", None), LoadSettings.n_parallel),
     )
+
+
+def _given(value, default):
+    """An option's value, or the default when it was left out (0 is a value: the
+    settings' checks refuse it with a clear message)."""
+    return default if value is None else value
 
 
 def generation_settings_from(args: argparse.Namespace, **overrides) -> GenerationSettings:

@@ -289,7 +289,12 @@ def add_pair(args) -> int:
         progress=stderr_progress(),
         force=args.force,
     )
-    checked = "vocabularies match" if pair.aligned else "the base model loads"
+    if not pair.aligned:
+        checked = "the base model loads"
+    elif pair.cross_tokenizer:
+        checked = "two vocabularies: the models take turns word by word"
+    else:
+        checked = "vocabularies match"
     checked = "saved unchecked" if args.no_check else checked
     print(f"added {pair_status(pair).label} to {user_catalog_path()} ({checked})")
     return 0

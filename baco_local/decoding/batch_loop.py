@@ -111,15 +111,20 @@ class BatchLoop:
         an error here, before anything is decoded."""
         if self.closed:
             raise RuntimeError("the loop is closed")
-        settings = [request.answer_settings(i) for i in range(request.first_answer, request.n)]
-        for s in settings:
-            self.pair.check_settings(s)
-        max_tokens = max(s.max_tokens for s in settings)
-        prompts, note = prepare_prompts(self.pair, request.messages, request.raw, max_tokens)
+        prompts, note = self.prepare(request)
         handle = Handle(self, request, prompts, note)
         with self._submit_lock:
             self._queue.append(handle)
         return handle
+
+    def prepare(self, request: Request):
+        """(prompts by role, fit note) of the request: raises the BacoError of settings
+        the pair cannot honour or of a prompt that cannot fit."""
+        settings = [request.answer_settings(i) for i in range(request.first_answer, request.n)]
+        for s in settings:
+            self.pair.check_settings(s)
+        max_tokens = max(s.max_tokens for s in settings)
+        return prepare_prompts(self.pair, request.messages, request.raw, max_tokens)
 
     @property
     def running(self) -> int:

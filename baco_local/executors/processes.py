@@ -11,6 +11,7 @@ unread events are not wanted, and a worker blocked on a full queue would never e
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue as queue_module
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -19,14 +20,14 @@ from ..errors import BacoError
 from . import Job, Placement, Report, error_data, loaded
 
 
-def _worker(job: Job, units, events) -> None:
+def _worker(job: Job, units, events, number: int) -> None:
     resources = None
     try:
         while (item := units.get()) is not None:
             index, unit = item
             if resources is None:
                 resources = job.load(job.config, Placement())
-                events.put(loaded(f"process {multiprocessing.current_process().name}", resources))
+                events.put(loaded(f"worker {number} (process {os.getpid()})", resources))
             for kind, data in job.work(resources, unit):
                 events.put(Report(index, kind, data))
     except BacoError as error:
@@ -56,8 +57,8 @@ class Processes:
         for _ in range(count):
             todo.put(None)  # one end mark per worker
         workers = [
-            context.Process(target=_worker, args=(job, todo, events), daemon=True)
-            for _ in range(count)
+            context.Process(target=_worker, args=(job, todo, events, number), daemon=True)
+            for number in range(1, count + 1)
         ]
         for process in workers:
             process.start()

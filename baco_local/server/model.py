@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from ..core.events import Result, TokenEvent
 from ..core.routers import ROUTERS
 from ..core.settings import GenerationSettings
-from ..errors import BacoError
+from ..errors import BacoError, SettingsError
 from .errors import ApiError, from_baco_error, queue_full, shutting_down
 from .protocol import GenerationRequest
 
@@ -147,7 +147,7 @@ class PairHost:
         self.pair = pair
         self.defaults = defaults
         self.queue = queue
-        self.parallel = parallel or pair.loaded.load_settings.n_parallel
+        self.parallel = pair.loaded.load_settings.n_parallel if parallel is None else parallel
         self.model_id = model_id(pair)
         self.stopping = False
         self._jobs: list[Job] = []  # admitted and not yet done, in order of arrival
@@ -157,7 +157,17 @@ class PairHost:
 
     @property
     def model_ids(self) -> list[str]:
-        return [self.model_id] + [f"{self.model_id}:{name}" for name in ROUTERS]
+        """The pair's id, then one per router this pair can run."""
+        return [self.model_id] + [
+            f"{self.model_id}:{name}" for name in ROUTERS if self._runs_router(name)
+        ]
+
+    def _runs_router(self, name: str) -> bool:
+        try:
+            self.pair.check_settings(self.defaults.with_changes(router=name))
+        except SettingsError:
+            return False
+        return True
 
     @property
     def running(self) -> int:

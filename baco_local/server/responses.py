@@ -104,7 +104,13 @@ def extension(results: tuple[Result, ...], *, tokens: bool) -> dict:
         "gamma": first.settings.gamma if first else None,
         "prompt_tokens": dict(first.stats.prompt_tokens) if first else {},
         "choices": [_answer(i, r, tokens) for i, r in enumerate(results)],
-    }
+    } | _notes(first)
+
+
+def _notes(result: Result | None) -> dict:
+    """What the client should know about how the request was read (turns left out to
+    fit the context, the pair's notes), when there is something."""
+    return {"notes": list(result.notes)} if result is not None and result.notes else {}
 
 
 def _answer(index: int, result: Result, tokens: bool) -> dict:
@@ -154,7 +160,9 @@ def _text_chunk(reply: Reply, index: int, text: str, sent: dict, source=None) ->
 
 
 def _finish(index: int, result: Result) -> dict:
-    return _answer(index, result, tokens=False) | {"router": result.settings.router}
+    return (
+        _answer(index, result, tokens=False) | {"router": result.settings.router} | _notes(result)
+    )
 
 
 def _sse(data: dict) -> str:
