@@ -206,6 +206,13 @@ def test_lines_the_pair_cannot_answer_are_skipped_or_stop_a_strict_run(tiny, tmp
     err = capsys.readouterr().err
     assert "id 'mix'" in err and "done: 1 of 1 answers" in err and "1 line(s) skipped" in err
     assert [r["id"] for r in records(out)] == ["ok"]
+    # Workers find such a line as they go: with --strict the first one stops the run.
+    other = tmp_path / "workers.jsonl"
+    args[args.index(str(out))] = str(other)
+    assert main(["batch", *args, "--strict", "--workers", "2", "--threads", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "the line with id 'mix' cannot be answered by this pair" in err
+    assert "Traceback" not in err
 
 
 def test_a_rerun_with_other_settings_does_not_mix_them_into_the_file(tiny, tmp_path, capsys):
