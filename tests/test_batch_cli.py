@@ -225,7 +225,7 @@ def test_a_rerun_with_other_settings_does_not_mix_them_into_the_file(tiny, tmp_p
     out.write_text(first + "\n")  # as if stopped after the first answer
     code = main(["batch", *args, "--max-tokens", "9"])
     err = capsys.readouterr().err
-    assert code == 2 and "made with other settings (max_tokens 6 there, 9 now)" in err
+    assert code == 2 and "id 'a', made with other settings (max_tokens 6 there, 9 now)" in err
     assert out.read_text() == first + "\n"  # untouched
     assert main(["batch", *args, "--max-tokens", "6"]) == 0  # the same options continue
     assert sorted((r["answer"], r["seed"], r["text"]) for r in records(out)) == sorted(whole)

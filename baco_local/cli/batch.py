@@ -176,8 +176,8 @@ def _check_continuation(todo, answers, pair_label: str | None) -> None:
         difference = answers.difference(request, pair_label)
         if difference:
             raise PromptError(
-                f"{answers.path} holds answers to line {request.id!r} made with other "
-                f"settings ({difference}).",
+                f"{answers.path} holds answers to the line with id {request.id!r}, made "
+                f"with other settings ({difference}).",
                 "rerun with the options of the run that wrote them, or give a new --out",
             )
 
