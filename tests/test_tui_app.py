@@ -280,15 +280,40 @@ async def test_a_full_context_is_a_notification_not_a_crash(tiny, fresh_home):
         await answered(pilot, chat)
         errors = [n for n in app._notifications if n.severity == "error"]
         assert errors and "context holds 256" in errors[-1].message
-        assert [v.role for v in chat.views] == ["user"]  # no empty answer left behind
-        await pilot.press("ctrl+e")  # take it back, send a shorter one that fills up
-        prompt.text = "many words " * 20
+        assert "back in the box" in errors[-1].message
+        # The message left the conversation (each later prompt would carry it and fail
+        # the same way) and is back in the box, with no empty answer left behind.
+        await until(pilot, lambda: chat.views == [])
+        assert prompt.text == ("many words " * 150).strip()
+        assert app.store.messages(app.store.sessions()[0].id) == []
+        prompt.text = "many words " * 20  # a shorter one, which fills the context up
         await pilot.press("enter")
         await answered(pilot, chat)
         warnings = [n for n in app._notifications if n.severity == "warning"]
         assert warnings and "context window is full" in warnings[-1].message
         assert chat.views[-1].text and "context" in chat.views[-1].title
         assert app.is_running
+    app.close_pair()
+
+
+@pytest.mark.asyncio
+async def test_the_router_key_skips_a_router_the_pair_cannot_run(tiny, fresh_home):
+    def loader():
+        return Pair.load(base=tiny.base, aligned=tiny.other_vocab, n_ctx=512, n_threads=2)
+
+    app = make_app(tiny, loader=loader)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        seen = []
+        for _ in ROUTERS:
+            await pilot.press("ctrl+t")
+            seen.append(app.settings.router)
+        assert "ensemble" not in seen  # it needs one vocabulary; this pair has two
+        assert set(seen) == set(ROUTERS) - {"ensemble"}
+        recommended = app.pair.default_settings
+        while app.settings.router != recommended.router:
+            await pilot.press("ctrl+t")
+        assert app.settings.gamma == recommended.gamma  # the pair's own, not the router's
     app.close_pair()
 
 

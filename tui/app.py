@@ -19,7 +19,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.screen import ModalScreen
 
-from baco_local.core.routers import get_router
+from baco_local.core.routers import ROUTERS, get_router
 from baco_local.core.settings import GenerationSettings, LoadSettings
 from baco_local.errors import BacoError
 
@@ -233,7 +233,22 @@ class BacoApp(App):
         self.refresh_bindings()
 
     def action_next_router(self) -> None:
-        settings = self.settings.with_changes(router=next_router(self.settings.router))
+        """The next router this pair can run (the ensemble needs one vocabulary), at the
+        pair's recommended gamma for its recommended router."""
+        name = self.settings.router
+        for _ in ROUTERS:
+            name = next_router(name)
+            settings = self.settings.with_changes(router=name)
+            if self.pair is None:
+                break
+            recommended = self.pair.default_settings
+            if name == recommended.router:
+                settings = settings.with_changes(gamma=recommended.gamma)
+            try:
+                self.pair.check_settings(settings)
+                break
+            except BacoError:
+                continue
         self.set_settings(settings)
         self.notify(f"{settings.router}: {get_router(settings.router).description}", timeout=3)
 

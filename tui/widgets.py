@@ -80,6 +80,14 @@ class PromptInput(TextArea):
     def action_submit(self) -> None:
         self.post_message(self.Submitted(self, self.text))
 
+    def put_back(self, text: str) -> None:
+        """Put a message back in the box to edit (before whatever is typed there), with
+        the cursor at its end."""
+        typed = self.text.strip()
+        self.text = text + ("\n\n" + typed if typed else "")
+        self.move_cursor(self.document.end)
+        self.focus()
+
     def action_newline(self) -> None:
         self.insert("\n")
 

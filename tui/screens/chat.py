@@ -136,12 +136,26 @@ class ChatScreen(ModeScreen):
         view = self.answer_view
         if not self.is_current(message) or view is None:
             return
-        self.notify(
-            error_text(message.error), title="Could not answer", severity="error", timeout=10
-        )
         if not view.text:
+            # Nothing was answered: the message leaves the conversation (every later
+            # prompt would carry it, and fail the same way) and goes back in the box.
+            views = self.views
+            asked = views[views.index(view) - 1] if view in views else None
             self._discard(view)
+            if asked is not None and asked.role == "user":
+                self._discard(asked)
+                self.query_one("#prompt", PromptInput).put_back(asked.text)
+            error = error_text(message.error)
+            self.notify(
+                f"{error}\nYour message is back in the box.",
+                title="Could not answer",
+                severity="error",
+                timeout=10,
+            )
         else:
+            self.notify(
+                error_text(message.error), title="Could not answer", severity="error", timeout=10
+            )
             meta = {"finish_reason": "error"}
             self.store.update_message(
                 view.record_id, view.text, view.sourced.runs, meta=meta, complete=True
@@ -188,9 +202,7 @@ class ChatScreen(ModeScreen):
         removed = views[users[-1] :]
         for view in removed:
             await self._discard(view)
-        prompt = self.query_one("#prompt", PromptInput)
-        prompt.text = removed[0].text
-        prompt.focus()
+        self.query_one("#prompt", PromptInput).put_back(removed[0].text)
         self.notify("Your last message is back in the box: edit it and press Enter.", timeout=3)
 
     def action_copy_last(self) -> None:

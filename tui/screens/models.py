@@ -124,8 +124,8 @@ class ModelsScreen(ModeScreen):
         if name is None:
             return
         status = self.statuses.get(name)
-        offline_default = name == self.default_name and getattr(status, "runs_offline", False)
-        if status is not None and not status.downloaded and not offline_default:
+        runs_offline = getattr(status, "runs_offline", False)  # on the demo weights, for now
+        if status is not None and not status.downloaded and not runs_offline:
             self.notify(f"{name} is not downloaded yet: downloading it first.", timeout=4)
             self.action_pull(then_use=True)
             return
