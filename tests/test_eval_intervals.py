@@ -204,6 +204,25 @@ def test_a_joint_improvement_carries_the_word_real_only_when_its_interval_exclud
         {"coverage_scale": "fixed", "coverage_by_scale": {"fixed": {"joint_improvement": ji}}}
     )
     assert "within noise, not real" in line and "includes 0" in line
+    assert "few prompts" not in line  # no bootstrap facts given: nothing to caution
+
+
+def test_a_bootstrap_over_few_prompts_is_flagged_as_a_hint():
+    from baco_local.eval import interval_report as ir
+
+    def facts(prompts: int) -> dict:
+        boot = {"resamples": 50, "prompts": prompts, "level": 0.95, "seed": 0}
+        return {"bootstrap": boot}
+
+    assert "Caution: with 2 prompts" in ir.interval_note(facts(2))
+    assert "Caution" not in ir.interval_note(facts(ir.FEW_PROMPTS))
+    ji = {"router": "p", "baseline": "a", "relative": 0.1, "router_coverage": 0.5,
+          "baseline_coverage": 0.4, "real": True, "difference": 0.1,
+          "difference_interval": [0.05, 0.15]}  # fmt: skip
+    few = {"coverage_scale": "fixed", "coverage_by_scale": {"fixed": {"joint_improvement": ji}}}
+    assert "real (coverage" in ir.joint_line(few | facts(2))
+    assert "see the caution above" in ir.joint_line(few | facts(2))
+    assert "caution" not in ir.joint_line(few | facts(30))
 
 
 def test_the_point_estimates_are_the_plain_tables_and_the_resampling_is_seeded():

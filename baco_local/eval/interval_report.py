@@ -31,13 +31,30 @@ def with_interval(value, interval, name: str = "", signed: bool = False) -> str:
     return f"{text} [{low}, {high}]"
 
 
+# Below this many prompts a bootstrap over prompts draws only a few distinct sets (2
+# prompts: 3), so its intervals are narrower than the truth and its verdicts are hints.
+FEW_PROMPTS = 10
+
+
 def interval_note(results: dict) -> str:
     boot = results.get("bootstrap") or {}
     if not boot.get("resamples"):
         return "No intervals (--bootstrap 0)."
-    return (
+    note = (
         f"[low, high]: {boot['level']:.0%} bootstrap interval over prompts "
         f"({boot['resamples']} resamples of the {boot['prompts']} prompts, seed {boot['seed']})."
+    )
+    return note + _few_prompts_caution(results)
+
+
+def _few_prompts_caution(results: dict) -> str:
+    prompts = (results.get("bootstrap") or {}).get("prompts") or 0
+    if not prompts or prompts >= FEW_PROMPTS:
+        return ""
+    return (
+        f" Caution: with {prompts} prompts, resampling them gives few distinct sets, so "
+        f"these intervals are too narrow and every verdict is a hint; use "
+        f"{FEW_PROMPTS} prompts or more."
     )
 
 
@@ -103,9 +120,10 @@ def joint_line(results: dict, scale: str | None = None) -> str:
     if "real" not in ji:
         return line + ": no interval, so no verdict"
     difference = with_interval(ji["difference"], ji["difference_interval"], signed=True)
+    caution = " (few prompts: see the caution above)" if _few_prompts_caution(results) else ""
     if ji["real"]:
-        return line + f": real (coverage difference {difference} excludes 0)"
-    return line + f": within noise, not real (coverage difference {difference} includes 0)"
+        return line + f": real (coverage difference {difference} excludes 0){caution}"
+    return line + f": within noise, not real (coverage difference {difference} includes 0){caution}"
 
 
 def method_verdict_line(results: dict, kind: str = "overall") -> str:
