@@ -180,6 +180,7 @@ class Pair:
         pending = iter(requests)
         handles: list[Handle] = []
         exhausted = False
+        ids: set[str] = set()  # answers are told apart by (request id, answer index)
         try:
             while True:
                 while not exhausted and self.loop.waiting <= ahead:
@@ -188,6 +189,12 @@ class Pair:
                         exhausted = True
                     elif request.first_answer < request.n:
                         try:
+                            if request.id in ids:
+                                raise SettingsError(
+                                    f"Two requests have the id {request.id!r}.",
+                                    "give each request its own id",
+                                )
+                            ids.add(request.id)
                             handles.append(self.submit(request))
                         except BacoError as error:
                             if on_error is None:

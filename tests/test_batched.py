@@ -189,3 +189,23 @@ def test_running_answers_keep_streaming_while_a_long_prompt_is_read(tiny, layout
             pass
         assert runner.run()[0].finish_reason == "length"
         assert newcomer.run()[0].tokens
+
+
+def test_a_request_takes_a_prompt_as_generate_does_and_ids_must_differ(tiny_pair):
+    from baco_local import Message, Request
+    from baco_local.errors import SettingsError
+
+    settings = tiny_pair.default_settings.with_changes(seed=3, max_tokens=6)
+    as_text = Request("t", "The sea", settings)
+    as_dicts = Request("d", [{"role": "user", "content": "The sea"}], settings)
+    assert as_text.messages == as_dicts.messages == (Message("user", "The sea"),)
+    with pytest.raises(SettingsError, match="no seed"):
+        Request("s", "The sea", settings.with_changes(seed=None))
+    finished = tiny_pair.answer_all([as_text, as_dicts])
+    texts = {item.request_id: item.result.text for item in finished}
+    assert texts["t"] == texts["d"] == tiny_pair.generate("The sea", settings).text
+    with pytest.raises(SettingsError, match="Two requests have the id 't'"):
+        list(tiny_pair.answer_all([as_text, as_text]))
+    skipped = []
+    again = tiny_pair.answer_all([as_text, as_text], on_error=lambda r, e: skipped.append(r.id))
+    assert [item.request_id for item in again] == ["t"] and skipped == ["t"]

@@ -122,7 +122,7 @@ class Context:
             if status == 1:
                 raise PromptError(
                     f"The context of {self.n_ctx} tokens is full.",
-                    "raise --ctx, or ask for fewer tokens or answers",
+                    "raise --ctx (n_ctx in Python), or ask for fewer tokens or answers",
                 )
             raise RuntimeError(f"llama_decode failed with status {status}")
         self.outputs = sum(row.logits for row in rows)

@@ -123,7 +123,7 @@ class Stream:
         if len(prompt) >= self.n_ctx:
             raise PromptError(
                 f"The prompt is {len(prompt)} tokens but the context holds {self.n_ctx}.",
-                f"shorten the prompt or raise --ctx above {len(prompt) + 64}",
+                f"shorten the prompt or raise --ctx (n_ctx in Python) above {len(prompt) + 64}",
             )
         keep = 0
         limit = min(len(self.tokens), len(prompt) - 1)
@@ -218,7 +218,7 @@ class Stream:
         if self.n_past > self.n_ctx:
             raise PromptError(
                 f"The context of {self.n_ctx} tokens is full.",
-                "raise --ctx or ask for fewer tokens",
+                "raise --ctx (n_ctx in Python) or ask for fewer tokens",
             )
 
     def _next_chunk(self) -> list[int]:

@@ -233,7 +233,8 @@ class LoadSettings:
         _require(
             isinstance(self.n_ctx, int) and 256 <= self.n_ctx <= 1_048_576,
             f"context size {self.n_ctx} is out of range.",
-            "use --ctx with a value between 256 (llama.cpp's smallest) and 1048576, e.g. 4096",
+            "use --ctx (n_ctx in Python) with a value between 256 (llama.cpp's smallest) "
+            "and 1048576, e.g. 4096",
         )
         _require(
             self.n_threads is None or (isinstance(self.n_threads, int) and self.n_threads > 0),

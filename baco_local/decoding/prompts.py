@@ -44,7 +44,7 @@ def prepare_prompts(
         if size >= n_ctx:
             raise PromptError(
                 f"The prompt for the {role} model is {size} tokens but the context holds {n_ctx}.",
-                f"shorten the prompt or raise --ctx above {size + max_tokens}",
+                f"shorten the prompt or raise --ctx (n_ctx in Python) above {size + max_tokens}",
             )
     return prompts, note
 

@@ -9,7 +9,7 @@ from typing import NamedTuple
 from ..core.events import Result
 from ..core.settings import GenerationSettings
 from ..errors import SettingsError
-from ..pairs.prompt_formats import Message
+from ..pairs.prompt_formats import Message, to_messages
 
 
 @dataclass(frozen=True)
@@ -26,13 +26,20 @@ class Request:
     ignore_end: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
+        messages = self.messages
+        if isinstance(messages, str) or any(not isinstance(m, Message) for m in messages):
+            # a prompt string or {"role", "content"} dicts, as Pair.generate takes them
+            object.__setattr__(self, "messages", to_messages(messages))
         if not isinstance(self.n, int) or isinstance(self.n, bool) or self.n < 1:
             raise SettingsError(
                 f"request {self.id!r}: n must be a whole number of answers >= 1 (got {self.n!r}).",
                 "ask for n=1 or more",
             )
         if self.settings.seed is None:
-            raise SettingsError(f"request {self.id!r} has no seed.", "give each request a seed")
+            raise SettingsError(
+                f"request {self.id!r} has no seed (a request replays by its seed).",
+                "give it one, e.g. settings.with_changes(seed=1); Pair.generate picks one",
+            )
 
     def answer_settings(self, index: int) -> GenerationSettings:
         return self.settings.with_changes(seed=self.settings.seed + index)
