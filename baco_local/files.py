@@ -6,6 +6,7 @@ Readers (and a crash at any moment) see the old content or the new, never a mix.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,9 +27,28 @@ def replacing(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     temporary = Path(name)
     try:
         yield temporary
+        # mkstemp makes the file private (0600); it gets the mode the file had, or the
+        # one a file created here would get
+        os.chmod(temporary, _mode_for(path))
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_UMASK
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it: set it straight back
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
 
 
 def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
