@@ -322,3 +322,16 @@ def test_the_judge_check_flags_a_judge_that_cannot_tell_broken_answers_apart(fai
         assert check["separation"]["shuffled"]["interval"] == [2.0, 2.0]
     else:
         assert "does not rate shuffled answers reliably below" in lines[0]
+
+
+def test_point_values_do_not_depend_on_the_number_of_resamples():
+    # An open metric's axis is widened by its bootstrap noise: measured on the default
+    # 1000 draws whatever --bootstrap says, so 0, 50 and 1000 give the same points.
+    records = _records({"a": 0.0, "p": 0.3}, 6)
+    methods = {"aligned": ["a"], "p-punc": ["p"]}
+    runs = [_analyse(records, methods, resamples=b) for b in (0, 50, 1000)]
+    axes = [run["axes"] for run in runs]
+    assert axes[0] == axes[1] == axes[2]
+    assert any(low != high for low, high in axes[0].values())
+    coverages = [run["scales"]["fixed"]["coverage"] for run in runs]
+    assert coverages[0] == coverages[1] == coverages[2]

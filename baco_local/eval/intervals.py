@@ -71,7 +71,7 @@ def analyse(
     if settings.resamples and prompts:
         weights = resample_weights(len(prompts), settings.resamples, settings.seed)
         boot = weighted_means(values, weights)  # (B, P, M)
-    noise = _noise(boot, names, settings.level)
+    noise = _noise(_noise_resamples(values, boot, settings), names, BootstrapSettings.level)
     axes = {
         name: fixed_axes(name, k, np.array([table[lb][name] for lb in labels]), noise[name])
         for name in ALL_METRICS
@@ -97,6 +97,18 @@ def analyse(
 
 def _table(means: np.ndarray, labels, names) -> dict:
     return {lb: dict(zip(names, means[p].tolist())) for p, lb in enumerate(labels)}
+
+
+def _noise_resamples(values, boot, settings: BootstrapSettings):
+    """The resamples an open metric's axis margin is measured on: always the default
+    number (1000) at the run's seed, so that the axes, and every point value on them, do
+    not depend on --bootstrap (with --bootstrap 0 the margin used to be 0)."""
+    if values.shape[1] == 0:
+        return None
+    if boot is not None and settings.resamples == BootstrapSettings.resamples:
+        return boot  # the same draws
+    weights = resample_weights(values.shape[1], BootstrapSettings.resamples, settings.seed)
+    return weighted_means(values, weights)
 
 
 def _noise(boot, names, level) -> dict[str, float]:
