@@ -8,7 +8,7 @@ import pytest
 from textual.color import Color
 
 from baco_local import GenerationSettings, Pair
-from baco_local.core.routers import ROUTERS
+from baco_local.core.routers import ROUTERS, get_router
 from tui.app import BacoApp
 from tui.store import SessionStore
 from tui.widgets import SOURCE_STYLES, AnswerCard, MessageView, PromptInput
@@ -314,6 +314,15 @@ async def test_the_router_key_skips_a_router_the_pair_cannot_run(tiny, fresh_hom
         while app.settings.router != recommended.router:
             await pilot.press("ctrl+t")
         assert app.settings.gamma == recommended.gamma  # the pair's own, not the router's
+        # a gamma set on a router is there again when ctrl+t comes back round to it
+        while app.settings.router != "h-punc":
+            await pilot.press("ctrl+t")
+        await pilot.press("f7", "f7")
+        turned = app.settings.gamma
+        assert turned != get_router("h-punc").gamma_default
+        for _ in range(len(ROUTERS) - 1):
+            await pilot.press("ctrl+t")
+        assert (app.settings.router, app.settings.gamma) == ("h-punc", turned)
     app.close_pair()
 
 

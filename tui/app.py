@@ -88,6 +88,7 @@ class BacoApp(App):
         self.brainstorm_n = brainstorm_n
         self.follow_pair = follow_pair
         self.chosen: dict = dict(chosen or {})  # GenerationSettings fields the user set
+        self._router_gammas: dict[str, float | None] = {}  # ctrl+t: each router's last gamma
         self.show_sources = True
         self.timings = timings
         self.random = random.Random(seed)
@@ -200,6 +201,7 @@ class BacoApp(App):
     def _adopt_pair_settings(self, pair) -> None:
         """The pair's recommended settings with the user's choices on top: the same rule
         as the Python API's `pair.generate(prompt, **changes)` and `baco run`."""
+        self._router_gammas.clear()  # ctrl+t starts again from this pair's gammas
         try:
             settings = pair.default_settings.with_changes(**self.chosen)
         except BacoError as error:  # e.g. a gamma chosen for another router's range
@@ -234,16 +236,20 @@ class BacoApp(App):
 
     def action_next_router(self) -> None:
         """The next router this pair can run (the ensemble needs one vocabulary), at the
-        pair's recommended gamma for its recommended router."""
+        gamma it had when the user left it, else the pair's recommended gamma for the
+        pair's recommended router, else the router's own default."""
+        self._router_gammas[self.settings.router] = self.settings.gamma
         name = self.settings.router
         for _ in ROUTERS:
             name = next_router(name)
             settings = self.settings.with_changes(router=name)
+            recommended = self.pair.default_settings if self.pair is not None else None
+            if name in self._router_gammas:
+                settings = settings.with_changes(gamma=self._router_gammas[name])
+            elif recommended is not None and name == recommended.router:
+                settings = settings.with_changes(gamma=recommended.gamma)
             if self.pair is None:
                 break
-            recommended = self.pair.default_settings
-            if name == recommended.router:
-                settings = settings.with_changes(gamma=recommended.gamma)
             try:
                 self.pair.check_settings(settings)
                 break
