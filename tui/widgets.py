@@ -81,8 +81,8 @@ class PromptInput(TextArea):
         self.post_message(self.Submitted(self, self.text))
 
     def put_back(self, text: str) -> None:
-        """Put a message back in the box to edit (before whatever is typed there), with
-        the cursor at its end."""
+        """Put a message back in the box to edit, before whatever is typed there (kept),
+        with the cursor at the end."""
         typed = self.text.strip()
         self.text = text + ("\n\n" + typed if typed else "")
         self.move_cursor(self.document.end)
