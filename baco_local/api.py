@@ -153,8 +153,7 @@ class Pair:
     def check(self, request: Request) -> None:
         """Raise the BacoError `submit` would raise for this request (settings this pair
         cannot honour, a prompt that does not fit), without queueing it."""
-        self.loaded.check_settings(request.settings)
-        self.loop.prepare(request)
+        self.loop.prepare(request)  # checks every answer's settings, then the prompts
 
     def submit(self, request: Request) -> Handle:
         """Queue a request; iterate the Handle for its events (this drives the decoding)."""

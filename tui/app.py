@@ -239,11 +239,11 @@ class BacoApp(App):
         gamma it had when the user left it, else the pair's recommended gamma for the
         pair's recommended router, else the router's own default."""
         self._router_gammas[self.settings.router] = self.settings.gamma
+        recommended = self.pair.default_settings if self.pair is not None else None
         name = self.settings.router
         for _ in ROUTERS:
             name = next_router(name)
             settings = self.settings.with_changes(router=name)
-            recommended = self.pair.default_settings if self.pair is not None else None
             if name in self._router_gammas:
                 settings = settings.with_changes(gamma=self._router_gammas[name])
             elif recommended is not None and name == recommended.router:
