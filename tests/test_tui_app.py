@@ -9,6 +9,7 @@ from textual.color import Color
 
 from baco_local import GenerationSettings, Pair
 from baco_local.core.routers import ROUTERS, get_router
+from tui import preferences
 from tui.app import BacoApp
 from tui.store import SessionStore
 from tui.widgets import SOURCE_STYLES, AnswerCard, MessageView, PromptInput
@@ -323,6 +324,47 @@ async def test_the_router_key_skips_a_router_the_pair_cannot_run(tiny, fresh_hom
         for _ in range(len(ROUTERS) - 1):
             await pilot.press("ctrl+t")
         assert (app.settings.router, app.settings.gamma) == ("h-punc", turned)
+    app.close_pair()
+
+
+@pytest.mark.asyncio
+async def test_choices_made_in_the_app_are_there_at_the_next_start(tiny, fresh_home, tmp_path):
+    path = tmp_path / "config" / "chat.json"
+    app = make_app(tiny, follow_pair=True, chosen={"temperature": 0.5}, remember=path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        assert app.settings.temperature == 0.5
+        while app.settings.router != "p":
+            await pilot.press("ctrl+t")
+        await pilot.press("f8", "f8")
+        turned = app.settings.gamma
+        assert turned == pytest.approx(get_router("p").gamma_default + 0.1)
+    app.close_pair()
+    remembered, warning = preferences.load(path)
+    assert warning is None
+    # the app's own choices, not the command line's temperature (it held for that run)
+    assert remembered.settings == {"router": "p", "gamma": turned}
+    again = make_app(
+        tiny, follow_pair=True, chosen=remembered.settings, remember=path, remembered=remembered
+    )
+    async with again.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        assert (again.settings.router, again.settings.gamma) == ("p", turned)
+        assert again.settings.temperature == again.pair.default_settings.temperature
+    again.close_pair()
+
+
+@pytest.mark.asyncio
+async def test_a_remembered_router_this_pair_cannot_run_gives_way_to_its_own(tiny, fresh_home):
+    def loader():
+        return Pair.load(base=tiny.base, aligned=tiny.other_vocab, n_ctx=512, n_threads=2)
+
+    app = make_app(tiny, loader=loader, follow_pair=True, chosen={"router": "ensemble"})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        assert app.settings == app.pair.default_settings
+        warnings = [n.message for n in app._notifications if n.severity == "warning"]
+        assert any("ensemble" in message for message in warnings)
     app.close_pair()
 
 

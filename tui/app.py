@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 from rich.text import Text
 from textual import work
@@ -26,6 +27,8 @@ from baco_local.errors import BacoError
 from .dial import describe_dial, next_router, nudge_gamma
 from .host import error_text
 from .messages import PairFailed, PairLoaded
+from .preferences import Remembered
+from .preferences import save as save_preferences
 from .store import SessionStore
 
 MODE_SCREENS = ("chat", "brainstorm", "compare", "sessions", "models")
@@ -79,6 +82,9 @@ class BacoApp(App):
         brainstorm_n: int = 5,
         follow_pair: bool = False,
         chosen: Mapping | None = None,
+        remember: Path | None = None,
+        remembered: Remembered | None = None,
+        notes: Sequence[str] = (),
     ):
         super().__init__()
         self.load_settings = load_settings or LoadSettings()
@@ -89,6 +95,12 @@ class BacoApp(App):
         self.follow_pair = follow_pair
         self.chosen: dict = dict(chosen or {})  # GenerationSettings fields the user set
         self._router_gammas: dict[str, float | None] = {}  # ctrl+t: each router's last gamma
+        # What the app keeps for the next run (tui.preferences), in `remember` (None:
+        # nothing is kept): the choices remembered from earlier runs and those made in the
+        # app since, not the command line's, which hold for this run only.
+        self._remember_path = remember
+        self._kept = remembered or Remembered()
+        self._notes = tuple(notes)  # shown once the app is up (e.g. saved settings set aside)
         self.show_sources = True
         self.timings = timings
         self.random = random.Random(seed)
@@ -113,6 +125,8 @@ class BacoApp(App):
         self.push_screen("chat")
         load_pair, what = self._first_load
         self.load_pair(load_pair or _default_loader(self.load_settings), what)
+        for note in self._notes:
+            self.notify(note, severity="warning", timeout=10)
 
     def _open_store(self) -> SessionStore:
         try:
@@ -204,7 +218,8 @@ class BacoApp(App):
         self._router_gammas.clear()  # ctrl+t starts again from this pair's gammas
         try:
             settings = pair.default_settings.with_changes(**self.chosen)
-        except BacoError as error:  # e.g. a gamma chosen for another router's range
+            pair.check_settings(settings)  # e.g. the ensemble, chosen on a pair of one vocabulary
+        except BacoError as error:  # or a gamma chosen for another router's range
             settings = pair.default_settings
             self.notify(f"{error_text(error)}\nUsing this pair's settings.", severity="warning")
         if settings != self.settings:
@@ -224,15 +239,30 @@ class BacoApp(App):
         """New settings chosen by the user: the fields they change are kept as the user's
         choices when another pair loads (a gamma with the router it was set for)."""
         changed = _changed_fields(self.settings, settings)
-        for name in changed:
-            self.chosen[name] = getattr(settings, name)
-        if "gamma" in changed:
-            self.chosen["router"] = settings.router  # a gamma means something for its router
-        if "router" in changed and settings.gamma == get_router(settings.router).gamma_default:
-            self.chosen.pop("gamma", None)  # the new router's own default: not a choice
+        kept = dict(self._kept.settings)
+        for choices in (self.chosen, kept):
+            _note_choices(choices, settings, changed)
         self.settings = settings
         self.refresh_status()
         self.refresh_bindings()
+        self._remember(dataclasses.replace(self._kept, settings=kept))
+
+    def _remember(self, kept: Remembered) -> None:
+        """Keep these choices for the next run (when the app was given a file)."""
+        if kept == self._kept:
+            return
+        self._kept = kept
+        if self._remember_path is None:
+            return
+        try:
+            save_preferences(self._remember_path, kept)
+        except OSError as error:
+            self.notify(
+                f"Could not save your settings to {self._remember_path} ({error}); "
+                "they hold until you quit.",
+                severity="warning",
+            )
+            self._remember_path = None  # said once
 
     def action_next_router(self) -> None:
         """The next router this pair can run (the ensemble needs one vocabulary), at the
@@ -326,7 +356,10 @@ class BacoApp(App):
         self.push_screen(SettingsScreen(self.settings, self.system, self.brainstorm_n))
 
     def apply_settings_panel(self, settings, system: str | None, brainstorm_n: int) -> None:
-        self.system, self.brainstorm_n = system, brainstorm_n
+        self.system = system
+        if brainstorm_n != self.brainstorm_n:
+            self.brainstorm_n = brainstorm_n
+            self._remember(dataclasses.replace(self._kept, brainstorm_n=brainstorm_n))
         self.set_settings(settings)
 
     async def open_session(self, session_id: int) -> None:
@@ -339,6 +372,17 @@ class BacoApp(App):
             return
         await self.action_mode(session.kind)
         await self.get_screen(session.kind).load_session(session, self.store.messages(session_id))
+
+
+def _note_choices(choices: dict, settings: GenerationSettings, changed: list[str]) -> None:
+    """Record the fields the user changed in `choices`: a gamma with the router it was
+    set for, and no gamma where the router's own default came with a new router."""
+    for name in changed:
+        choices[name] = getattr(settings, name)
+    if "gamma" in changed:
+        choices["router"] = settings.router  # a gamma means something for its router
+    if "router" in changed and settings.gamma == get_router(settings.router).gamma_default:
+        choices.pop("gamma", None)  # the new router's own default: not a choice
 
 
 def _changed_fields(old: GenerationSettings, new: GenerationSettings) -> list[str]:

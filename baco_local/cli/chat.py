@@ -7,13 +7,17 @@ from pathlib import Path
 
 from . import common
 
+DEFAULT_ANSWERS = 5
+
 
 def register(commands) -> None:
     parser = commands.add_parser(
         "chat",
         help="open the terminal app: chat, brainstorm, compare (the default command)",
         description="Chat, brainstorm and compare in the terminal, with every word coloured "
-        "by the model that wrote it. The app opens at once; the pair loads in the background.",
+        "by the model that wrote it. The app opens at once; the pair loads in the background. "
+        "What you change in the app (router, gamma, the settings panel) is remembered for "
+        "the next run; options given here hold for this run only, on top of it.",
     )
     common.add_pair_options(parser)
     common.add_generation_options(parser)
@@ -22,9 +26,15 @@ def register(commands) -> None:
     app.add_argument(
         "--answers",
         type=int,
-        default=5,
         metavar="N",
-        help="answers per brainstorm prompt (default %(default)s)",
+        help=f"answers per brainstorm prompt (default {DEFAULT_ANSWERS}, or the count you "
+        "set in the app last time)",
+    )
+    app.add_argument(
+        "--forget",
+        action="store_true",
+        help="start from the pair's settings: forget what the app remembered from earlier "
+        "runs (it remembers your changes from now on)",
     )
     parser.set_defaults(handler=run)
 
@@ -36,15 +46,20 @@ def run(args: argparse.Namespace) -> int:
     settings = common.generation_settings_from(args)
     load_settings = common.load_settings_from(args)
     common.check_pair_options(args)
-    if not 2 <= args.answers <= 20:
+    if args.answers is not None and not 2 <= args.answers <= 20:
         raise SettingsError(
             f"--answers {args.answers} is out of range.", "use a count from 2 to 20"
         )
+    from tui import preferences
     from tui.app import BacoApp
 
+    path = preferences.default_path()
+    remembered, problem = preferences.Remembered(), None
+    if not args.forget:
+        remembered, problem = preferences.load(path)
+    chosen = preferences.on_top(remembered.settings, common.generation_changes_from(args))
     try:  # the status line shows the pair's own router and gamma while it loads
-        shown = common.recommended_spec_from(args).recommended_settings()
-        shown = shown.with_changes(**common.generation_changes_from(args))
+        shown = common.recommended_spec_from(args).recommended_settings().with_changes(**chosen)
     except BacoError:  # the load says what is wrong (a gamma out of this router's range)
         shown = settings
     app = BacoApp(
@@ -53,9 +68,12 @@ def run(args: argparse.Namespace) -> int:
         settings=shown,
         system=args.system,
         load_settings=load_settings,
-        brainstorm_n=args.answers,
+        brainstorm_n=args.answers or remembered.brainstorm_n or DEFAULT_ANSWERS,
         follow_pair=True,
-        chosen=common.generation_changes_from(args),
+        chosen=chosen,
+        remember=path,
+        remembered=remembered,
+        notes=(problem,) if problem else (),
     )
     try:
         app.run()
