@@ -32,6 +32,16 @@ def pytest_configure(config):
     config._baco_home = home
 
 
+def pytest_unconfigure(config):
+    # The home holds a copy of the Gemma weights (250 MB): a run that left it behind
+    # filled /tmp by that much every time.
+    import shutil
+
+    home = getattr(config, "_baco_home", None)
+    if home is not None:
+        shutil.rmtree(home, ignore_errors=True)
+
+
 @dataclass(frozen=True)
 class TinyModels:
     """Paths of tiny models. base and aligned share a vocabulary (different weights);
