@@ -367,6 +367,11 @@ def test_the_panel_has_every_setting_and_stop_strings_survive_a_round_trip():
     assert parse_fields(typed, GenerationSettings(), settings.router) == settings
     with pytest.raises(SettingsError, match="speculative"):
         parse_fields(typed | {"speculative": "maybe"}, settings, "p")
+    # a panel saved without touching a field keeps its value exactly, spaces included
+    spaced = GenerationSettings(stop=(" User:", "END "), temperature=0.123456789)
+    shown = {f.name: field_text(f, getattr(spaced, f.name)) for f in FIELDS}
+    assert parse_fields(shown, spaced, spaced.router) == spaced
+    assert parse_fields(shown | {"top_k": "7"}, spaced, spaced.router).stop == spaced.stop
 
 
 # --- the command -------------------------------------------------------------------------

@@ -50,8 +50,11 @@ def parse_fields(
     raises SettingsError with a readable message."""
     changes: dict = {"router": router}
     for setting in FIELDS:
-        if setting.name in values:
-            changes[setting.name] = _parse(setting, values[setting.name])
+        text = values.get(setting.name)
+        # A field left as shown keeps its value exactly (a stop string's spaces, which
+        # typing in the field would not keep, or a float's digits).
+        if text is not None and text != field_text(setting, getattr(settings, setting.name)):
+            changes[setting.name] = _parse(setting, text)
     if not ROUTERS[router].has_gamma:
         changes["gamma"] = None
     return settings.with_changes(**changes)
