@@ -29,19 +29,32 @@ def test_no_file_yet_is_no_choices_and_no_warning(tmp_path):
     [
         ("{not json", "does not hold settings"),
         ('["router", "p"]', "does not hold settings"),
-        ('{"settings": {"router": "p", "gamma": 7}}', "gamma"),
-        ('{"settings": {"temperature": "hot"}}', 'temperature is "hot", not a number'),
-        ('{"settings": {"router": "nope"}}', "nope"),
-        ('{"settings": {"stop": "END"}}', "stop is not a list"),
     ],
 )
-def test_a_file_that_cannot_be_used_is_set_aside_with_a_warning(tmp_path, text, said):
+def test_a_file_that_cannot_be_read_is_set_aside_with_a_warning(tmp_path, text, said):
     path = tmp_path / "chat.json"
     path.write_text(text, encoding="utf-8")
     remembered, warning = preferences.load(path)
-    assert remembered.settings == {}
+    assert remembered == Remembered()
     assert said in warning and str(path) in warning
     assert path.read_text(encoding="utf-8") == text  # nothing is lost until the next change
+
+
+@pytest.mark.parametrize(
+    "settings, kept, said",
+    [
+        ({"router": "p", "gamma": 7, "top_k": 12}, {"router": "p", "top_k": 12}, "gamma 7"),
+        ({"router": "nope", "gamma": 0.3, "top_k": 12}, {"top_k": 12}, "nope"),
+        ({"temperature": "hot", "top_k": 12}, {"top_k": 12}, 'temperature is "hot", not a number'),
+        ({"stop": "END", "top_k": 12}, {"top_k": 12}, "stop is not a list"),
+    ],
+)
+def test_values_no_longer_valid_are_left_out_and_the_rest_kept(tmp_path, settings, kept, said):
+    path = tmp_path / "chat.json"
+    path.write_text(json.dumps({"settings": settings}), encoding="utf-8")
+    remembered, warning = preferences.load(path)
+    assert remembered.settings == kept
+    assert said in warning and str(path) in warning and "left out" in warning
 
 
 def test_fields_this_version_does_not_know_are_left_out(tmp_path):
@@ -52,11 +65,19 @@ def test_fields_this_version_does_not_know_are_left_out(tmp_path):
     assert remembered == Remembered({"top_k": 12}, brainstorm_n=None)  # 50 is out of range
 
 
+def test_a_seed_is_never_taken_from_the_file(tmp_path):
+    path = tmp_path / "chat.json"
+    path.write_text('{"settings": {"seed": 4, "top_k": 3}}')
+    assert preferences.load(path) == (Remembered({"top_k": 3}), None)
+
+
 def test_the_command_line_goes_on_top_and_a_gamma_stays_with_its_router():
     kept = {"router": "p", "gamma": 0.6, "temperature": 0.9}
     other = preferences.on_top(kept, {"router": "h-punc"})
     assert other == {"router": "h-punc", "temperature": 0.9}
-    assert preferences.on_top(kept, {"gamma": 0.4}) == {**kept, "gamma": 0.4}
+    # a gamma alone is for the pair's router, as when nothing is remembered
+    assert preferences.on_top(kept, {"gamma": 0.4}) == {"gamma": 0.4, "temperature": 0.9}
+    assert preferences.on_top(kept, {"router": "p", "gamma": 0.4}) == {**kept, "gamma": 0.4}
     assert preferences.on_top(kept, {"router": "p"}) == kept
     assert preferences.on_top(kept, {"temperature": 0.2}) == {**kept, "temperature": 0.2}
 
@@ -111,5 +132,5 @@ def test_baco_chat_opens_despite_a_broken_file_and_says_so(fresh_home, seen_app)
     (opened,) = seen_app
     assert opened["chosen"] == {}
     (note,) = opened["notes"]
-    assert "were not used" in note and str(path) in note
+    assert "left out" in note and str(path) in note
     assert json.loads(path.read_text()) == {"settings": {"gamma": "high"}}

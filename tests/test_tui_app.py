@@ -11,6 +11,7 @@ from baco_local import GenerationSettings, Pair
 from baco_local.core.routers import ROUTERS, get_router
 from tui import preferences
 from tui.app import BacoApp
+from tui.preferences import Remembered
 from tui.store import SessionStore
 from tui.widgets import SOURCE_STYLES, AnswerCard, MessageView, PromptInput
 
@@ -359,12 +360,36 @@ async def test_a_remembered_router_this_pair_cannot_run_gives_way_to_its_own(tin
     def loader():
         return Pair.load(base=tiny.base, aligned=tiny.other_vocab, n_ctx=512, n_threads=2)
 
-    app = make_app(tiny, loader=loader, follow_pair=True, chosen={"router": "ensemble"})
+    chosen = {"router": "ensemble", "temperature": 0.5}
+    kept = Remembered(chosen)
+    app = make_app(tiny, loader=loader, follow_pair=True, chosen=chosen, remembered=kept)
     async with app.run_test(size=(80, 24)) as pilot:
         await loaded(pilot)
-        assert app.settings == app.pair.default_settings
+        # the pair's router and gamma; the other choices hold
+        assert app.settings == app.pair.default_settings.with_changes(temperature=0.5)
         warnings = [n.message for n in app._notifications if n.severity == "warning"]
-        assert any("ensemble" in message for message in warnings)
+        assert any("ensemble" in m and "an earlier run" in m for m in warnings), warnings
+    app.close_pair()
+
+
+@pytest.mark.asyncio
+async def test_a_seed_is_not_kept_and_a_file_that_cannot_be_written_is_said_once(
+    tiny, fresh_home, tmp_path
+):
+    path = tmp_path / "chat.json"
+    app = make_app(tiny, follow_pair=True, remember=path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        app.set_settings(app.settings.with_changes(seed=9, top_k=7))
+        assert preferences.load(path) == (Remembered({"top_k": 7}), None)
+        (tmp_path / "blocked").write_text("a file where a folder should be")
+        app._remember_path = tmp_path / "blocked" / "chat.json"
+        app.set_settings(app.settings.with_changes(top_k=8))
+        app.set_settings(app.settings.with_changes(top_k=9))
+        await pilot.pause()
+        warnings = [n.message for n in app._notifications if n.severity == "warning"]
+        assert len([m for m in warnings if "Could not save" in m and "writable" in m]) == 1
+        assert app.settings.top_k == 9  # the choice holds for this run
     app.close_pair()
 
 

@@ -27,7 +27,7 @@ from baco_local.errors import BacoError
 from .dial import describe_dial, next_router, nudge_gamma
 from .host import error_text
 from .messages import PairFailed, PairLoaded
-from .preferences import Remembered
+from .preferences import NOT_KEPT, Remembered
 from .preferences import save as save_preferences
 from .store import SessionStore
 
@@ -217,11 +217,20 @@ class BacoApp(App):
         as the Python API's `pair.generate(prompt, **changes)` and `baco run`."""
         self._router_gammas.clear()  # ctrl+t starts again from this pair's gammas
         try:
-            settings = pair.default_settings.with_changes(**self.chosen)
-            pair.check_settings(settings)  # e.g. the ensemble, chosen on a pair of one vocabulary
-        except BacoError as error:  # or a gamma chosen for another router's range
-            settings = pair.default_settings
-            self.notify(f"{error_text(error)}\nUsing this pair's settings.", severity="warning")
+            settings = _checked(pair, self.chosen)
+        except BacoError as error:  # e.g. the ensemble (one vocabulary) on a pair of two
+            # The router and gamma give way to the pair's; the other choices hold.
+            rest = {k: v for k, v in self.chosen.items() if k not in ("router", "gamma")}
+            try:
+                settings, used = _checked(pair, rest), "this pair's router and gamma"
+            except BacoError:
+                settings, used = pair.default_settings, "this pair's settings"
+            remembered = "router" in self._kept.settings or "gamma" in self._kept.settings
+            since = " (remembered from an earlier run)" if remembered else ""
+            self.notify(
+                f"{error_text(error)}\nUsing {used} instead{since}: ctrl+t picks a router.",
+                severity="warning",
+            )
         if settings != self.settings:
             self.settings = settings
             self.refresh_status()
@@ -242,6 +251,8 @@ class BacoApp(App):
         kept = dict(self._kept.settings)
         for choices in (self.chosen, kept):
             _note_choices(choices, settings, changed)
+        for name in NOT_KEPT:
+            kept.pop(name, None)
         self.settings = settings
         self.refresh_status()
         self.refresh_bindings()
@@ -258,8 +269,8 @@ class BacoApp(App):
             save_preferences(self._remember_path, kept)
         except OSError as error:
             self.notify(
-                f"Could not save your settings to {self._remember_path} ({error}); "
-                "they hold until you quit.",
+                f"Could not save your settings to {self._remember_path} ({error}); they hold "
+                f"until you quit. Check that {self._remember_path.parent} is writable.",
                 severity="warning",
             )
             self._remember_path = None  # said once
@@ -372,6 +383,14 @@ class BacoApp(App):
             return
         await self.action_mode(session.kind)
         await self.get_screen(session.kind).load_session(session, self.store.messages(session_id))
+
+
+def _checked(pair, choices: Mapping) -> GenerationSettings:
+    """The pair's recommended settings with these choices on top, if the pair can run
+    them (BacoError if not)."""
+    settings = pair.default_settings.with_changes(**choices)
+    pair.check_settings(settings)
+    return settings
 
 
 def _note_choices(choices: dict, settings: GenerationSettings, changed: list[str]) -> None:

@@ -22,6 +22,8 @@ from baco_local.paths import config_dir
 
 FILE_NAME = "chat.json"
 VERSION = 1
+# Chosen for one run, not as a habit: a seed kept would repeat every later chat's draws.
+NOT_KEPT = frozenset({"seed"})
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,10 @@ def load(path: str | Path) -> tuple[Remembered, str | None]:
     except FileNotFoundError:
         return Remembered(), None
     except (OSError, UnicodeDecodeError) as error:
-        return Remembered(), f"Could not read your saved settings in {path} ({error}); {fresh}."
+        return Remembered(), (
+            f"Could not read your saved settings in {path} ({error}); starting from the "
+            "pair's settings. Check the file's permissions, or delete it."
+        )
     try:
         data = json.loads(text)
     except ValueError:
@@ -59,8 +64,11 @@ def load(path: str | Path) -> tuple[Remembered, str | None]:
     if not (isinstance(n, int) and not isinstance(n, bool) and 2 <= n <= 20):
         n = None
     if problem:
-        note = f"Your saved settings in {path} were not used: {problem}; {fresh}."
-        return Remembered({}, n), note
+        note = (
+            f"Some of your saved settings in {path} were left out: {problem}. The others "
+            "apply; your next change rewrites the file."
+        )
+        return Remembered(settings, n), note
     return Remembered(settings, n), None
 
 
@@ -80,40 +88,56 @@ def save(path: str | Path, remembered: Remembered) -> None:
 
 def on_top(remembered: dict, given: dict) -> dict:
     """The command line's choices over the remembered ones. A remembered gamma belongs
-    to its router: it goes when the command line names another router without a gamma."""
+    to its router: it goes when the command line names another router without a gamma,
+    and a gamma given without a router is for the pair's router, as it is when nothing
+    is remembered."""
     merged = dict(remembered)
     if "router" in given and "gamma" not in given and given["router"] != merged.get("router"):
         merged.pop("gamma", None)
+    if "gamma" in given and "router" not in given:
+        merged.pop("router", None)
     merged.update(given)
     return merged
 
 
 def _checked(settings: dict) -> tuple[dict, str | None]:
-    """The known GenerationSettings fields, if together they are valid settings; else
-    ({}, what is wrong). Fields this version does not know are left out."""
+    """The valid fields this version knows, and what was left out (None: nothing). Each
+    field is checked on its own, a gamma with its router (and left out with it)."""
     from baco_local.core.settings import GenerationSettings
     from baco_local.core.settings_fields import generation_fields
 
     known = {f.name: f for f in generation_fields()}
-    changes = {}
+    changes, problems = {}, []
     for name, value in settings.items():
-        if name not in known:
+        if name not in known or name in NOT_KEPT:
             continue
         setting = known[name]
         if setting.repeated:
             if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-                return {}, f"{name} is not a list of strings"
+                problems.append(f"{name} is not a list of strings")
+                continue
             value = tuple(value)
         elif not _fits(setting.kind, setting.optional, value):
-            return {}, f"{name} is {json.dumps(value)}, not {_KINDS.get(setting.kind, 'valid')}"
+            problems.append(
+                f"{name} is {json.dumps(value)}, not {_KINDS.get(setting.kind, 'valid')}"
+            )
+            continue
         changes[name] = value
-    try:
-        GenerationSettings().with_changes(**changes)
-    except BacoError as error:
-        return {}, error.message.rstrip(".")
-    except (TypeError, ValueError):
-        return {}, "a setting has a value of the wrong type"
-    return changes, None
+    defaults = GenerationSettings()
+    for name in [n for n in changes if n != "gamma"] + ["gamma"] * ("gamma" in changes):
+        if name not in changes:  # a gamma left out with its router
+            continue
+        alone = {name: changes[name]}
+        if name == "gamma":
+            alone["router"] = changes.get("router", defaults.router)
+        try:
+            defaults.with_changes(**alone)
+        except BacoError as error:
+            problems.append(error.message.rstrip("."))
+            del changes[name]
+            if name == "router":
+                changes.pop("gamma", None)
+    return changes, "; ".join(problems) or None
 
 
 _KINDS = {float: "a number", int: "a whole number", str: "text", bool: "true or false"}
