@@ -220,9 +220,10 @@ def test_greedy_word_level_answers_equal_the_word_rule(word_pair, long_runs, rou
         assert all(len(r.tokens) >= 10 for r in on)
 
 
-def test_after_cut_word_runs_each_model_holds_the_answer_text(word_pair, long_runs):
+@pytest.mark.parametrize("n", [1, 2])  # alone, the base reads a run's last word in it
+def test_after_cut_word_runs_each_model_holds_the_answer_text(word_pair, long_runs, n):
     answers = word_pair.stream_answers(
-        PROMPT, 2, router="p-punc", gamma=0.5, seed=5, max_tokens=40, speculative="on", lead=0
+        PROMPT, n, router="p-punc", gamma=0.5, seed=5, max_tokens=40, speculative="on", lead=0
     )
     results = answers.run()
     models = {BASE: word_pair.loaded.base_model, ALIGNED: word_pair.loaded.aligned_model}
@@ -232,6 +233,40 @@ def test_after_cut_word_runs_each_model_holds_the_answer_text(word_pair, long_ru
         for role, tokens in history.items():
             read = b"".join(models[role].piece(t) for t in tokens)
             assert text.startswith(read) and len(read) >= len(text) // 2, role
+
+
+def test_a_run_of_long_words_never_asks_a_decode_for_more_rows_than_it_holds(
+    tiny, long_runs, monkeypatch
+):
+    # Words of many tokens (text without spaces): a decode that asks for more logits
+    # rows than its context holds makes llama.cpp abort the process.
+    from baco_local.backend.context import Context
+
+    asked = []
+    decode = Context.decode
+
+    def counted(context, rows):
+        asked.append(sum(row.logits for row in rows))
+        assert asked[-1] <= context.n_outputs, "llama.cpp would abort here"
+        return decode(context, rows)
+
+    monkeypatch.setattr(Context, "decode", counted)
+    with Pair.load(
+        base=tiny.base, aligned=tiny.small_vocab, n_ctx=1024, n_threads=2, n_parallel=1
+    ) as pair:
+        role = pair.loaded.roles[ALIGNED]
+        starts = type(role).starts_word
+        monkeypatch.setattr(  # one aligned token in five starts a word
+            type(role),
+            "starts_word",
+            lambda self, t: starts(self, t) and (self is not role or t % 5 == 0),
+        )
+        for seed in range(4):
+            result = pair.generate(
+                PROMPT, router="p", gamma=0.05, seed=seed, max_tokens=60, speculative="on", lead=0
+            )
+            assert len(result.tokens) >= 40
+    assert max(asked) > pair.loaded.streams[BASE].n_outputs // 2  # long runs were scored
 
 
 def first_words(pair, speculative: str, seeds: range) -> Counter:

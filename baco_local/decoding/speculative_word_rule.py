@@ -120,11 +120,19 @@ def _aligned_run(ctx: LoopContext, answer: AnswerState, first: int, decided):
     # next run). Among other answers that row goes stale before the next run (their
     # decodes overwrite it) and would be read again, a logits row more per answer
     # (4 answers: 0.60x the word rule, against 0.81x): the next run reads the word.
-    read_last = candidate is not None and ctx.drafts.batch == 1
+    base = ctx.views[BASE]
+    # (exact scoring reads a run one row at a time and keeps no row fresh either)
+    read_last = candidate is not None and ctx.drafts.batch == 1 and not base.exact_runs
     for word in words if read_last else words[:-1]:
         text = b"".join(ctx.piece(ALIGNED, t) for t in word)
+        before = base.length(seq)
         if ctx.read_text(BASE, seq, text, append_only=True) is None:
             break  # it merges with the word before it, or does not fit: the run ends here
+        if ctx.answer_length(BASE, seq) - starts[0] + 1 > base.stream.n_outputs:
+            # Its rows would not fit one decode's outputs (a long "word": text without
+            # spaces, say), where llama.cpp would abort: the run ends before it.
+            base.truncate(seq, before)
+            break
         starts.append(ctx.answer_length(BASE, seq))
     if len(starts) < len(words):  # drafted words that are not scored are drafted again
         kept = sum(map(len, words[: len(starts)]))
