@@ -235,6 +235,23 @@ def test_cancel_while_a_long_prompt_is_read_stops_between_chunks(tiny, monkeypat
     assert [t.id for t in again.tokens] == [t.id for t in expected.tokens]
 
 
+def test_more_logits_rows_than_a_context_holds_is_an_error_not_an_abort(tiny):
+    # llama.cpp aborts the whole process on such a decode (GGML_ASSERT): the backend
+    # refuses it first, and the context stays usable.
+    from baco_local.backend.context import Context, Row
+
+    with Pair.load(base=tiny.base, n_ctx=256, prompt_cache=False) as pair:
+        context = Context(pair.loaded.base_model, n_ctx=64, n_batch=8, n_threads=1, n_outputs=2)
+        try:
+            rows = [Row(token, pos, 0, True) for pos, token in enumerate((5, 6, 7))]
+            with pytest.raises(ValueError, match="3 logits rows do not fit a decode of 2"):
+                context.decode(rows)
+            context.decode(rows[:2])
+            assert context.output_rows().shape[0] == 2
+        finally:
+            context.close()
+
+
 def test_lead_lets_the_aligned_model_open_the_answer(tiny_pair):
     result = tiny_pair.generate(PROMPT, router="base", seed=2, max_tokens=12, lead=4)
     assert {t.source for t in result.tokens} == {BASE}  # the base-only baseline stays so

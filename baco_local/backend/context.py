@@ -106,6 +106,9 @@ class Context:
         removed again, so every sequence stays consistent."""
         if len(rows) > self.n_batch:
             raise ValueError(f"{len(rows)} rows do not fit a decode of {self.n_batch}")
+        outputs = sum(row.logits for row in rows)
+        if outputs > self.n_outputs:  # llama.cpp would abort the process (GGML_ASSERT)
+            raise ValueError(f"{outputs} logits rows do not fit a decode of {self.n_outputs}")
         batch = self._batch
         batch.n_tokens = len(rows)
         for i, row in enumerate(rows):
@@ -125,7 +128,7 @@ class Context:
                     "raise --ctx (n_ctx in Python), or ask for fewer tokens or answers",
                 )
             raise RuntimeError(f"llama_decode failed with status {status}")
-        self.outputs = sum(row.logits for row in rows)
+        self.outputs = outputs
 
     def logits(self, index: int) -> np.ndarray:
         """Logits of the last decode's `index`-th output (rows with logits, in batch order):
