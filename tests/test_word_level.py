@@ -129,3 +129,34 @@ def test_show_source_and_json_work_per_word(capsys, tiny, merging):
     assert record["pair"].endswith("(cross-tokenizer)")
     assert {t["source"] for t in record["tokens"]} <= {BASE, ALIGNED}
     assert "".join(t["text"] for t in record["tokens"]) == record["text"]
+
+
+def test_the_aligned_model_reads_ahead_only_where_the_models_decode_side_by_side(tiny, monkeypatch):
+    # Its candidate for the next word is read while the base routes: free side by side,
+    # a decode thrown away one after the other whenever the router picks the base.
+    from baco_local.backend.context import Context
+    from baco_local.decoding.thread_plan import ONE_AFTER_THE_OTHER, SIDE_BY_SIDE, ThreadPlanner
+
+    decode = Context.decode
+    answers, aligned_decodes = {}, {}
+    for plan in (SIDE_BY_SIDE, ONE_AFTER_THE_OTHER):
+        monkeypatch.setattr(ThreadPlanner, "best", lambda self, kind, plan=plan: plan)
+        monkeypatch.setattr(ThreadPlanner, "choose", lambda self, kind, plan=plan: plan)
+        with Pair.load(base=tiny.base, aligned=tiny.small_vocab, n_threads=2) as pair:
+            aligned = pair.loaded.aligned_model
+            counted = []
+
+            def counting(context, rows, counted=counted, aligned=aligned):
+                counted.append(context.model is aligned)
+                return decode(context, rows)
+
+            monkeypatch.setattr(Context, "decode", counting)
+            result = pair.generate(
+                PROMPT, router="p-punc", gamma=0.5, seed=1, max_tokens=60, speculative="off"
+            )
+            monkeypatch.setattr(Context, "decode", decode)
+        answers[plan] = [(t.id, t.source) for t in result.tokens]
+        aligned_decodes[plan] = sum(counted)
+    assert answers[SIDE_BY_SIDE] == answers[ONE_AFTER_THE_OTHER]
+    assert {source for _, source in answers[SIDE_BY_SIDE]} == {BASE, ALIGNED}
+    assert aligned_decodes[ONE_AFTER_THE_OTHER] < aligned_decodes[SIDE_BY_SIDE]

@@ -58,8 +58,11 @@ from .requests import Measure, Want
 from .requests_many import Request
 from .rule_choice import may_speculate, rule_for
 from .scheduler import Scheduler
+from .thread_plan import SIDE_BY_SIDE
 
 ROLES = (BASE, ALIGNED)
+
+READ_AHEAD_SAMPLE = 32  # see BatchLoop._read_ahead
 
 
 class _Slot:
@@ -91,7 +94,8 @@ class BatchLoop:
             )
             for role in ROLES
         }
-        self.context = LoopContext(pair, views)
+        self.context = LoopContext(pair, views, read_ahead=self._read_ahead)
+        self._read_ahead_asked = 0
         self._queue: deque[Handle] = deque()  # requests with answers not yet started
         self._slots: dict[int, _Slot] = {}  # by sequence id
         self._waiting: dict[int, object] = {}  # sequence -> its rule's request
@@ -103,6 +107,19 @@ class BatchLoop:
         self._submit_lock = threading.Lock()
         self._costs = None
         self.closed = False
+
+    def _read_ahead(self) -> bool:
+        """Whether a rule should have one model read its likely next token while the
+        other decodes (`word_rule`'s candidate). It pays where the two decode side by side,
+        and among other answers (a row more in a decode they share); one after the other
+        it only costs a decode each time the router switches models (one answer of the
+        default pair, 2-core Intel host: 6.5% more characters/s without it). One ask in
+        READ_AHEAD_SAMPLE reads ahead all the same, so the planner goes on timing both
+        plans and can change its mind."""
+        if self.context.drafts.batch > 1 or self.scheduler.planner.best("batch") == SIDE_BY_SIDE:
+            return True
+        self._read_ahead_asked += 1
+        return self._read_ahead_asked % READ_AHEAD_SAMPLE == 0
 
     # --- requests ------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ other model as text, check the context). No decoding happens here: the loop deco
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..backend import Sequences
@@ -47,8 +48,16 @@ class HandoverStats:
 class LoopContext:
     """What every answer's rule shares: the pair, its sequences, and helpers per role."""
 
-    def __init__(self, pair: LoadedPair, views: dict[str, Sequences]):
+    def __init__(
+        self,
+        pair: LoadedPair,
+        views: dict[str, Sequences],
+        read_ahead: Callable[[], bool] = lambda: True,
+    ):
         self.pair = pair
+        # whether to read a model's likely next token while the other decodes (the loop's
+        # answer, from how its two models are scheduled)
+        self.read_ahead = read_ahead
         self.drafts = DraftPlanner()
         self.word_level = pair.word_level
         self.models = {BASE: pair.base_model, ALIGNED: pair.aligned_model}

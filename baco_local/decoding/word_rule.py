@@ -12,7 +12,8 @@ without the space after it.
 The word-start token that ended a word is the writer's candidate for the next one: it
 is kept if the router picks the writer again. While the base model reads the aligned
 model's word to route, the aligned model already reads that candidate (a speculative
-push, taken back if the router picks the base), so both decode at once.
+push, taken back if the router picks the base), so both decode at once, where the
+loop's two models decode side by side (`LoopContext.read_ahead`).
 
 Counting: `max_tokens` counts the answer in the aligned model's tokens, checked as each
 word ends; `lead` is the aligned model's first tokens, finished to a whole word.
@@ -48,6 +49,7 @@ def word_rule(ctx: LoopContext, answer: AnswerState):
                     and candidate is not None
                     and not ctx.ends(ALIGNED, candidate, answer)
                     and not ctx.full(ALIGNED, 1)
+                    and ctx.read_ahead()
                 ):
                     ctx.push(ALIGNED, seq, candidate)  # read it while the base reads
                     pushed = True
