@@ -1,10 +1,11 @@
 """How fast can a pair of two vocabularies go on this host? The default pair's answers,
 priced at the decodes that collaboration cannot avoid, against the aligned model alone.
 
-Collaboration word by word needs, at the least: the aligned model decodes each token it
-writes once (its read of a base word shares the decode of the token before it); the
-base model decodes each token it writes once, and reads each run of aligned words in
-one batch, at the cost of a batch of two rows (the cheapest batch of more than one).
+Collaboration word by word needs, at the least: each model decodes each token it writes
+once (the draw after a word's last token is what shows the word ended); the aligned
+model reads each run of the base's words in one decode; the base reads each run of the
+aligned model's words in one batch, at the cost of a batch of two rows (the cheapest
+batch of more than one).
 Those decodes, at the median costs measured in the same run, make the floor of an
 oracle that knows every routing decision in advance and spends nothing outside
 llama.cpp. A schedule that cannot see the router's next choice also drafts at least one
@@ -109,7 +110,8 @@ def main() -> None:
     base_tokens = sum(n for source, n in pieces if source == "base")
     aligned_runs = sum(source == "aligned" for source, _ in pieces)
     switches = sum(source == "base" for source, _ in pieces)
-    floor = aligned_tokens * aligned_token + (base_tokens + aligned_runs * two_rows) * base_row
+    floor = (aligned_tokens + switches) * aligned_token
+    floor += (base_tokens + aligned_runs * two_rows) * base_row
     drafted = floor + switches * aligned_token
 
     def line(label: str, seconds: float) -> str:
