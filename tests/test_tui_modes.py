@@ -61,6 +61,8 @@ async def test_compare_vote_is_stored_and_labels_revealed(tiny, fresh_home):
         a, b = screen.round["views"]
         assert a.title == "Answer A" and b.title == "Answer B"  # no labels before the vote
         assert shown_colours(a) == set()  # no colours before the vote: they would tell
+        # plain text, as after the vote: the reveal does not reflow what was read
+        assert not a.query(".message-markdown") and a.query_one(".message-body").display
         arms = screen.round["arms"]
         assert sorted(arms) == ["aligned", "collaboration"]
         aligned_view = screen.round["views"][arms.index("aligned")]
@@ -70,6 +72,8 @@ async def test_compare_vote_is_stored_and_labels_revealed(tiny, fresh_home):
         assert (vote.quality, vote.originality, vote.shown_first) == (arms[0], "tie", arms[0])
         assert (vote.router, vote.seed) == ("p-punc", 3)
         assert "collaboration" in a.title + b.title and "aligned alone" in a.title + b.title
+        await pilot.pause()
+        assert not a.query(".message-markdown") and shown_colours(a)  # coloured, same text
         summary = str(screen.query_one("#summary").render())
         assert "(of 1)" in summary
     app.close_pair()

@@ -106,10 +106,13 @@ class MessageView(Vertical, can_focus=True):
         name: str | None = None,
         complete: bool = True,
         show_sources: bool = True,
+        markdown: bool = True,
         classes: str = "",
     ):
         super().__init__(classes=f"message {role} {classes}".strip())
         self.role = role
+        # a finished answer without colours shows as Markdown (False: as plain text)
+        self.markdown = markdown
         self.speaker = name if name is not None else {"user": "You"}.get(role, "BACo")
         self.sourced = SourcedText(runs)
         self.title = title
@@ -188,7 +191,7 @@ class MessageView(Vertical, can_focus=True):
         return sourced_text(self.sourced.runs, self.show_sources)
 
     def _as_markdown(self) -> bool:
-        return self.role != "user" and self.complete and not self.show_sources
+        return self.markdown and self.role != "user" and self.complete and not self.show_sources
 
     def refresh_body(self) -> None:
         if not self._composed:

@@ -86,8 +86,15 @@ class CompareScreen(ModeScreen):
         self.query_one(VotePanel).close("Answering… the vote opens when both answers are in.")
 
     def _start_view(self, slot: str, arm: str) -> MessageView:
+        # Plain text before the vote as after it (when colours show who wrote what), so
+        # the reveal does not reflow the answers the user just read.
         view = MessageView(
-            "assistant", title=f"Answer {slot}", name="", complete=False, show_sources=False
+            "assistant",
+            title=f"Answer {slot}",
+            name="",
+            complete=False,
+            show_sources=False,
+            markdown=False,
         )
         view.record_id = self.store.add_message(
             self.session_id, "assistant", "", meta={"label": slot, "arm": arm}, complete=False
