@@ -49,10 +49,7 @@ class LoopContext:
     """What every answer's rule shares: the pair, its sequences, and helpers per role."""
 
     def __init__(
-        self,
-        pair: LoadedPair,
-        views: dict[str, Sequences],
-        read_ahead: Callable[[], bool] = lambda: True,
+        self, pair: LoadedPair, views: dict[str, Sequences], read_ahead: Callable[[], bool]
     ):
         self.pair = pair
         # whether to read a model's likely next token while the other decodes (the loop's

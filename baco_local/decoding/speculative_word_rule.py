@@ -128,12 +128,13 @@ def _aligned_run(ctx: LoopContext, answer: AnswerState, first: int, decided):
         before = base.length(seq)
         if ctx.read_text(BASE, seq, text, append_only=True) is None:
             break  # it merges with the word before it, or does not fit: the run ends here
-        if ctx.answer_length(BASE, seq) - starts[0] + 1 > base.stream.n_outputs:
+        read = ctx.answer_length(BASE, seq)
+        if read - starts[0] + 1 > base.stream.n_outputs:
             # Its rows would not fit one decode's outputs (a long "word": text without
             # spaces, say), where llama.cpp would abort: the run ends before it.
             base.truncate(seq, before)
             break
-        starts.append(ctx.answer_length(BASE, seq))
+        starts.append(read)
     if len(starts) < len(words):  # drafted words that are not scored are drafted again
         kept = sum(map(len, words[: len(starts)]))
         words, candidate = words[: len(starts)], words[len(starts)][0]
