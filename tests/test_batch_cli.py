@@ -104,6 +104,35 @@ def test_a_missing_file_and_a_foreign_output_are_clear_errors(tiny, tmp_path, ca
     assert foreign.read_text() == "my notes\n"  # untouched
 
 
+@pytest.mark.parametrize(
+    "content",
+    [b"Meeting notes: buy milk", b"\x89PNG\r\x00\x01binary", b'{"note": "mine"}'],
+    ids=["text without a newline", "binary", "JSON that is not an answer"],
+)
+def test_an_output_file_whose_last_line_is_not_ours_is_refused_untouched(
+    tiny, tmp_path, capsys, content
+):
+    prompts = write_lines(tmp_path / "p.jsonl", [{"id": 1, "prompt": "The sea"}])
+    out = tmp_path / "notes.txt"
+    out.write_bytes(content)
+    code = main(["batch", str(prompts), "--out", str(out), *pair_args(tiny)])
+    err = capsys.readouterr().err
+    assert code == 2 and "last line is not an answer written by baco batch" in err
+    assert out.read_bytes() == content
+
+
+def test_a_half_written_answer_is_cut_only_once_a_run_writes(tiny, tmp_path, capsys):
+    prompts = write_lines(tmp_path / "p.jsonl", [{"id": 1, "prompt": "The sea"}])
+    out = tmp_path / "answers.jsonl"
+    out.write_bytes(b'{"id": "1", "answer": 0, "te')  # a run killed mid-write
+    # a run that fails before answering leaves the file as it was
+    code = main(["batch", str(prompts), "--out", str(out), *pair_args(tiny)[:-1], "10"])
+    assert code == 2 and "out of range" in capsys.readouterr().err
+    assert out.read_bytes() == b'{"id": "1", "answer": 0, "te'
+    assert main(["batch", str(prompts), "--out", str(out), *pair_args(tiny)]) == 0
+    assert [(r["id"], r["answer"]) for r in records(out)] == [("1", 0)]
+
+
 def start_batch(args: list[str], folder: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "baco_local", "batch", *args],

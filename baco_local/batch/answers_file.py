@@ -5,7 +5,8 @@
      "tokens": [{"id": 12, "text": "Blue", "source": "aligned", "routed": true}, ...]}
 
 A line is written whole, with one write, and flushed: a run killed mid-write leaves at
-most a partial last line, which `AnswersFile.open` cuts off before appending. Reading
+most a partial last line, which is cut off before the first new answer is appended (only
+a line that starts as baco's do: anything else there is refused, never cut). Reading
 the file back gives the (id, answer) pairs already done, so a rerun writes each answer
 once, and what each was made with, so a rerun that would mix settings or pairs in one
 file is refused. Answers stopped by Ctrl-C are not written: a rerun writes them again,
@@ -26,15 +27,16 @@ class AnswersFile:
     """Appends answers to `path`; `written` maps each (id, answer index) in it to what
     that answer was made with (`made_with`)."""
 
-    def __init__(self, path: Path, written: dict[tuple[str, int], dict], handle):
+    def __init__(self, path: Path, written: dict[tuple[str, int], dict], cut: int | None):
         self.path = path
         self.written = written
-        self._handle = handle
+        self.cut = cut  # where a half-written last line begins, to cut before appending
+        self._handle = None
 
     @classmethod
     def open(cls, path: Path) -> AnswersFile:
-        """Open for appending, after reading what an earlier run wrote (a half-written
-        last line is cut off)."""
+        """Read what an earlier run wrote. Nothing is changed yet: a half-written last
+        line is cut off, and the file opened for appending, at the first `write`."""
         written: dict[tuple[str, int], dict] = {}
         try:
             data = path.read_bytes()
@@ -52,20 +54,15 @@ class AnswersFile:
                 record = json.loads(line)
                 written[(str(record["id"]), int(record["answer"]))] = made_with(record)
             except (ValueError, KeyError, TypeError, AttributeError):
-                raise BacoError(
-                    f"{path} line {number} is not an answer written by baco batch.",
-                    "give --out a new file, or the file an earlier `baco batch` run wrote",
-                ) from None
-        try:
-            if len(whole) < len(data):  # a run was killed mid-line: drop the partial line
-                with open(path, "r+b") as f:
-                    f.truncate(len(whole))
-            handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed by close())
-        except OSError as error:
-            raise BacoError(
-                f"Cannot write {path}: {error.strerror}.", "give --out a file you can write"
-            ) from None
-        return cls(path, written, handle)
+                raise _not_ours(path, f"line {number}") from None
+        cut = None
+        if len(whole) < len(data):  # a run was killed mid-line, or this is not our file
+            if not data[len(whole) :].startswith(RECORD_START):
+                raise _not_ours(path, "its last line")
+            cut = len(whole)
+        if not _writable(path):
+            raise BacoError(f"Cannot write {path}.", "give --out a file you can write")
+        return cls(path, written, cut)
 
     def has(self, request_id: str, answer: int) -> bool:
         return (request_id, answer) in self.written
@@ -90,16 +87,47 @@ class AnswersFile:
     def write_record(self, request_id: str, answer: int, result: dict) -> None:
         """Append one answer, given as Result.to_dict(), as one whole line."""
         record = {"id": request_id, "answer": answer, **result}
-        self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._handle.flush()
+        handle = self._handle or self._open_for_appending()
+        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        handle.flush()
         self.written[(request_id, answer)] = made_with(record)
 
+    def _open_for_appending(self):
+        try:
+            if self.cut is not None:  # the partial line an interrupted run left
+                with open(self.path, "r+b") as f:
+                    f.truncate(self.cut)
+                self.cut = None
+            self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (close())
+        except OSError as error:
+            raise BacoError(
+                f"Cannot write {self.path}: {error.strerror}.", "give --out a file you can write"
+            ) from None
+        return self._handle
+
     def close(self) -> None:
-        if self._handle.closed:
+        if self._handle is None or self._handle.closed:
             return
         self._handle.flush()
         os.fsync(self._handle.fileno())
         self._handle.close()
+
+
+RECORD_START = b'{"id": '  # how every line `write_record` writes begins
+
+
+def _not_ours(path: Path, where: str) -> BacoError:
+    return BacoError(
+        f"{path} {where} is not an answer written by baco batch.",
+        "give --out a new file, or the file an earlier `baco batch` run wrote",
+    )
+
+
+def _writable(path: Path) -> bool:
+    """Whether appending to `path` (or creating it) is allowed, without doing either."""
+    if path.exists():
+        return path.is_file() and os.access(path, os.W_OK)
+    return os.access(path.parent if str(path.parent) else Path("."), os.W_OK)
 
 
 def made_with(record: dict) -> dict:

@@ -58,6 +58,7 @@ class Job:
         self._lock = threading.Lock()
         self._started = False
         self._cancelled = False
+        self._error: ApiError | None = None  # what to answer if no answer ever began
         self._answers = None
         self.results: tuple[Result, ...] | None = None
 
@@ -77,7 +78,15 @@ class Job:
                 answers.cancel()
             for event in answers:
                 self._post(event)
-            self._post(_End(tuple(answers.results)))
+            results = tuple(answers.results)
+            with self._lock:
+                error = self._error
+            if not results and error is not None:
+                # Stopped before any of its answers began (they waited for a sequence
+                # in the batch): a waiting request, answered as one.
+                self._post(_Failed(error))
+            else:
+                self._post(_End(results))
         except BacoError as error:  # settings and prompts found out only now
             self._post(_Failed(from_baco_error(error, self._prompt_param)))
         except Exception as error:
@@ -97,10 +106,12 @@ class Job:
     # --- any thread -----------------------------------------------------------------------
 
     def cancel(self, error: ApiError | None = None) -> None:
-        """Stop the answers. A job that has not started ends with `error` if given."""
+        """Stop the answers. A job none of whose answers has begun ends with `error` if
+        given (on a worker already, or still waiting for one)."""
         with self._lock:
             already = self._cancelled
             self._cancelled = True
+            self._error = self._error or error
             started, answers = self._started, self._answers
         if answers is not None:
             answers.cancel()
