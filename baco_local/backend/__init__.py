@@ -23,11 +23,19 @@ the rows a decode needs get logits, so no n_ctx x n_vocab buffer exists.
 Native handles are owned by an ExitStack and released by `close()`.
 """
 
-from .file_check import check_gguf_file
+from .file_check import check_gguf_file, check_writes_text
 from .memory import require_memory
 from .model import Model
 from .runtime import gpu_available
 from .sequences import Sequences
 from .stream import Stream
 
-__all__ = ["Model", "Sequences", "Stream", "check_gguf_file", "gpu_available", "require_memory"]
+__all__ = [
+    "Model",
+    "Sequences",
+    "Stream",
+    "check_gguf_file",
+    "check_writes_text",
+    "gpu_available",
+    "require_memory",
+]

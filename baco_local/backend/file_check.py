@@ -32,7 +32,7 @@ from .gguf_checks import Hparams, Problem, check_shapes, check_tensor_data, read
 from .gguf_format import MAGIC, GGUFFormatError, read_header
 from .gguf_vocab import CHECKED_TOKENIZERS, check_vocabulary
 
-CHECKS_VERSION = 1  # bump when a check changes: remembered files are then checked again
+CHECKS_VERSION = 2  # bump when a check changes: remembered files are then checked again
 _KINDS = {
     stat.S_IFIFO: "a FIFO (named pipe)",
     stat.S_IFSOCK: "a socket",
@@ -181,6 +181,20 @@ def _remember(fingerprint: tuple, info: ModelFileInfo) -> None:
     saved = {"version": CHECKS_VERSION, "fingerprint": list(fingerprint), "info": asdict(info)}
     with contextlib.suppress(OSError):  # a read-only cache: check again next time
         write_atomic(_marker(fingerprint), json.dumps(saved, default=str) + "\n")
+
+
+def check_writes_text(path: str | os.PathLike) -> None:
+    """Raise ModelFileError when the file is an embedding model (pooled, or attention
+    that is not causal, as BERT's): llama.cpp would decode it, answer with a row per
+    token and abort the process on the rows it did not reserve."""
+    info = inspect_model_file(path)
+    if info.hparams is not None and info.hparams.embeds_only:
+        raise ModelFileError(
+            f"{info.path.name} is an embedding model ({info.hparams.architecture}): it turns "
+            "text into vectors and cannot write text.",
+            "give a text-generation GGUF (a base model, or its instruct version) for "
+            "--base and --aligned",
+        )
 
 
 def check_gguf_file(path: str | os.PathLike) -> Path:

@@ -100,6 +100,7 @@ class Hparams:
     n_ff: tuple[int, ...] | None
     head_k: tuple[int, ...]  # key width per head, per layer
     head_v: tuple[int, ...]
+    embeds_only: bool = False  # an embedding model: it pools text into a vector
 
     @property
     def kv_bytes_per_token(self) -> int:
@@ -160,7 +161,12 @@ def read_hparams(header: GGUFHeader) -> Hparams:
     n_ff = _per_layer(header, f"{arch}.feed_forward_length", n_layer)
     head_k = _head_width(header, f"{arch}.attention.key_length", n_embd, n_head)
     head_v = _head_width(header, f"{arch}.attention.value_length", n_embd, n_head)
-    return Hparams(arch, n_layer, n_embd, n_ctx, n_head, n_head_kv, n_ff, head_k, head_v)
+    embeds_only = (
+        bool(meta.get(f"{arch}.pooling_type")) or meta.get(f"{arch}.attention.causal") is False
+    )
+    return Hparams(
+        arch, n_layer, n_embd, n_ctx, n_head, n_head_kv, n_ff, head_k, head_v, embeds_only
+    )
 
 
 def _integer(header: GGUFHeader, key: str, *, minimum: int = 0, required: bool = True):

@@ -105,13 +105,14 @@ def _describe(base: dict, aligned: dict | None) -> str:
 def _check_pair(name, base: dict, aligned: dict | None, progress) -> bool:
     """Fetch hub files, read both vocabularies, check the aligned format; records the
     exact sizes fetched. True when the vocabularies differ (a word-level pair)."""
-    from ..backend import Model
+    from ..backend import Model, check_writes_text
     from ..pairs.loading import vocabulary_difference
 
     paths = [_fetch(name, fields, progress) for fields in (base, aligned) if fields is not None]
     models = []
     try:
         for path in paths:
+            check_writes_text(path)
             models.append(Model(path, vocab_only=True))
         if len(models) < 2:
             return False

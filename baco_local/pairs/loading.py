@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from ..backend import Model, Stream, require_memory
+from ..backend import Model, Stream, check_writes_text, require_memory
 from ..core.copy_guard import CopyGuard
 from ..core.routers import ALIGNED, BASE
 from ..core.settings import GenerationSettings, LoadSettings
@@ -282,6 +282,7 @@ class LoadedPair:
                     self._stores[role] = PrefixStore(stream.model, stream.n_ctx, layout=layout)
 
     def _model(self, path, load: LoadSettings) -> Model:
+        check_writes_text(path)
         model = Model(path, n_gpu_layers=load.n_gpu_layers, verbose=load.verbose)
         self._closers.append(model.close)
         return model
