@@ -109,6 +109,46 @@ def test_ctrl_c_ends_the_answer_in_progress_and_exits_0(long_tiny, tmp_path):
     assert "Traceback" not in server.log() and "stopped" in server.log()
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_ctrl_c_answers_a_request_none_of_whose_answers_began_with_503(long_tiny, tmp_path, stream):
+    """A request on a worker whose answers still wait for a sequence in the batch is a
+    waiting request: at Ctrl-C it gets the 503, not a 200 with no choices."""
+    base, aligned = long_tiny
+    server = start_server(
+        ["--base", str(base), "--aligned", str(aligned), "--ctx", "32768", "--parallel", "2"],
+        tmp_path,
+    )
+    client = openai.OpenAI(base_url=server.url, api_key="-", max_retries=0, timeout=120)
+    try:
+        # Two long answers hold both sequences; the next request's answer waits for one.
+        chunks = iter(
+            client.chat.completions.create(
+                model="x",
+                messages=HELLO,
+                n=2,
+                max_tokens=30000,
+                stream=True,
+                extra_body={"lead": 0},
+            )
+        )
+        next(chunks)
+        waiting: list = []
+        queued = threading.Thread(target=lambda: waiting.append(ask(client, stream=stream)))
+        queued.start()
+        deadline = time.monotonic() + 60
+        # on a worker (not in the host's queue), its answer waiting for a sequence
+        while (health := get_health(server))["running"] < 2 or health["answers_waiting"] < 1:
+            assert time.monotonic() < deadline, "the second request's answer never waited"
+        server.process.send_signal(signal.SIGINT)
+        list(chunks)
+        queued.join(timeout=120)
+        code = server.process.wait(timeout=60)
+    finally:
+        stop_server(server)
+    assert waiting and "InternalServerError" in waiting[0] and "shutting down" in waiting[0]
+    assert code == 0 and "Traceback" not in server.log()
+
+
 def get_health(server) -> dict:
     with urllib.request.urlopen(f"{server.root}/health", timeout=60) as response:
         return json.loads(response.read())
