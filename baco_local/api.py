@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from .core.events import Result, TokenEvent
 from .core.routers import ALIGNED
-from .core.settings import GenerationSettings, LoadSettings
+from .core.settings import GenerationSettings, LoadSettings, check_settings_object
 from .decoding.batch_loop import BatchLoop
 from .decoding.handle import Handle
 from .decoding.requests_many import Finished, Request
@@ -60,6 +60,11 @@ class Pair:
         (n_ctx, n_threads, n_gpu_layers, n_batch, verbose).
         """
         settings = settings or LoadSettings(**load_options)
+        if base is None and aligned is not None:
+            raise SettingsError(
+                f"aligned={aligned!r} needs base= too.",
+                "give base= and aligned= together, or a catalog pair's name alone",
+            )
         if base is not None:
             spec = PairSpec(
                 base,
@@ -139,6 +144,8 @@ class Pair:
             raise SettingsError(
                 f"n must be a whole number of answers >= 1 (got {n!r}).", "ask for n=5"
             )
+        if settings is not None:
+            check_settings_object(settings)
         settings = _with_seed((settings or self.default_settings).with_changes(**changes))
         request = Request(
             f"request-{next(self._ids)}",
@@ -186,6 +193,13 @@ class Pair:
                     request = next(pending, None)
                     if request is None:
                         exhausted = True
+                    elif not isinstance(request, Request):
+                        raise SettingsError(
+                            f"answer_all takes Requests, not {type(request).__name__} "
+                            f"({request!r:.40}).",
+                            'build each with Request("id", "prompt", settings) (a string '
+                            "is a single prompt: use pair.generate)",
+                        )
                     elif request.first_answer < request.n:
                         try:
                             if request.id in ids:

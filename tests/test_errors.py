@@ -5,7 +5,12 @@ from gguf_factory import OTHER_VOCAB_DIFF_ID
 
 from baco_local import Pair
 from baco_local.cli import main
-from baco_local.errors import ModelFileError, PromptError, VocabularyMismatchError
+from baco_local.errors import (
+    ModelFileError,
+    PromptError,
+    SettingsError,
+    VocabularyMismatchError,
+)
 
 
 def run_cli(capsys, *args):
@@ -153,3 +158,53 @@ def test_raw_mode_rejects_a_conversation(tiny_pair):
             ],
             raw=True,
         )
+
+
+# --- the Python API: misuse is a BacoError that names it, never a bare TypeError ---------
+
+API_MISUSE = {
+    "no prompt": ((None,), {}, PromptError, "not NoneType"),
+    "a number": ((5,), {}, PromptError, "not int"),
+    "one message, not a list": (({"role": "user", "content": "hi"},), {}, PromptError, "not dict"),
+    "a list of strings": ((["Hi", "there"],), {}, PromptError, "Message 0 of the prompt"),
+    "a message without content": (([{"role": "user"}],), {}, PromptError, "not a message"),
+    "content that is not text": (
+        ([{"role": "user", "content": None}],),
+        {},
+        PromptError,
+        "content None, not text",
+    ),
+    "settings as a dict": (("Hi",), {"settings": {"seed": 1}}, SettingsError, "not dict"),
+    "a temperature that is a word": (
+        ("Hi",),
+        {"temperature": "hot"},
+        SettingsError,
+        "'hot' is not a number",
+    ),
+    "max_tokens as text": (("Hi",), {"max_tokens": "5"}, SettingsError, "max_tokens '5'"),
+}
+
+
+@pytest.mark.parametrize("case", API_MISUSE)
+def test_api_misuse_is_a_clear_error(tiny_pair, case):
+    args, kwargs, kind, words = API_MISUSE[case]
+    with pytest.raises(kind) as caught:
+        tiny_pair.generate(*args, **kwargs)
+    assert words in caught.value.message and caught.value.hint
+
+
+def test_api_requests_are_checked_where_they_are_made(tiny_pair):
+    from baco_local import Request
+
+    with pytest.raises(SettingsError, match="settings must be a GenerationSettings"):
+        Request("a", "Hi", "notsettings")
+    with pytest.raises(SettingsError, match="answer_all takes Requests, not str"):
+        list(tiny_pair.answer_all("Hi"))
+    # one stop string is taken as OpenAI's API takes it
+    result = tiny_pair.generate("The cat", stop="e", max_tokens=8, seed=1)
+    assert result.settings.stop == ("e",)
+
+
+def test_aligned_without_base_is_refused_not_ignored():
+    with pytest.raises(SettingsError, match="needs base= too"):
+        Pair.load(aligned="in-context")

@@ -226,6 +226,22 @@ BAD_REQUESTS = {
         "messages[0].content",
         "text",
     ),
+    "user message without content": (
+        {"messages": [{"role": "user"}]},
+        "messages[0].content",
+        "without content",
+    ),
+    "user message with null content": (
+        {"messages": [{"role": "user", "content": None}]},
+        "messages[0].content",
+        "without content",
+    ),
+    "max_tokens as text": ({"messages": HELLO, "max_tokens": "5"}, "max_tokens", "'5'"),
+    "temperature as a word": (
+        {"messages": HELLO, "temperature": "hot"},
+        "temperature",
+        "not a number",
+    ),
     "unknown router": ({"messages": HELLO, "router": "p-pucn"}, "router", "Did you mean 'p-punc'"),
     "unknown router in the model id": (
         {"model": "tiny-base:nope", "messages": HELLO},

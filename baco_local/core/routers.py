@@ -80,7 +80,13 @@ class RouterSpec:
             and low <= gamma <= high
         ):
             raise SettingsError(
-                f"gamma {gamma} is out of range for router {self.name!r}.",
+                f"gamma {gamma!r} is "
+                + (
+                    "not a number"
+                    if isinstance(gamma, bool) or not isinstance(gamma, (int, float))
+                    else f"out of range for router {self.name!r}"
+                )
+                + ".",
                 f"use a value in [{low:g}, {high:g}] ({self.gamma_meaning})",
             )
         return float(gamma)

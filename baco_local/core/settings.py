@@ -113,56 +113,58 @@ class GenerationSettings:
         )
         spec = get_router(self.router)
         object.__setattr__(self, "gamma", spec.check_gamma(self.gamma))
+        if isinstance(self.stop, str):  # one stop string, as OpenAI's API takes it
+            object.__setattr__(self, "stop", (self.stop,))
         _require(
             isinstance(self.stop, (list, tuple)),
-            f"stop {self.stop!r} is not a list of strings.",
+            f"stop {self.stop!r} is not a string or a list of strings.",
             "give stop strings as a list (or repeat --stop)",
         )
         object.__setattr__(self, "stop", tuple(self.stop))
         _require(
             _is_number(self.temperature) and 0 <= self.temperature <= 5,
-            f"temperature {self.temperature} is out of range.",
+            _out_of_range("temperature", self.temperature),
             "use a value in [0, 5]; 0 is greedy, 0.7-1.0 is usual",
         )
         _require(
             _is_int(self.top_k) and self.top_k >= 0,
-            f"top_k {self.top_k} is not a non-negative integer.",
+            _not_whole("top_k", self.top_k, "a non-negative integer"),
             "use 0 to turn top-k off, or a positive count such as 40",
         )
         _require(
             _is_number(self.min_p) and 0 <= self.min_p < 1,
-            f"min_p {self.min_p} is out of range.",
+            _out_of_range("min_p", self.min_p),
             "use a value in [0, 1); 0 turns min-p off, 0.05 is usual",
         )
         _require(
             _is_number(self.top_p) and 0 < self.top_p <= 1,
-            f"top_p {self.top_p} is out of range.",
+            _out_of_range("top_p", self.top_p),
             "use a value in (0, 1]; 1 turns top-p off, 0.95 is usual",
         )
         _require(
             _is_int(self.max_tokens) and self.max_tokens > 0,
-            f"max_tokens {self.max_tokens} must be a positive integer.",
-            "ask for at least 1 new token, e.g. --max-tokens 256",
+            _not_whole("max_tokens", self.max_tokens, "a positive integer"),
+            "ask for at least 1 new token, e.g. 256",
         )
         _require(
             self.seed is None or (_is_int(self.seed) and 0 <= self.seed < 2**63),
-            f"seed {self.seed} is not a non-negative integer.",
-            "use a whole number such as --seed 42, or leave it out for a fresh one",
+            _not_whole("seed", self.seed, "a whole number from 0 to 2**63 - 1"),
+            "use a whole number such as 42, or leave it out for a fresh one",
         )
         _require(
             _is_number(self.repeat_penalty) and 0.5 <= self.repeat_penalty <= 2,
-            f"repeat_penalty {self.repeat_penalty} is out of range.",
+            _out_of_range("repeat_penalty", self.repeat_penalty),
             "use a value in [0.5, 2]; 1 turns it off, 1.1 is usual",
         )
         _require(
             _is_int(self.repeat_last_n) and 0 <= self.repeat_last_n <= 4096,
-            f"repeat_last_n {self.repeat_last_n} is out of range.",
+            _out_of_range("repeat_last_n", self.repeat_last_n),
             "use 0 (off) up to 4096 tokens, e.g. 64",
         )
         _require(
             _is_int(self.lead) and 0 <= self.lead <= 1024,
-            f"lead {self.lead} is out of range.",
-            "use 0 (route from the first token) up to a few tokens, e.g. --lead 3",
+            _out_of_range("lead", self.lead),
+            "use 0 (route from the first token) up to a few tokens, e.g. 3",
         )
         _require(
             isinstance(self.speculative, str) and self.speculative in SPECULATIVE_MODES,
@@ -265,3 +267,23 @@ class LoadSettings:
     @classmethod
     def from_dict(cls, data: dict) -> LoadSettings:
         return cls(**data)
+
+
+def check_settings_object(settings, what: str = "settings") -> None:
+    """Raise SettingsError unless `settings` is a GenerationSettings (a dict, say, is not)."""
+    if not isinstance(settings, GenerationSettings):
+        raise SettingsError(
+            f"{what} must be a GenerationSettings, not {type(settings).__name__}.",
+            "pass GenerationSettings(seed=1, ...), or give the fields as keywords (seed=1)",
+        )
+
+
+def _out_of_range(name: str, value) -> str:
+    """The message for a value outside its range, or of the wrong type altogether."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{name} {value!r} is not a number."
+    return f"{name} {value!r} is out of range."
+
+
+def _not_whole(name: str, value, what: str) -> str:
+    return f"{name} {value!r} is not {what}."

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ..core.events import Result
-from ..core.settings import GenerationSettings
+from ..core.settings import GenerationSettings, check_settings_object
 from ..errors import SettingsError
 from ..pairs.prompt_formats import Message, to_messages
 
@@ -27,7 +27,8 @@ class Request:
 
     def __post_init__(self) -> None:
         messages = self.messages
-        if isinstance(messages, str) or any(not isinstance(m, Message) for m in messages):
+        check_settings_object(self.settings, f"request {self.id!r}: settings")
+        if not isinstance(messages, tuple) or any(not isinstance(m, Message) for m in messages):
             # a prompt string or {"role", "content"} dicts, as Pair.generate takes them
             object.__setattr__(self, "messages", to_messages(messages))
         if not isinstance(self.n, int) or isinstance(self.n, bool) or self.n < 1:

@@ -49,10 +49,13 @@ def to_messages(
     """Normalise a prompt string or a list of messages (objects or role/content dicts)."""
     if isinstance(prompt, str):
         messages = [Message("user", prompt)]
+    elif isinstance(prompt, Sequence) and not isinstance(prompt, (bytes, bytearray)):
+        messages = [_message(m, i) for i, m in enumerate(prompt)]
     else:
-        messages = [
-            m if isinstance(m, Message) else Message(m["role"], m["content"]) for m in prompt
-        ]
+        raise PromptError(
+            f"A prompt must be a string or a list of messages, not {type(prompt).__name__}.",
+            'give "text", or [{"role": "user", "content": "text"}, ...]',
+        )
     if system:
         messages = [m for m in messages if m.role != "system"]
         messages.insert(0, Message("system", system))
@@ -63,6 +66,25 @@ def to_messages(
             "add the user's next message at the end of the list",
         )
     return tuple(messages)
+
+
+def _message(item, index: int) -> Message:
+    """A Message from a Message or a {"role", "content"} mapping, or a PromptError."""
+    if isinstance(item, Message):
+        message = item
+    elif isinstance(item, Mapping) and "role" in item and "content" in item:
+        message = Message(item["role"], item["content"])
+    else:
+        raise PromptError(
+            f"Message {index} of the prompt is {item!r}, not a message.",
+            'give each message as {"role": "user", "content": "text"} (or a Message)',
+        )
+    if not isinstance(message.content, str):
+        raise PromptError(
+            f"Message {index} of the prompt has content {message.content!r}, not text.",
+            "give each message's content as a string",
+        )
+    return message
 
 
 def _merge_repeated_roles(messages: list[Message]) -> list[Message]:

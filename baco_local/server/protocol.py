@@ -122,6 +122,11 @@ def _messages(value) -> tuple[Message, ...]:
                 f"messages[{i}] has role {item.get('role')!r}; use system, user or assistant.",
                 f"messages[{i}].role",
             )
+        if role == "user" and item.get("content") is None:
+            raise invalid(
+                f"messages[{i}] is a user message without content: give its text.",
+                f"messages[{i}].content",
+            )
         messages.append(Message(role, _text(item.get("content"), f"messages[{i}].content")))
     try:
         return to_messages(messages)
