@@ -94,6 +94,9 @@ def test_a_kill_mid_answer_keeps_what_was_shown(tiny, fresh_home, tmp_path):
     rows = db.execute("SELECT role, content, complete FROM messages ORDER BY id").fetchall()
     assert [(role, content) for role, content, _ in rows] == [tuple(m) for m in shown]
     assert rows[1][1] and rows[1][2] == 0  # the answer so far, marked unfinished
+    # and how it was being made: enough to replay it
+    meta = json.loads(db.execute("SELECT meta FROM messages ORDER BY id").fetchall()[1][0])
+    assert (meta["seed"], meta["router"], meta["pair"]) == (1, "p-punc", "tiny-base + tiny-aligned")
     db.close()
 
 

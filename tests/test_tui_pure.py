@@ -269,6 +269,9 @@ def test_describe_answer_by_hand():
     assert describe_answer(meta) == "p-punc γ0.50 · 62% base · seed 7 · length"
     assert describe_answer({"router": "aligned", "gamma": None}) == "aligned"
     assert describe_answer({}) == ""
+    stopped = {"router": "p", "gamma": 0.5, "finish_reason": "stop"}
+    assert describe_answer(stopped) == "p γ0.50 · stop string"  # not mistaken for eog
+    assert describe_answer({"router": "p", "gamma": 0.5, "finish_reason": "eog"}) == "p γ0.50"
 
 
 def test_session_markdown_and_json(tmp_path):

@@ -37,7 +37,9 @@ def describe_answer(meta: dict) -> str:
         parts.append(f"{stats['base_fraction']:.0%} base")
     if meta.get("seed") is not None:
         parts.append(f"seed {meta['seed']}")
-    if meta.get("finish_reason") not in (None, "eog", "stop"):
+    if meta.get("finish_reason") == "stop":  # a stop string ended it (else "eog")
+        parts.append("stop string")
+    elif meta.get("finish_reason") not in (None, "eog"):
         parts.append(meta["finish_reason"])
     return " · ".join(parts)
 

@@ -93,11 +93,24 @@ class ChatScreen(ModeScreen):
 
     def _answer(self, settings=None) -> None:
         settings = settings or self.host.settings
+        if settings.seed is None:  # drawn here, so an answer cut off by quitting keeps it
+            settings = settings.with_changes(seed=self.host.random.randrange(2**31))
         request = AnswerRequest(self.conversation(), settings, self.host.system)
         if self.start_answers([request]) is None:
             return
         view = MessageView("assistant", complete=False, show_sources=self.host.show_sources)
-        view.record_id = self.store.add_message(self.session_id, "assistant", "", complete=False)
+        # How it is made, stored before the first token: what an answer stopped by
+        # quitting (or a kill) keeps; its end adds how it went.
+        planned = {
+            key: getattr(settings, key) for key in ("router", "gamma", "seed", "temperature")
+        }
+        view.record_id = self.store.add_message(
+            self.session_id,
+            "assistant",
+            "",
+            meta={**planned, "pair": self.host.pair_label},
+            complete=False,
+        )
         self.answer_view = view
         self._mount(view)
 
