@@ -6,7 +6,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_tui_app import answered, loaded, make_app, send, shown_colours, until
+from test_tui_app import (
+    GatedPair,
+    answered,
+    loaded,
+    make_app,
+    send,
+    shown_colours,
+    tiny_loader,
+    until,
+)
 
 from baco_local import GenerationSettings
 from tui.widgets import MessageView
@@ -76,6 +85,34 @@ async def test_compare_vote_is_stored_and_labels_revealed(tiny, fresh_home):
         assert not a.query(".message-markdown") and shown_colours(a)  # coloured, same text
         summary = str(screen.query_one("#summary").render())
         assert "(of 1)" in summary
+    app.close_pair()
+
+
+@pytest.mark.asyncio
+async def test_compare_stopped_before_its_second_answer_began_leaves_no_card_stopping(
+    tiny, fresh_home
+):
+    gate = {}
+
+    def load():
+        gate["pair"] = GatedPair(tiny_loader(tiny)(), after=3)
+        return gate["pair"]
+
+    app = make_app(tiny, loader=load, settings=GenerationSettings(seed=3, max_tokens=16))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        await pilot.press("f4")
+        screen = app.get_screen("compare")
+        await send(pilot, "Write a line")
+        await until(pilot, gate["pair"].paused.is_set)  # the first answer, midway
+        await pilot.press("escape")
+        await until(pilot, lambda: screen.job is None)
+        first, second = screen.round["views"]
+        assert first.complete and "stopping" not in first.title
+        assert second.complete and second.title == "Answer B · stopped"
+        stored = app.store.messages(app.store.sessions()[0].id)[1:]
+        assert all(m.complete for m in stored)
+        assert stored[1].meta["finish_reason"] == "cancelled"
     app.close_pair()
 
 
@@ -262,7 +299,6 @@ async def test_answers_started_while_a_chat_answer_runs_join_it(tiny, fresh_home
     """Answers of every screen decode together in the pair's batch: answers started while
     the chat answer is mid-way are written at once, nothing says they wait, and the chat
     answer goes on afterwards."""
-    from test_tui_app import GatedPair, tiny_loader
 
     gate = {}
 

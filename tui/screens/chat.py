@@ -176,6 +176,9 @@ class ChatScreen(ModeScreen):
             view.finish("error")
 
     def job_finished(self) -> None:
+        view = self.answer_view
+        if view is not None and not view.complete:  # stopped before it began: no trace
+            self._discard(view)
         self.answer_view = None
 
     def _discard(self, view: MessageView):

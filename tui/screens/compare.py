@@ -137,6 +137,14 @@ class CompareScreen(ModeScreen):
 
     def job_finished(self) -> None:
         metas = self.round["metas"] if self.round else [None]
+        if self.round is not None:
+            for slot, arm, view, meta in zip(SLOTS, self.round["arms"], self.round["views"], metas):
+                if meta is None:  # stopped before it began: it never ended on its own
+                    stopped = {"label": slot, "arm": arm, "finish_reason": "cancelled"}
+                    self.store.update_message(
+                        view.record_id, view.text, view.sourced.runs, meta=stopped, complete=True
+                    )
+                    view.finish(f"Answer {slot} · stopped")
         if all(m is not None and m["finish_reason"] != "cancelled" for m in metas):
             self.query_one(VotePanel).ask()
         else:
