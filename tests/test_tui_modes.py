@@ -120,6 +120,33 @@ async def test_compare_stopped_before_its_second_answer_began_leaves_no_card_sto
 
 
 @pytest.mark.asyncio
+async def test_a_session_is_deleted_on_a_second_d_and_the_chat_showing_it_starts_afresh(
+    tiny, fresh_home
+):
+    app = make_app(tiny)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        chat = app.get_screen("chat")
+        for text in ("Keep me", "Forget me"):
+            await chat.action_new_chat()
+            await send(pilot, text)
+            await answered(pilot, chat)
+        assert [s.title for s in app.store.sessions()] == ["Forget me", "Keep me"]
+        await pilot.press("f5")
+        table = app.get_screen("sessions").query_one("DataTable")
+        await pilot.press("d")  # the newest, selected: asks first
+        assert len(app.store.sessions()) == 2
+        await pilot.press("d")
+        await pilot.pause()
+        assert [s.title for s in app.store.sessions()] == ["Keep me"]
+        assert table.row_count == 1
+        assert chat.session_id is None and not chat.views  # it showed the deleted one
+        await pilot.press("d")  # the next one: asked again, not deleted at once
+        assert len(app.store.sessions()) == 1
+    app.close_pair()
+
+
+@pytest.mark.asyncio
 async def test_a_saved_chat_reopens_after_a_restart_and_exports(tiny, fresh_home):
     first = make_app(tiny)
     async with first.run_test(size=(80, 24)) as pilot:

@@ -31,7 +31,8 @@ SECTIONS = (
             (
                 "ctrl+s",
                 "settings: router, gamma, temperature, top-p, top-k, min-p, max tokens, "
-                "seed, brainstorm answers, system prompt",
+                "seed, stop strings, lead, repetition penalty, speculative, brainstorm "
+                "answers, system prompt",
             ),
             ("ctrl+o", "source colours on/off (off: finished answers as Markdown)"),
             ("Tab", "move between the prompt box and messages or cards"),
@@ -58,6 +59,8 @@ SECTIONS = (
             ("f", "keep the focused card: favourites stay when you draw again"),
             ("ctrl+l", "more like these: gamma a step towards the aligned model, draw again"),
             ("ctrl+g", "more different: gamma a step towards the base model, draw again"),
+            ("y", "copy the focused card"),
+            ("ctrl+n", "a new prompt (kept cards go too)"),
             ("", "distinct-2: share of word pairs that are unique (higher = more varied)"),
             ("", "similarity: mean word overlap of two answers (lower = more different)"),
         ),
@@ -75,6 +78,7 @@ SECTIONS = (
                 "vote A, B or tie: first for quality, then for originality; then the labels "
                 "appear. Win rates count every vote so far.",
             ),
+            ("ctrl+n", "a new comparison session"),
         ),
     ),
     (
@@ -82,6 +86,15 @@ SECTIONS = (
         (
             ("Enter o", "reopen the selected session"),
             ("m j", "export it as Markdown or JSON (next to the sessions file)"),
+            ("d", "delete it (press d twice: there is no undo)"),
+        ),
+    ),
+    (
+        "Models",
+        (
+            ("Enter u", "use the selected pair (it loads in the background)"),
+            ("p", "download the selected pair's files"),
+            ("r", "read the catalog and the downloads again"),
         ),
     ),
 )

@@ -1,4 +1,4 @@
-"""Sessions: everything saved, newest first; reopen one, or export it."""
+"""Sessions: everything saved, newest first; reopen one, export it, or delete it."""
 
 from __future__ import annotations
 
@@ -18,7 +18,19 @@ class SessionsScreen(ModeScreen):
         Binding("o", "open", "Open (or ⏎)"),
         Binding("m", "export('markdown')", "Export Markdown"),
         Binding("j", "export('json')", "Export JSON"),
+        Binding("d", "delete", "Delete"),
     ]
+    # The screen of each kind of session, and what starts it afresh (a deleted session
+    # must not go on receiving messages there).
+    FRESH = {
+        "chat": "action_new_chat",
+        "brainstorm": "action_new_set",
+        "compare": "action_new_session",
+    }
+
+    def __init__(self):
+        super().__init__()
+        self._armed: int | None = None  # the session a first d asked to delete
 
     def compose_body(self) -> ComposeResult:
         yield DataTable(id="session-table", cursor_type="row", zebra_stripes=True)
@@ -88,6 +100,32 @@ class SessionsScreen(ModeScreen):
             self.notify(error_text(error), title="Export failed", severity="error", timeout=15)
             return
         self.notify(f"Saved {path}", title="Exported", timeout=8)
+
+    async def action_delete(self) -> None:
+        """d asks, a second d on the same session deletes it (there is no undo)."""
+        session_id = self.selected_id()
+        if session_id is None:
+            self.notify("There is no session to delete.", severity="warning")
+            return
+        if self._armed != session_id:
+            self._armed = session_id
+            title = cut(self.store.session(session_id).title, 40)
+            self.notify(
+                f"Press d again to delete “{title}”. It cannot be undone.",
+                title="Delete this session?",
+                timeout=6,
+            )
+            return
+        self._armed = None
+        for kind, fresh in self.FRESH.items():
+            screen = self.app.get_screen(kind)
+            if getattr(screen, "session_id", None) == session_id:
+                done = getattr(screen, fresh)()
+                if done is not None:
+                    await done
+        self.store.delete_session(session_id)
+        self.reload()
+        self.notify("Session deleted.", timeout=4)
 
 
 def _count(n: int, noun: str) -> str:
