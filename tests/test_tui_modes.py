@@ -50,6 +50,9 @@ async def test_brainstorm_draws_n_seeded_cards_and_keeps_favourites(tiny, fresh_
         await answered(pilot, screen)
         assert [c.seed for c in screen.cards] == [8, 10, 11, 12]
         assert screen.cards[0] is cards[1] and screen.cards[0].favourite
+        # numbered afresh, kept cards first, as the reopened session shows them
+        assert [c.number for c in screen.cards] == [1, 2, 3, 4]
+        assert "★ Answer 1 · seed 8" in screen.cards[0]._title_text()
         stored = app.store.messages(session.id)
         assert [m.meta.get("seed") for m in stored[1:]] == [8, 10, 11, 12]
     app.close_pair()

@@ -245,6 +245,10 @@ class AnswerCard(MessageView):
         self.details = details
         self.set_class(favourite, "favourite")
 
+    def renumber(self, number: int) -> None:
+        self.number = number
+        self._refresh_title()
+
     def _title_text(self) -> str:
         star = "★ " if self.favourite else ""
         seed = "" if self.seed is None else f" · seed {self.seed}"

@@ -96,6 +96,8 @@ class BrainstormScreen(ModeScreen):
         )
         await self._drop_unkept_cards()
         kept = len(self.cards)
+        for number, card in enumerate(self.cards, start=1):  # as a reopened session shows them
+            card.renumber(number)
         self.round_cards = []
         for i, seed in enumerate(seeds):
             card = AnswerCard(kept + i + 1, seed, show_sources=self.host.show_sources)
