@@ -258,3 +258,9 @@ def test_a_rerun_with_other_settings_does_not_mix_them_into_the_file(tiny, tmp_p
     assert out.read_text() == first + "\n"  # untouched
     assert main(["batch", *args, "--max-tokens", "6"]) == 0  # the same options continue
     assert sorted((r["answer"], r["seed"], r["text"]) for r in records(out)) == sorted(whole)
+    capsys.readouterr()
+    # every answer is in: a rerun with other options is told so, not "all done"
+    assert main(["batch", *args, "--max-tokens", "9"]) == 2
+    assert "made with other settings (max_tokens 6 there, 9 now)" in capsys.readouterr().err
+    assert main(["batch", *args, "--max-tokens", "6"]) == 0
+    assert "all 3 answers are already in" in capsys.readouterr().err

@@ -100,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
         total = sum(r.n for r in requests)
         left = total - _written(requests, answers)
         if not todo:
+            # Nothing to add, but a rerun with changed options expects new answers: say
+            # that these were made otherwise rather than that all is done.
+            _check_continuation(requests_as_made(args, prompts, defaults), answers, None)
             sys.stderr.write(f"all {total} answers are already in {out}\n")
             return 0
         if left < total:
@@ -125,6 +128,17 @@ def run(args: argparse.Namespace) -> int:
     skipped_note = f", {skipped} line(s) skipped" if skipped else ""
     sys.stderr.write(f"done: {done} of {total} answers in {out}{skipped_note}\n")
     return 0 if done >= total else 1
+
+
+def requests_as_made(args, prompts, defaults) -> list:
+    """The lines with the settings this command would answer them with (the pair's
+    recommended settings under the command's options), without loading the pair."""
+    from ..batch.prompts_file import LineError, read_requests
+
+    recommended = common.recommended_spec_from(args).recommended_settings()
+    recommended = recommended.with_changes(**common.generation_changes_from(args))
+    again = read_requests(prompts, replace(defaults, settings=recommended))
+    return [r for r in again if not isinstance(r, LineError)]
 
 
 def _todo_for(prompts, defaults, answers, recommended):
