@@ -242,3 +242,15 @@ def test_raw_runs_a_pair_of_two_vocabularies_without_chat_templates(capsys, tiny
     err = capsys.readouterr().err
     assert "small-plain.gguf has no chat template" in err and "--raw" in err
     assert "Traceback" not in err
+
+
+def test_a_mistyped_command_or_option_is_named_by_the_right_parser(capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["rn", "hello"])
+    err = capsys.readouterr().err
+    assert caught.value.code == 2 and "unknown command 'rn'. Did you mean 'run'?" in err
+    with pytest.raises(SystemExit) as caught:
+        main(["run", "hello", "--frobnicate"])
+    err = capsys.readouterr().err
+    assert caught.value.code == 2 and err.startswith("usage: baco run")
+    assert "unrecognized arguments: --frobnicate" in err

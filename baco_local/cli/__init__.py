@@ -52,8 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     ):
         # plain `baco` opens the terminal app: `baco --answers 3` is `baco chat --answers 3`
         globals_ = [a for a in argv if a in ("-v", "--verbose")]
-        argv = [*globals_, "chat", *[a for a in argv if a not in globals_]]
-    args = parser.parse_args(argv)
+        rest = [a for a in argv if a not in globals_]
+        if rest and not rest[0].startswith("-"):  # `baco rn`: not a chat option either
+            _unknown_command(parser, rest[0])
+        argv = [*globals_, "chat", *rest]
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the command's own parser, with its own usage line
+        command = getattr(args, "command", None)
+        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        (subparsers.choices.get(command) or parser).error(
+            f"unrecognized arguments: {' '.join(extra)}"
+        )
     try:
         return int(args.handler(args) or 0)
     except BacoError as error:
@@ -74,6 +83,15 @@ def main(argv: list[str] | None = None) -> int:
             "  hint: run again with --verbose for the traceback, and please report it"
         )
         return 1
+
+
+def _unknown_command(parser: argparse.ArgumentParser, word: str) -> None:
+    """Exit 2 naming the commands, and the likeliest one, for a mistyped command."""
+    import difflib
+
+    close = difflib.get_close_matches(word, COMMANDS, n=1)
+    guess = f" Did you mean '{close[0]}'?" if close else ""
+    parser.error(f"unknown command {word!r}.{guess} Commands: {', '.join(COMMANDS)}")
 
 
 def _print_error(message: str) -> None:
