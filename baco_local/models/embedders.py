@@ -114,6 +114,9 @@ def pull_embedder(name: str, progress: Progress | None = None) -> Path:
             retry_command=f"baco models pull {name}",
         )
     except HubUnreachableError as error:
+        if embedder.package and package_installed(embedder.package):
+            # offline, and there is nothing to pull: the installed package has it
+            return converted_file(embedder)
         offline = f" or, offline, `{EVAL_EXTRA_HINT}`" if embedder.package else ""
         raise HubUnreachableError(
             error.message, f"run `baco models pull {name}` while online{offline}"
