@@ -155,7 +155,7 @@ def test_streamed_chat_completion_matches_the_same_seed_unstreamed(server):
     stream = client.chat.completions.create(
         **request, stream=True, stream_options={"include_usage": True}
     )
-    usage = None
+    usage, lasts = None, {}
     for chunk in stream:
         if chunk.usage is not None:
             usage = chunk.usage
@@ -163,12 +163,20 @@ def test_streamed_chat_completion_matches_the_same_seed_unstreamed(server):
             texts[choice.index] = texts.get(choice.index, "") + (choice.delta.content or "")
             if choice.finish_reason is not None:
                 finishes[choice.index] = choice.finish_reason
+                lasts[choice.index] = chunk.model_extra["baco"]
         if chunk.model_extra.get("baco", {}).get("source"):
             sources.add(chunk.model_extra["baco"]["source"])
     assert texts == {c.index: c.message.content for c in whole.choices}
     assert finishes == {c.index: c.finish_reason for c in whole.choices}
     assert sources <= {"base", "aligned"} and sources
     assert usage is not None and usage.completion_tokens == whole.usage.completion_tokens
+    # each answer's last chunk says what the whole response's baco object says of it
+    baco = whole.model_extra["baco"]
+    for i, last in lasts.items():
+        for key in ("pair", "router", "gamma", "prompt_tokens"):
+            assert last[key] == baco[key], key
+        answer = {k: v for k, v in baco["choices"][i].items() if k != "tokens"}
+        assert {k: last[k] for k in answer} == answer
 
 
 def test_a_model_id_with_a_router_picks_that_router(server):

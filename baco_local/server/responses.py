@@ -160,8 +160,17 @@ def _text_chunk(reply: Reply, index: int, text: str, sent: dict, source=None) ->
 
 
 def _finish(index: int, result: Result) -> dict:
+    """An answer's last chunk: what the whole response's `baco` object says of it (all
+    but its tokens, which went one per chunk)."""
     return (
-        _answer(index, result, tokens=False) | {"router": result.settings.router} | _notes(result)
+        _answer(index, result, tokens=False)
+        | {
+            "pair": result.pair,
+            "router": result.settings.router,
+            "gamma": result.settings.gamma,
+            "prompt_tokens": dict(result.stats.prompt_tokens),
+        }
+        | _notes(result)
     )
 
 
