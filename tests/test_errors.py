@@ -208,3 +208,10 @@ def test_api_requests_are_checked_where_they_are_made(tiny_pair):
 def test_aligned_without_base_is_refused_not_ignored():
     with pytest.raises(SettingsError, match="needs base= too"):
         Pair.load(aligned="in-context")
+
+
+def test_a_seed_with_no_room_for_n_answers_names_the_seed_given(capsys, tiny):
+    code = main(["run", "hi", "--base", str(tiny.base), "--seed", str(2**63 - 1), "-n", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"seed {2**63 - 1} leaves no room for 2 answers" in err
+    assert str(2**63) not in err  # not a seed the user never typed

@@ -41,6 +41,12 @@ class Request:
                 f"request {self.id!r} has no seed (a request replays by its seed).",
                 "give it one, e.g. settings.with_changes(seed=1); Pair.generate picks one",
             )
+        if self.settings.seed + self.n - 1 >= 2**63:
+            raise SettingsError(
+                f"seed {self.settings.seed} leaves no room for {self.n} answers (answer i "
+                "uses seed + i, and seeds go up to 2**63 - 1).",
+                f"use a seed below {2**63 - self.n + 1}",
+            )
 
     def answer_settings(self, index: int) -> GenerationSettings:
         return self.settings.with_changes(seed=self.settings.seed + index)
