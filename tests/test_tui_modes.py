@@ -361,3 +361,20 @@ async def test_answers_started_while_a_chat_answer_runs_join_it(tiny, fresh_home
         await pilot.press("escape")  # stop the chat answer
         await until(pilot, lambda: chat.job is None, tries=3000)
     app.close_pair()
+
+
+@pytest.mark.asyncio
+async def test_a_sessions_file_that_cannot_open_is_said_where_sessions_are_listed(
+    tiny, fresh_home, tmp_path
+):
+    broken = tmp_path / "sessions.sqlite3"
+    broken.write_bytes(b"not a database, " * 64)
+    app = make_app(tiny, store_path=str(broken))
+    async with app.run_test(size=(100, 24)) as pilot:
+        await loaded(pilot)
+        await pilot.press("f5")
+        note = str(app.get_screen("sessions").query_one("#sessions-note").render())
+        assert "in memory only: they are lost when you quit" in note
+        assert "file is not a database" in note  # and why
+    assert broken.read_bytes() == b"not a database, " * 64  # left as it was
+    app.close_pair()

@@ -128,11 +128,18 @@ class BacoApp(App):
         for note in self._notes:
             self.notify(note, severity="warning", timeout=10)
 
+    store_problem: str | None = None  # why the sessions file could not be opened
+
     def _open_store(self) -> SessionStore:
         try:
             return SessionStore(self._store_path, clock=self._clock)
         except BacoError as error:
-            self.notify(f"{error}\nSessions are kept in memory only.", severity="error")
+            self.store_problem = str(error)
+            self.notify(
+                f"{error}\nSessions are kept in memory only: they are lost when you quit.",
+                severity="error",
+                timeout=60,
+            )
             return SessionStore(":memory:", clock=self._clock)
 
     async def action_quit(self) -> None:

@@ -66,9 +66,16 @@ class SessionsScreen(ModeScreen):
                 key=str(record.id),
             )
         where = self.store.path
-        self.query_one("#sessions-note", Static).update(
-            f"{len(sessions)} sessions in {where}" if sessions else f"No sessions yet ({where})."
-        )
+        if str(where) == ":memory:":  # the sessions file could not be opened at start
+            note = (
+                f"{len(sessions)} sessions in memory only: they are lost when you quit "
+                f"({getattr(self.app, 'store_problem', None) or 'the file could not be opened'})"
+            )
+        elif sessions:
+            note = f"{len(sessions)} sessions in {where}"
+        else:
+            note = f"No sessions yet ({where})."
+        self.query_one("#sessions-note", Static).update(note)
 
     def on_resize(self) -> None:
         if self.is_current:
