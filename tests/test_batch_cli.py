@@ -264,3 +264,28 @@ def test_a_rerun_with_other_settings_does_not_mix_them_into_the_file(tiny, tmp_p
     assert "made with other settings (max_tokens 6 there, 9 now)" in capsys.readouterr().err
     assert main(["batch", *args, "--max-tokens", "6"]) == 0
     assert "all 3 answers are already in" in capsys.readouterr().err
+
+
+def test_a_continued_line_keeps_its_seed_and_another_seed_is_refused(tiny, tmp_path, capsys):
+    prompts = write_lines(tmp_path / "prompts.jsonl", [{"id": "a", "prompt": "The sea", "n": 3}])
+    out = tmp_path / "answers.jsonl"
+    args = [str(prompts), "--out", str(out), *pair_args(tiny), "--max-tokens", "5"]
+    assert main(["batch", *args]) == 0  # no seed: one is drawn for the line
+    seeds = [r["seed"] for r in records(out)]
+    assert seeds == [seeds[0], seeds[0] + 1, seeds[0] + 2]
+    out.write_text(out.read_text().splitlines()[0] + "\n")  # as if stopped after one
+    assert main(["batch", *args]) == 0  # continues with the line's seed, not a new one
+    assert sorted(r["seed"] for r in records(out)) == seeds
+    capsys.readouterr()
+    # one file, one set of settings: a different seed does not join it
+    assert main(["batch", *args, "-n", "4", "--seed", str(seeds[0] + 1)]) == 2
+    err = capsys.readouterr().err
+    assert f"seed {seeds[0]} there, {seeds[0] + 1} now" in err
+    assert len(records(out)) == 3
+
+
+def test_a_line_with_neither_prompt_nor_messages_says_so(tiny, tmp_path, capsys):
+    prompts = write_lines(tmp_path / "p.jsonl", [{"id": "c"}, {"id": "d", "prompt": "The sea"}])
+    code = main(["batch", str(prompts), "--out", str(tmp_path / "o.jsonl"), *pair_args(tiny)])
+    err = capsys.readouterr().err
+    assert code == 0 and "line 1: the prompt is missing" in err and "not both" not in err

@@ -64,6 +64,15 @@ class AnswersFile:
             raise BacoError(f"Cannot write {path}.", "give --out a file you can write")
         return cls(path, written, cut)
 
+    @property
+    def seeds(self) -> dict[str, int]:
+        """The seed of each line whose answers are here (see `made_with`)."""
+        return {
+            request_id: made["seed"]
+            for (request_id, _), made in self.written.items()
+            if isinstance(made.get("seed"), int)
+        }
+
     def has(self, request_id: str, answer: int) -> bool:
         return (request_id, answer) in self.written
 
@@ -72,7 +81,6 @@ class AnswersFile:
         with its settings (and this pair, when given): the first field that differs, or
         None."""
         now = {"pair": pair, **json.loads(json.dumps(request.settings.to_dict()))}
-        now.pop("seed")
         for index in range(request.n):
             then = self.written.get((request.id, index), {})
             for name, value in now.items():
@@ -131,8 +139,11 @@ def _writable(path: Path) -> bool:
 
 
 def made_with(record: dict) -> dict:
-    """What an answer record was made with: its pair and settings, the seed left out (a
-    line without a seed draws a new one at every run)."""
+    """What an answer record was made with: its pair and settings, with the seed of its
+    line (answer i uses seed + i: the seed is the answer's less its index)."""
     settings = {"router": record.get("router"), "gamma": record.get("gamma")}
     settings.update(record.get("settings") or {})
+    seed, index = record.get("seed"), record.get("answer")
+    if isinstance(seed, int) and isinstance(index, int):
+        settings["seed"] = seed - index
     return {"pair": record.get("pair"), **settings}

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..core.settings import GenerationSettings
@@ -46,6 +46,9 @@ class Defaults:
     n: int = 1
     raw: bool = False
     system: str | None = None
+    # the seed each line's answers in the output file were made with: a line without a
+    # seed of its own continues with it rather than drawing another
+    seeds: Mapping[str, int] = field(default_factory=dict)
 
 
 def read_requests(path: Path, defaults: Defaults) -> Iterator[Request | LineError]:
@@ -108,7 +111,7 @@ def _request(fields_: dict, defaults: Defaults) -> Request:
     raw = fields_.get("raw", defaults.raw)
     if not isinstance(raw, bool):
         raise _Bad(f"raw must be true or false (got {raw!r})")
-    settings = _settings(fields_, defaults.settings)
+    settings = _settings(fields_, defaults.settings, defaults.seeds.get(request_id))
     return Request(request_id, messages, settings, n=n, raw=raw)
 
 
@@ -122,7 +125,9 @@ def _id(value) -> str:
 
 def _messages(fields_: dict, system: str | None) -> tuple[Message, ...]:
     prompt, messages = fields_.get("prompt"), fields_.get("messages")
-    if (prompt is None) == (messages is None):
+    if prompt is None and messages is None:
+        raise _Bad('the prompt is missing: give "prompt" (a string) or "messages" (a list)')
+    if prompt is not None and messages is not None:
         raise _Bad('give either "prompt" (a string) or "messages" (a list), not both')
     system = fields_.get("system", system)
     if system is not None and not isinstance(system, str):
@@ -149,7 +154,9 @@ def _messages(fields_: dict, system: str | None) -> tuple[Message, ...]:
     return to_messages(parsed, system)
 
 
-def _settings(fields_: dict, defaults: GenerationSettings) -> GenerationSettings:
+def _settings(
+    fields_: dict, defaults: GenerationSettings, written_seed: int | None = None
+) -> GenerationSettings:
     changes = {name: fields_[name] for name in SETTING_NAMES if name in fields_}
     stop = changes.get("stop")
     if isinstance(stop, str):
@@ -169,5 +176,6 @@ def _settings(fields_: dict, defaults: GenerationSettings) -> GenerationSettings
         kinds = ", ".join(f"{k}={json.dumps(v)}" for k, v in changes.items())
         raise _Bad(f"a setting has a value of the wrong type ({kinds})") from None
     if settings.seed is None:  # each line replays by the seed its answers record
-        settings = settings.with_changes(seed=random.SystemRandom().randrange(2**31))
+        seed = written_seed if written_seed is not None else random.SystemRandom().randrange(2**31)
+        settings = settings.with_changes(seed=seed)
     return settings

@@ -95,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         )
 
     answers = AnswersFile.open(out)
+    defaults = replace(defaults, seeds=answers.seeds)  # lines without a seed continue
     try:
         todo = _still_to_do(requests, answers)
         total = sum(r.n for r in requests)
