@@ -58,6 +58,37 @@ async def test_brainstorm_draws_n_seeded_cards_and_keeps_favourites(tiny, fresh_
     app.close_pair()
 
 
+@pytest.mark.asyncio
+async def test_brainstorm_cards_stopped_before_they_began_are_stored_as_stopped(
+    long_tiny, fresh_home
+):
+    from baco_local import Pair
+
+    base, aligned = long_tiny
+
+    def load():  # one sequence: the second and third cards wait for the first
+        return Pair.load(base=base, aligned=aligned, n_ctx=8192, n_threads=2, n_parallel=1)
+
+    settings = GenerationSettings(seed=7, max_tokens=6000, lead=0)
+    app = make_app(None, loader=load, settings=settings, brainstorm_n=3)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        await pilot.press("f3")
+        screen = app.get_screen("brainstorm")
+        await send(pilot, "Tell me about the cat")
+        await until(pilot, lambda: screen.round_cards and screen.round_cards[0].text)
+        await pilot.press("escape")
+        await until(pilot, lambda: screen.job is None)
+        first, *waiting = screen.round_cards
+        assert first.text and all(not card.text for card in waiting)
+        stored = app.store.messages(app.store.sessions()[0].id)[1:]
+        assert all(m.complete for m in stored)
+        assert [m.meta["seed"] for m in stored[1:]] == [8, 9]
+        assert all(m.meta["finish_reason"] == "cancelled" for m in stored)
+        assert all("stopped" in card._title_text() for card in waiting)
+    app.close_pair()
+
+
 # --- compare ----------------------------------------------------------------------------
 
 

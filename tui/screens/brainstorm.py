@@ -160,6 +160,10 @@ class BrainstormScreen(ModeScreen):
             if not card.complete:  # stopped before it started
                 card.details = card.details + " · stopped"
                 card.finish("")
+                stopped = {"seed": card.seed, "finish_reason": "cancelled"}
+                self.store.update_message(
+                    card.record_id, card.text, card.sourced.runs, meta=stopped, complete=True
+                )
         self.refresh_diversity()
 
     def refresh_diversity(self) -> None:
