@@ -144,9 +144,17 @@ def priced(words: list, aligned_token: float, base: dict, run_length: int | None
     model all the same, at the answer's mean aligned tokens per word."""
     longest = max(k for k, _ in base)
 
-    def read(tokens: int, rows: int) -> float:  # the base reads, in decodes of `longest`
-        full, rest = divmod(tokens, longest)
-        return full * base[longest, min(rows, longest)] + (rest and base[rest, min(rows, rest)])
+    def read(tokens: int, rows: int) -> float:
+        """The base reads `tokens` in decodes of at most `longest`, its `rows` logits rows
+        shared out among them in proportion."""
+        seconds, done, rows_done = 0.0, 0, 0
+        while done < tokens:
+            size = min(longest, tokens - done)
+            done += size
+            share = min(size, round(rows * done / tokens) - rows_done)
+            rows_done += share
+            seconds += base[size, share]
+        return seconds
 
     aligned_words = [n for source, n, _ in words if source == "aligned"]
     per_word = sum(aligned_words) / max(len(aligned_words), 1)

@@ -106,8 +106,13 @@ def test_a_missing_file_and_a_foreign_output_are_clear_errors(tiny, tmp_path, ca
 
 @pytest.mark.parametrize(
     "content",
-    [b"Meeting notes: buy milk", b"\x89PNG\r\x00\x01binary", b'{"note": "mine"}'],
-    ids=["text without a newline", "binary", "JSON that is not an answer"],
+    [
+        b"Meeting notes: buy milk",
+        b"\x89PNG\r\x00\x01binary",
+        b'{"note": "mine"}',
+        b'{"id": 1, "prompt": "The sea"}',
+    ],
+    ids=["text without a newline", "binary", "JSON that is not an answer", "a prompts line"],
 )
 def test_an_output_file_whose_last_line_is_not_ours_is_refused_untouched(
     tiny, tmp_path, capsys, content
@@ -289,3 +294,36 @@ def test_a_line_with_neither_prompt_nor_messages_says_so(tiny, tmp_path, capsys)
     code = main(["batch", str(prompts), "--out", str(tmp_path / "o.jsonl"), *pair_args(tiny)])
     err = capsys.readouterr().err
     assert code == 0 and "line 1: the prompt is missing" in err and "not both" not in err
+
+
+def test_a_whole_answer_without_its_newline_is_kept_and_continued(tiny, tmp_path):
+    prompts = write_lines(tmp_path / "p.jsonl", [{"id": 1, "prompt": "The sea", "n": 2}])
+    out = tmp_path / "answers.jsonl"
+    args = [str(prompts), "--out", str(out), *pair_args(tiny), "--seed", "4"]
+    assert main(["batch", *args]) == 0
+    first, second = out.read_text().splitlines()
+    out.write_text(first)  # the first answer whole, its newline lost
+    assert main(["batch", *args]) == 0
+    kept, again = out.read_text().splitlines()
+    assert kept == first  # kept as it was, its newline added
+
+    def answer(line):
+        record = json.loads(line)
+        return record["answer"], record["seed"], record["text"]
+
+    assert answer(again) == answer(second)  # the one missing, as the first run wrote it
+
+
+def test_a_file_from_before_seeds_carried_over_is_still_continued(tiny, tmp_path, capsys):
+    """Earlier versions drew a fresh seed at each rerun of a line without one, so a
+    resumed line may hold answers of several seeds: it is not refused for that."""
+    prompts = write_lines(tmp_path / "p.jsonl", [{"id": "a", "prompt": "The sea", "n": 3}])
+    out = tmp_path / "answers.jsonl"
+    args = [str(prompts), "--out", str(out), *pair_args(tiny), "--max-tokens", "4"]
+    assert main(["batch", *args]) == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    lines[2]["seed"] += 1000  # as an older rerun wrote it
+    out.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    capsys.readouterr()
+    assert main(["batch", *args]) == 0
+    assert "all 3 answers are already in" in capsys.readouterr().err

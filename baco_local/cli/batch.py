@@ -103,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
         if not todo:
             # Nothing to add, but a rerun with changed options expects new answers: say
             # that these were made otherwise rather than that all is done.
-            _check_continuation(requests_as_made(args, prompts, defaults), answers, None)
+            recommended = common.settings_for_spec(args, common.recommended_spec_from(args))
+            _check_continuation(_read_with(prompts, defaults, recommended), answers, None)
             sys.stderr.write(f"all {total} answers are already in {out}\n")
             return 0
         if left < total:
@@ -131,24 +132,18 @@ def run(args: argparse.Namespace) -> int:
     return 0 if done >= total else 1
 
 
-def requests_as_made(args, prompts, defaults) -> list:
-    """The lines with the settings this command would answer them with (the pair's
-    recommended settings under the command's options), without loading the pair."""
+def _read_with(prompts, defaults, recommended) -> list:
+    """The lines again, over the pair's recommended settings where the command left them
+    at their defaults (a line's own fields still win)."""
     from ..batch.prompts_file import LineError, read_requests
 
-    recommended = common.recommended_spec_from(args).recommended_settings()
-    recommended = recommended.with_changes(**common.generation_changes_from(args))
     again = read_requests(prompts, replace(defaults, settings=recommended))
     return [r for r in again if not isinstance(r, LineError)]
 
 
 def _todo_for(prompts, defaults, answers, recommended):
-    """The lines again, over the pair's recommended settings where the command left them
-    at their defaults (a line's own fields still win), less what is written."""
-    from ..batch.prompts_file import LineError, read_requests
-
-    again = read_requests(prompts, replace(defaults, settings=recommended))
-    return _still_to_do([r for r in again if not isinstance(r, LineError)], answers)
+    """The lines as they will be answered (see _read_with), less what is written."""
+    return _still_to_do(_read_with(prompts, defaults, recommended), answers)
 
 
 def _answer_here(args, prompts, defaults, answers, left: int, unanswerable: set) -> bool:
@@ -221,9 +216,7 @@ def _answer_in_workers(args, prompts, defaults, answers, left: int, unanswerable
     from ..executors import make_executor
 
     spec = common.recommended_spec_from(args)
-    recommended = spec.recommended_settings()
-    recommended = recommended.with_changes(**common.generation_changes_from(args))
-    todo = _todo_for(prompts, defaults, answers, recommended)
+    todo = _todo_for(prompts, defaults, answers, common.settings_for_spec(args, spec))
     _check_continuation(todo, answers, None)
     load = common.load_settings_from(args)
     if args.ray is None:  # the machine's cores, shared out

@@ -167,6 +167,12 @@ def settings_for_pair(args: argparse.Namespace, pair, **overrides) -> Generation
     return pair.default_settings.with_changes(**{**generation_changes_from(args), **overrides})
 
 
+def settings_for_spec(args: argparse.Namespace, spec) -> GenerationSettings:
+    """settings_for_pair before the pair loads: the PairSpec's recommended settings with
+    the options given on the command line on top."""
+    return spec.recommended_settings().with_changes(**generation_changes_from(args))
+
+
 def worker_threads(threads: int | None, workers: int | None) -> int:
     """llama.cpp threads for each of `workers` processes on this machine: --threads, or
     the cores shared out."""

@@ -13,6 +13,7 @@ replay is exact. Nothing here imports llama_cpp.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -83,7 +84,7 @@ class RouterSpec:
                 f"gamma {gamma!r} is "
                 + (
                     "not a number"
-                    if isinstance(gamma, bool) or not isinstance(gamma, (int, float))
+                    if not_a_number(gamma)
                     else f"out of range for router {self.name!r}"
                 )
                 + ".",
@@ -94,6 +95,12 @@ class RouterSpec:
     def decide(self, signals: Signals, gamma: float | None) -> str:
         """Return BASE or ALIGNED for the next word. Pure."""
         return self.rule(signals, gamma)
+
+
+def not_a_number(value) -> bool:
+    """True for a value of the wrong type for a numeric setting (text, a flag, None), as
+    against a number out of its range."""
+    return isinstance(value, bool) or not isinstance(value, numbers.Real)
 
 
 # The rules. Content rules first, then the logit rule, as in the paper's combined routers.

@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 
 from ..errors import SettingsError
-from .routers import DEFAULT_ROUTER, get_router
+from .routers import DEFAULT_ROUTER, get_router, not_a_number
 
 
 def _require(ok: bool, message: str, hint: str) -> None:
@@ -280,7 +280,7 @@ def check_settings_object(settings, what: str = "settings") -> None:
 
 def _out_of_range(name: str, value) -> str:
     """The message for a value outside its range, or of the wrong type altogether."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not_a_number(value):
         return f"{name} {value!r} is not a number."
     return f"{name} {value!r} is out of range."
 

@@ -37,9 +37,14 @@ class Message:
     content: str
 
     def __post_init__(self):
-        if self.role not in ROLES:
+        if not isinstance(self.role, str) or self.role not in ROLES:
             raise PromptError(
                 f"Unknown message role {self.role!r}.", f"use one of {', '.join(ROLES)}"
+            )
+        if not isinstance(self.content, str):
+            raise PromptError(
+                f"A {self.role} message has content {self.content!r}, not text.",
+                "give each message's content as a string",
             )
 
 
@@ -49,7 +54,7 @@ def to_messages(
     """Normalise a prompt string or a list of messages (objects or role/content dicts)."""
     if isinstance(prompt, str):
         messages = [Message("user", prompt)]
-    elif isinstance(prompt, Sequence) and not isinstance(prompt, (bytes, bytearray)):
+    elif isinstance(prompt, Iterable) and not isinstance(prompt, (bytes, bytearray, Mapping)):
         messages = [_message(m, i) for i, m in enumerate(prompt)]
     else:
         raise PromptError(
@@ -71,20 +76,13 @@ def to_messages(
 def _message(item, index: int) -> Message:
     """A Message from a Message or a {"role", "content"} mapping, or a PromptError."""
     if isinstance(item, Message):
-        message = item
-    elif isinstance(item, Mapping) and "role" in item and "content" in item:
-        message = Message(item["role"], item["content"])
-    else:
-        raise PromptError(
-            f"Message {index} of the prompt is {item!r}, not a message.",
-            'give each message as {"role": "user", "content": "text"} (or a Message)',
-        )
-    if not isinstance(message.content, str):
-        raise PromptError(
-            f"Message {index} of the prompt has content {message.content!r}, not text.",
-            "give each message's content as a string",
-        )
-    return message
+        return item
+    if isinstance(item, Mapping) and "role" in item and "content" in item:
+        return Message(item["role"], item["content"])
+    raise PromptError(
+        f"Message {index} of the prompt is {item!r}, not a message.",
+        'give each message as {"role": "user", "content": "text"} (or a Message)',
+    )
 
 
 def _merge_repeated_roles(messages: list[Message]) -> list[Message]:

@@ -131,6 +131,15 @@ class CompareScreen(ModeScreen):
         view.finish(f"Answer {slot}")  # no router, no % base: that would give it away
 
     def on_answer_failed(self, message: AnswerFailed) -> None:
+        view = self._view(message)
+        if view is not None:  # it ended, in failure: not an answer stopped before it began
+            slot, arm = SLOTS[message.slot], self.round["arms"][message.slot]
+            meta = {"label": slot, "arm": arm, "finish_reason": "error"}
+            self.round["metas"][message.slot] = meta
+            self.store.update_message(
+                view.record_id, view.text, view.sourced.runs, meta=meta, complete=True
+            )
+            view.finish(f"Answer {slot} · failed")
         self.notify(
             error_text(message.error), title="Could not answer", severity="error", timeout=15
         )
