@@ -192,3 +192,18 @@ def test_store_resumes_and_repairs_a_partial_last_line(tmp_path):
     assert "a" in reopened and "b" in reopened and "c" not in reopened
     assert reopened.dropped == 1
     assert path.read_text() == '{"key": "a", "n": 1}\n{"key": "b", "n": 2}\n'
+
+
+@pytest.mark.parametrize(
+    "content",
+    ['{"some": "json"}\nfoo bar\n{"key": "x"}\n', "my notes\n", '{"key": "a"}\nnot ours\n'],
+    ids=["lines in the middle", "one whole line", "a whole last line after a record"],
+)
+def test_store_refuses_a_file_of_other_lines_and_leaves_it(tmp_path, content):
+    from baco_local.errors import BacoError
+
+    path = tmp_path / "generations.jsonl"
+    path.write_text(content)
+    with pytest.raises(BacoError, match="is not a record written by baco eval"):
+        RecordStore(path)
+    assert path.read_text() == content

@@ -1,8 +1,10 @@
 """The run's generations file: JSON Lines, one record per work unit, keyed for resuming.
 
 Records are appended and flushed one at a time, so an interrupted run keeps every unit
-it finished. A run killed mid-write can leave a partial last line: opening the store
-drops unreadable lines and rewrites the file whole (temp file, then os.replace).
+it finished. A run killed mid-write can leave a partial last line (no newline after
+it): opening the store drops that one and rewrites the file whole (temp file, then
+os.replace). Any other line that is not a record is refused, never dropped: the file
+is then not this run's, and is left as it is.
 Other files are written whole with `write_atomic`.
 """
 
@@ -12,6 +14,7 @@ import json
 import os
 from pathlib import Path
 
+from ..errors import BacoError
 from ..files import write_atomic
 
 
@@ -26,15 +29,21 @@ class RecordStore:
             self._load()
 
     def _load(self) -> None:
-        lines = self.path.read_text(encoding="utf-8", errors="replace").splitlines()
+        text = self.path.read_text(encoding="utf-8", errors="replace")
+        lines = text.splitlines()
         kept = []
-        for line in lines:
+        for number, line in enumerate(lines, start=1):
             try:
                 record = json.loads(line)
                 key = record["key"]
             except (json.JSONDecodeError, TypeError, KeyError):
-                self.dropped += 1
-                continue
+                if number == len(lines) and not text.endswith("\n"):
+                    self.dropped += 1  # a run killed mid-write
+                    continue
+                raise BacoError(
+                    f"{self.path} line {number} is not a record written by baco eval.",
+                    "give --out a folder of its own (or move this file aside)",
+                ) from None
             self.records[key] = record
             kept.append(line)
         if self.dropped:
