@@ -335,3 +335,16 @@ def test_point_values_do_not_depend_on_the_number_of_resamples():
     assert any(low != high for low, high in axes[0].values())
     coverages = [run["scales"]["fixed"]["coverage"] for run in runs]
     assert coverages[0] == coverages[1] == coverages[2]
+
+
+def test_the_judge_checks_verdict_does_not_depend_on_bootstrap():
+    records = _records({"a": 0.0}, 8)
+    picks = judge_check.pick_answers(records, 8, seed=0)
+    judge = _FakeJudge([p["text"] for p in picks[:5]], True)  # a judge right on 5 of 8
+    rows = judge_check.run_check(judge, picks, seed=0)
+    checks = [judge_check.summarise_check(rows, bootstrap.BootstrapSettings(b)) for b in (0, 2)]
+    default = judge_check.summarise_check(rows, bootstrap.BootstrapSettings())
+    assert checks[0] == checks[1] == default
+    for difference in default["separation"].values():  # each interval holds its mean
+        low, high = difference["interval"]
+        assert low <= difference["mean"] <= high

@@ -111,7 +111,10 @@ def summarise_check(rows: list[dict], settings: BootstrapSettings) -> dict:
     out = {"answers": n, "mean": {k: _mean(v) for k, v in ratings.items()}}
     if n < 2:
         return {**out, "flagged": True, "reasons": ["fewer than 2 answers could be checked"]}
-    weights = resample_weights(n, max(settings.resamples, 2), settings.seed) / n
+    # Its verdict must not hang on --bootstrap (0 or 2 resamples gave intervals that
+    # left out their own mean, and flags from them): always the default number, at the
+    # run's seed, as an open metric's axis margin is measured.
+    weights = resample_weights(n, BootstrapSettings.resamples, settings.seed) / n
     out["separation"] = {
         name: _difference(ratings["original"] - ratings[name], weights, settings.level)
         for name in BROKEN
