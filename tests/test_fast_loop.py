@@ -140,6 +140,16 @@ def test_bench_json_has_the_promised_keys(capsys, tiny):
 def test_bench_rejects_bad_options(capsys, tiny):
     code = main(["bench", "--base", str(tiny.base), "--routers", "nope"])
     assert code == 2 and "Unknown router" in capsys.readouterr().err
+    code = main(["bench", "--base", str(tiny.base), "--lead", "-1"])
+    assert code == 2 and "lead -1 is out of range" in capsys.readouterr().err
+
+
+def test_bench_refuses_a_router_the_pair_cannot_run_before_measuring(capsys, tiny):
+    args = ["bench", "--base", str(tiny.base), "--aligned", str(tiny.small_vocab)]
+    code = main([*args, "--routers", "ensemble", "--max-tokens", "4", "--repeats", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "needs one vocabulary" in err
+    assert "warming up" not in err and "repeat 1/1" not in err  # nothing was measured
 
 
 @pytest.mark.parametrize("aligned", ["aligned", "small_vocab"])

@@ -151,6 +151,11 @@ def run_bench(
     measure that many answers batched against the same answers one after the other."""
     say = progress or (lambda message: None)
     word_level = pair.loaded.word_level
+    for router in routers:  # what this pair cannot run (the ensemble on two vocabularies)
+        for mode in speculative:  # is refused before anything is measured
+            pair.check_settings(
+                GenerationSettings(router=router, lead=lead, speculative=mode, seed=seed)
+            )
     say("warming up")
     pair.stream(prompt, GenerationSettings(max_tokens=8, seed=seed), ignore_end=True).run()
     memory = {}

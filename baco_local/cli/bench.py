@@ -75,11 +75,10 @@ def register(commands) -> None:
 
 def bench(args) -> int:
     from ..bench.speed import run_bench
-    from ..core.routers import get_router
 
     routers = tuple(r.strip() for r in args.routers.split(",") if r.strip())
-    for name in routers:
-        get_router(name)
+    for name in routers:  # every setting checked before the slow load
+        GenerationSettings(router=name, lead=args.lead, max_tokens=max(args.max_tokens, 1))
     modes = tuple(dict.fromkeys(m.strip() for m in args.speculative.split(",") if m.strip()))
     for mode in modes:
         GenerationSettings(speculative=mode)  # a clear error for an unknown mode
