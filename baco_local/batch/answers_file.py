@@ -34,6 +34,8 @@ class AnswersFile:
         # end of a whole one that lacks its newline (one is added there)
         self.cut = cut
         self._handle = None
+        # the seed of each line as the file was read (what earlier runs made it with)
+        self.seeds = _line_seeds(written)
 
     @classmethod
     def open(cls, path: Path) -> AnswersFile:
@@ -60,33 +62,19 @@ class AnswersFile:
         cut = None
         tail = data[len(whole) :]
         if tail:  # a last line without its newline: ours, cut short, or not ours at all
-            record = _answer_record(tail)
+            whole_json, record = _read_tail(tail)
             if record is not None:  # a whole answer that lacks only its newline
                 written[(str(record["id"]), int(record["answer"]))] = made_with(record)
                 cut = len(data)
-            elif tail.startswith(RECORD_START) or RECORD_START.startswith(tail):
-                if _parses(tail):  # whole JSON, but not an answer (a prompts line, say)
-                    raise _not_ours(path, "its last line")
+            elif not whole_json and (
+                tail.startswith(RECORD_START) or RECORD_START.startswith(tail)
+            ):
                 cut = len(whole)  # a run was killed mid-write
-            else:
+            else:  # whole JSON that is not an answer (a prompts line, say), or not ours
                 raise _not_ours(path, "its last line")
         if not _writable(path):
             raise BacoError(f"Cannot write {path}.", "give --out a file you can write")
         return cls(path, written, cut)
-
-    @property
-    def seeds(self) -> dict[str, int]:
-        """The seed of each line whose answers here agree on one (see `made_with`). A
-        line of a file from before seeds carried over (each rerun drew a fresh one) has
-        several, and is left out: it is continued as it was begun."""
-        found: dict[str, set] = {}
-        for (request_id, _), made in self.written.items():
-            found.setdefault(request_id, set()).add(made.get("seed"))
-        return {
-            request_id: seed
-            for request_id, (seed,) in ((i, s) for i, s in found.items() if len(s) == 1)
-            if isinstance(seed, int)
-        }
 
     def has(self, request_id: str, answer: int) -> bool:
         return (request_id, answer) in self.written
@@ -145,22 +133,31 @@ class AnswersFile:
 RECORD_START = b'{"id": '  # how every line `write_record` writes begins
 
 
-def _answer_record(line: bytes) -> dict | None:
-    """The line as an answer record, if it is a whole one."""
+def _read_tail(line: bytes) -> tuple[bool, dict | None]:
+    """(whether the line is whole JSON, the answer record it holds if it is one)."""
     try:
         record = json.loads(line)
-        int(record["answer"]), str(record["id"])
-    except (ValueError, KeyError, TypeError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def _parses(line: bytes) -> bool:
-    try:
-        json.loads(line)
     except ValueError:
-        return False
-    return True
+        return False, None
+    try:
+        int(record["answer"]), str(record["id"])
+    except (KeyError, TypeError, ValueError):
+        return True, None
+    return True, record
+
+
+def _line_seeds(written: dict[tuple[str, int], dict]) -> dict[str, int]:
+    """The seed of each line whose answers agree on one (see `made_with`). A line of a
+    file from before seeds carried over (each rerun drew a fresh one) has several, and
+    is left out: it is continued as it was begun."""
+    found: dict[str, set] = {}
+    for (request_id, _), made in written.items():
+        found.setdefault(request_id, set()).add(made.get("seed"))
+    return {
+        request_id: seed
+        for request_id, (seed,) in ((i, s) for i, s in found.items() if len(s) == 1)
+        if isinstance(seed, int)
+    }
 
 
 def _not_ours(path: Path, where: str) -> BacoError:

@@ -21,16 +21,17 @@ WELCOME = (
 )
 
 
+def made_with(settings, pair: str | None) -> dict:
+    """How an answer is made: stored before its first token (all that an answer cut off
+    by quitting keeps), and again, with how it went, in `answer_meta`."""
+    fields = ("router", "gamma", "seed", "temperature")
+    return {name: getattr(settings, name) for name in fields} | {"pair": pair}
+
+
 def answer_meta(result) -> dict:
     """What is stored with an answer: how it was made and how it went."""
-    s = result.settings
-    return {
-        "router": s.router,
-        "gamma": s.gamma,
-        "seed": s.seed,
-        "temperature": s.temperature,
+    return made_with(result.settings, result.pair) | {
         "finish_reason": result.finish_reason,
-        "pair": result.pair,
         "stats": result.stats.to_dict(),
     }
 
@@ -99,16 +100,11 @@ class ChatScreen(ModeScreen):
         if self.start_answers([request]) is None:
             return
         view = MessageView("assistant", complete=False, show_sources=self.host.show_sources)
-        # How it is made, stored before the first token: what an answer stopped by
-        # quitting (or a kill) keeps; its end adds how it went.
-        planned = {
-            key: getattr(settings, key) for key in ("router", "gamma", "seed", "temperature")
-        }
         view.record_id = self.store.add_message(
             self.session_id,
             "assistant",
             "",
-            meta={**planned, "pair": self.host.pair_label},
+            meta=made_with(settings, self.host.pair_label),
             complete=False,
         )
         self.answer_view = view
